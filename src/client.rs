@@ -1,0 +1,359 @@
+//! The client: configuration plus one-shot encrypt and decrypt of byte slices.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use zeroize::Zeroizing;
+
+use crate::crypto::{CryptoProvider, TAG_LEN};
+use crate::engine::{
+    DecryptConfig, Decryptor, Encryptor, DEFAULT_FRAME_LENGTH, DEFAULT_MAX_ENCRYPTED_DATA_KEYS,
+    DEFAULT_MAX_FRAME_LENGTH,
+};
+use crate::error::{ConfigError, Error, FormatError, PolicyError};
+use crate::format::{
+    AlgorithmSuite, EncryptionContext, Header, FINAL_FRAME_PREFIX_LEN, MAX_FRAME_LENGTH,
+    REGULAR_FRAME_PREFIX_LEN,
+};
+use crate::keyring::Keyring;
+use crate::materials::{DefaultMaterialsManager, EncryptionRequest, MaterialsManager};
+use crate::policy::{CommitmentPolicy, SignaturePolicy};
+use crate::stream::{DecryptingReader, EncryptingWriter};
+
+/// Encrypts and decrypts messages with one materials manager and one crypto provider.
+///
+/// ```
+/// use envcrypt::{Client, DecryptOptions, EncryptionContext, keyring::RawAesKeyring};
+///
+/// let keyring = RawAesKeyring::new("hospital-a", "imaging-2026", &[0x42; 32])?;
+/// let client = Client::new(keyring);
+/// let context = EncryptionContext::from_pairs([("purpose", "backup")]);
+/// let message = client.encrypt(b"pixel data", &context)?;
+/// let decrypted = client.decrypt(&message, &DecryptOptions::default())?;
+/// assert_eq!(decrypted.plaintext, b"pixel data");
+/// assert_eq!(decrypted.header.encryption_context.get("purpose"), Some("backup"));
+/// # Ok::<(), envcrypt::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    provider: &'static CryptoProvider,
+    cmm: Arc<dyn MaterialsManager>,
+    suite: AlgorithmSuite,
+    frame_length: u32,
+    required_context_keys: BTreeSet<String>,
+    decrypt: DecryptConfig,
+}
+
+impl core::fmt::Debug for Client {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Client")
+            .field("provider", &self.provider)
+            .field("suite", &self.suite)
+            .field("frame_length", &self.frame_length)
+            .field("decrypt", &self.decrypt)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Options for one decryption.
+#[derive(Debug, Clone, Default)]
+pub struct DecryptOptions {
+    /// Pairs that must be in the stored context with these values.
+    pub expected_context: EncryptionContext,
+    /// Pairs kept out of the stored header at encryption (required encryption context);
+    /// a pair whose key *is* stored must match it.
+    pub required_context: EncryptionContext,
+}
+
+/// A decrypted message and the header it came with.
+#[derive(Debug)]
+pub struct Decrypted {
+    /// The plaintext.
+    pub plaintext: Vec<u8>,
+    /// The header (suite, stored context, EDKs, frame length) for the caller's policy checks.
+    pub header: Header,
+}
+
+/// Builds a [`Client`].
+#[derive(Clone)]
+pub struct ClientBuilder {
+    provider: Option<&'static CryptoProvider>,
+    cmm: Option<Arc<dyn MaterialsManager>>,
+    suite: AlgorithmSuite,
+    frame_length: u32,
+    required_context_keys: BTreeSet<String>,
+    decrypt: DecryptConfig,
+}
+
+impl Default for ClientBuilder {
+    fn default() -> Self {
+        Self {
+            provider: None,
+            cmm: None,
+            suite: AlgorithmSuite::Aes256GcmHkdfSha512CommitEcdsaP384,
+            frame_length: DEFAULT_FRAME_LENGTH,
+            required_context_keys: BTreeSet::new(),
+            decrypt: DecryptConfig {
+                commitment_policy: CommitmentPolicy::default(),
+                signature_policy: SignaturePolicy::default(),
+                max_encrypted_data_keys: DEFAULT_MAX_ENCRYPTED_DATA_KEYS,
+                max_frame_length: DEFAULT_MAX_FRAME_LENGTH,
+            },
+        }
+    }
+}
+
+impl ClientBuilder {
+    /// Uses `keyring` through a [`DefaultMaterialsManager`].
+    pub fn keyring(self, keyring: impl Keyring + 'static) -> Self {
+        self.materials_manager(DefaultMaterialsManager::new(keyring))
+    }
+
+    /// Uses a custom materials manager.
+    pub fn materials_manager(mut self, cmm: impl MaterialsManager + 'static) -> Self {
+        self.cmm = Some(Arc::new(cmm));
+        self
+    }
+
+    /// Uses this crypto provider (default: [`crate::crypto::default_provider`]).
+    pub fn provider(mut self, provider: &'static CryptoProvider) -> Self {
+        self.provider = Some(provider);
+        self
+    }
+
+    /// Suite for encryption: `0x0578` (default, signed) or `0x0478`.
+    pub fn suite(mut self, suite: AlgorithmSuite) -> Self {
+        self.suite = suite;
+        self
+    }
+
+    /// Frame length for encryption (default 64 KiB).
+    pub fn frame_length(mut self, frame_length: u32) -> Self {
+        self.frame_length = frame_length;
+        self
+    }
+
+    /// Context keys to authenticate but keep out of the stored header on encryption.
+    pub fn required_context_keys<S: Into<String>>(mut self, keys: impl IntoIterator<Item = S>) -> Self {
+        self.required_context_keys = keys.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Which messages may be read (default: committed only).
+    pub fn commitment_policy(mut self, policy: CommitmentPolicy) -> Self {
+        self.decrypt.commitment_policy = policy;
+        self
+    }
+
+    /// Whether signed messages may be read (default: yes).
+    pub fn signature_policy(mut self, policy: SignaturePolicy) -> Self {
+        self.decrypt.signature_policy = policy;
+        self
+    }
+
+    /// Most EDKs a message may carry on decrypt (default 64).
+    pub fn max_encrypted_data_keys(mut self, max: u16) -> Self {
+        self.decrypt.max_encrypted_data_keys = max;
+        self
+    }
+
+    /// Largest frame length accepted on decrypt (default 16 MiB).
+    pub fn max_frame_length(mut self, max: u32) -> Self {
+        self.decrypt.max_frame_length = max;
+        self
+    }
+
+    /// Checks the configuration and builds the client.
+    pub fn build(self) -> Result<Client, Error> {
+        if self.frame_length == 0 || self.frame_length > MAX_FRAME_LENGTH {
+            return Err(ConfigError::InvalidFrameLength(self.frame_length.into()).into());
+        }
+        if !self.suite.is_committing() {
+            return Err(ConfigError::UnsupportedEncryptSuite(self.suite.id()).into());
+        }
+        let cmm = self.cmm.ok_or(PolicyError::InvalidMaterials(
+            "no keyring or materials manager configured",
+        ))?;
+        Ok(Client {
+            provider: self.provider.unwrap_or_else(crate::crypto::default_provider),
+            cmm,
+            suite: self.suite,
+            frame_length: self.frame_length,
+            required_context_keys: self.required_context_keys,
+            decrypt: self.decrypt,
+        })
+    }
+}
+
+impl Client {
+    /// A client with default settings over `keyring`.
+    pub fn new(keyring: impl Keyring + 'static) -> Self {
+        Self::builder()
+            .keyring(keyring)
+            .build()
+            .expect("default configuration is valid")
+    }
+
+    /// A builder with default settings.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// The crypto provider in use.
+    pub fn provider(&self) -> &'static CryptoProvider {
+        self.provider
+    }
+
+    /// The decrypt-side configuration.
+    pub fn decrypt_config(&self) -> DecryptConfig {
+        self.decrypt
+    }
+
+    /// Gets materials and starts a message (async: keyrings may be remote).
+    pub async fn encryptor_async(
+        &self,
+        context: &EncryptionContext,
+        plaintext_length: Option<u64>,
+    ) -> Result<Encryptor, Error> {
+        let materials = self
+            .cmm
+            .encryption_materials(EncryptionRequest {
+                provider: self.provider,
+                encryption_context: context.clone(),
+                suite: self.suite,
+                required_context_keys: self.required_context_keys.clone(),
+                plaintext_length,
+            })
+            .await?;
+        if materials.suite != self.suite {
+            return Err(PolicyError::InvalidMaterials("suite differs from the request").into());
+        }
+        Encryptor::new(materials, self.frame_length)
+    }
+
+    /// Gets materials and starts a message, blocking the thread while keyrings work.
+    pub fn encryptor(
+        &self,
+        context: &EncryptionContext,
+        plaintext_length: Option<u64>,
+    ) -> Result<Encryptor, Error> {
+        crate::block_on(self.encryptor_async(context, plaintext_length))
+    }
+
+    /// Gets the data key for a decryptor whose header is parsed and checks the header.
+    pub async fn unlock_async(
+        &self,
+        decryptor: &mut Decryptor,
+        options: &DecryptOptions,
+    ) -> Result<(), Error> {
+        let header = decryptor
+            .header()
+            .ok_or(ConfigError::StreamFinished)?
+            .header
+            .encryption_context
+            .clone();
+        for (k, v) in options.expected_context.iter() {
+            if header.get(k) != Some(v) {
+                return Err(PolicyError::ContextMismatch(k.to_owned()).into());
+            }
+        }
+        let request = decryptor.materials_request(self.provider, &options.required_context)?;
+        let materials = self.cmm.decryption_materials(request).await?;
+        decryptor.set_materials(materials)
+    }
+
+    /// Blocking form of [`unlock_async`](Self::unlock_async).
+    pub fn unlock(&self, decryptor: &mut Decryptor, options: &DecryptOptions) -> Result<(), Error> {
+        crate::block_on(self.unlock_async(decryptor, options))
+    }
+
+    /// Encrypts `plaintext` into one message.
+    pub fn encrypt(&self, plaintext: &[u8], context: &EncryptionContext) -> Result<Vec<u8>, Error> {
+        let mut enc = self.encryptor(context, Some(plaintext.len() as u64))?;
+        let fl = enc.frame_length();
+        let regular = plaintext.len().saturating_sub(1) / fl;
+        let (body, last) = plaintext.split_at(regular * fl);
+        let mut out = Vec::with_capacity(
+            enc.header().len()
+                + regular * enc.regular_frame_len()
+                + FINAL_FRAME_PREFIX_LEN
+                + last.len()
+                + TAG_LEN
+                + 2
+                + 104,
+        );
+        out.extend_from_slice(enc.header());
+        for chunk in body.chunks_exact(fl) {
+            let start = out.len();
+            out.extend_from_slice(&[0; REGULAR_FRAME_PREFIX_LEN]);
+            out.extend_from_slice(chunk);
+            out.extend_from_slice(&[0; TAG_LEN]);
+            enc.seal_frame(&mut out[start..])?;
+        }
+        let start = out.len();
+        out.extend_from_slice(&[0; FINAL_FRAME_PREFIX_LEN]);
+        out.extend_from_slice(last);
+        out.extend_from_slice(&[0; TAG_LEN]);
+        let footer = enc.seal_final_frame(&mut out[start..])?;
+        out.extend_from_slice(&footer);
+        Ok(out)
+    }
+
+    /// Decrypts one whole message. Nothing is returned unless every byte verified.
+    pub fn decrypt(&self, message: &[u8], options: &DecryptOptions) -> Result<Decrypted, Error> {
+        let mut dec = Decryptor::new(self.decrypt);
+        let mut pos = dec.parse_header(message)?.ok_or(FormatError::Truncated)?;
+        self.unlock(&mut dec, options)?;
+        let header = dec
+            .header()
+            .ok_or(ConfigError::StreamFinished)?
+            .header
+            .clone();
+        // Plaintext stays wiped unless the whole message verifies.
+        let mut out = Zeroizing::new(Vec::with_capacity(message.len().saturating_sub(pos)));
+        loop {
+            let rest = &message[pos..];
+            let layout = dec.next_frame(rest)?.ok_or(FormatError::Truncated)?;
+            let total = layout.total_len();
+            if rest.len() < total {
+                return Err(FormatError::Truncated.into());
+            }
+            if layout.is_final() && rest.len() > total {
+                return Err(FormatError::TrailingBytes.into());
+            }
+            let p = layout.header.prefix_len;
+            let body_end = p + layout.body_len() + TAG_LEN;
+            let start = out.len();
+            out.extend_from_slice(&rest[p..body_end]);
+            dec.open_frame(&layout, &rest[..p], &mut out[start..], &rest[body_end..total])?;
+            out.truncate(start + layout.body_len());
+            pos += total;
+            if layout.is_final() {
+                break;
+            }
+        }
+        Ok(Decrypted {
+            plaintext: core::mem::take(&mut *out),
+            header,
+        })
+    }
+
+    /// An encrypting writer over `inner`; its [`finish`](EncryptingWriter::finish) is
+    /// mandatory.
+    pub fn encrypt_writer<W: std::io::Write>(
+        &self,
+        inner: W,
+        context: &EncryptionContext,
+    ) -> Result<EncryptingWriter<W>, Error> {
+        EncryptingWriter::new(self.encryptor(context, None)?, inner)
+    }
+
+    /// A decrypting reader over `inner`. Reads and authenticates the header before returning.
+    pub fn decrypt_reader<R: std::io::Read>(
+        &self,
+        inner: R,
+        options: &DecryptOptions,
+    ) -> Result<DecryptingReader<R>, Error> {
+        DecryptingReader::new(self, inner, options)
+    }
+}

@@ -1,0 +1,247 @@
+//! The crypto provider seam.
+//!
+//! Every primitive envcrypt uses goes through a [`CryptoProvider`]: a struct of small component
+//! traits, in the manner of rustls. Nothing outside this module names a backend crate, so a
+//! new backend is one file implementing these traits.
+//!
+//! ```
+//! let provider = envcrypt::crypto::default_provider();
+//! assert_eq!(provider.name, "aws-lc-rs");
+//! ```
+
+use core::fmt;
+
+#[cfg(feature = "aws-lc-rs")]
+pub mod aws_lc_rs;
+
+/// AES-GCM tag length in bytes (all suites).
+pub const TAG_LEN: usize = 16;
+/// AES-GCM nonce length in bytes (all suites).
+pub const NONCE_LEN: usize = 12;
+
+/// A bundle of primitive implementations: what envcrypt needs from a crypto library.
+pub struct CryptoProvider {
+    /// Short name, as printed by the tool's `info` (`"aws-lc-rs"`, ...).
+    pub name: &'static str,
+    /// AES-GCM.
+    pub aead: &'static dyn Aead,
+    /// HKDF.
+    pub hkdf: &'static dyn Hkdf,
+    /// ECDSA with streaming hash.
+    pub signature: &'static dyn Signature,
+    /// Cryptographically secure random bytes.
+    pub random: &'static dyn SecureRandom,
+}
+
+impl CryptoProvider {
+    /// True when every component runs inside a FIPS-validated module in FIPS mode.
+    pub fn fips(&self) -> bool {
+        self.aead.fips() && self.hkdf.fips() && self.signature.fips() && self.random.fips()
+    }
+}
+
+impl fmt::Debug for CryptoProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CryptoProvider")
+            .field("name", &self.name)
+            .field("fips", &self.fips())
+            .finish()
+    }
+}
+
+/// The provider used when none is chosen: aws-lc-rs.
+#[cfg(feature = "aws-lc-rs")]
+pub fn default_provider() -> &'static CryptoProvider {
+    &aws_lc_rs::PROVIDER
+}
+
+/// Every provider compiled into this build.
+pub fn providers() -> Vec<&'static CryptoProvider> {
+    vec![
+        #[cfg(feature = "aws-lc-rs")]
+        &aws_lc_rs::PROVIDER,
+    ]
+}
+
+/// AES-GCM key sizes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AeadAlgorithm {
+    /// AES-128-GCM.
+    Aes128Gcm,
+    /// AES-192-GCM.
+    Aes192Gcm,
+    /// AES-256-GCM.
+    Aes256Gcm,
+}
+
+impl AeadAlgorithm {
+    /// Key length in bytes.
+    pub const fn key_len(self) -> usize {
+        match self {
+            Self::Aes128Gcm => 16,
+            Self::Aes192Gcm => 24,
+            Self::Aes256Gcm => 32,
+        }
+    }
+
+    /// The algorithm for a key of `len` bytes.
+    pub const fn for_key_len(len: usize) -> Option<Self> {
+        match len {
+            16 => Some(Self::Aes128Gcm),
+            24 => Some(Self::Aes192Gcm),
+            32 => Some(Self::Aes256Gcm),
+            _ => None,
+        }
+    }
+}
+
+/// SHA-2 hash functions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HashAlgorithm {
+    /// SHA-256.
+    Sha256,
+    /// SHA-384.
+    Sha384,
+    /// SHA-512.
+    Sha512,
+}
+
+impl HashAlgorithm {
+    /// Output length in bytes.
+    pub const fn output_len(self) -> usize {
+        match self {
+            Self::Sha256 => 32,
+            Self::Sha384 => 48,
+            Self::Sha512 => 64,
+        }
+    }
+}
+
+/// ECDSA curves with their hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SignatureAlgorithm {
+    /// ECDSA P-256 with SHA-256, DER signatures.
+    EcdsaP256Sha256,
+    /// ECDSA P-384 with SHA-384, DER signatures.
+    EcdsaP384Sha384,
+}
+
+/// AES-GCM seal and open.
+pub trait Aead: Send + Sync {
+    /// Makes a key object. `key.len()` must equal `alg.key_len()`.
+    fn key(&self, alg: AeadAlgorithm, key: &[u8]) -> Result<Box<dyn AeadKey>, CryptoError>;
+    /// True when this component is a FIPS-validated module in FIPS mode.
+    fn fips(&self) -> bool;
+}
+
+/// One AES-GCM key. Owned by one thread at a time (`&mut` for sealing lets FIPS backends
+/// enforce rising nonces per key object).
+pub trait AeadKey: Send + Sync {
+    /// Encrypts `in_out` in place with a caller-chosen nonce and returns the tag.
+    ///
+    /// The caller guarantees a nonce is never repeated under this key.
+    fn seal_in_place(
+        &mut self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        in_out: &mut [u8],
+    ) -> Result<[u8; TAG_LEN], CryptoError>;
+
+    /// Decrypts `ciphertext_and_tag` in place; on success the first `len - 16` bytes hold the
+    /// plaintext. On failure the buffer content is unspecified and must not be used.
+    fn open_in_place(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        ciphertext_and_tag: &mut [u8],
+    ) -> Result<(), CryptoError>;
+
+    /// Encrypts `in_out` in place under a fresh random nonce; returns the nonce and the tag.
+    fn seal_with_random_nonce(
+        &self,
+        aad: &[u8],
+        in_out: &mut [u8],
+    ) -> Result<([u8; NONCE_LEN], [u8; TAG_LEN]), CryptoError>;
+}
+
+/// HKDF (RFC 5869).
+pub trait Hkdf: Send + Sync {
+    /// `out = HKDF-Expand(HKDF-Extract(salt, ikm), info, out.len())`.
+    fn extract_and_expand(
+        &self,
+        hash: HashAlgorithm,
+        salt: &[u8],
+        ikm: &[u8],
+        info: &[u8],
+        out: &mut [u8],
+    ) -> Result<(), CryptoError>;
+    /// True when this component is a FIPS-validated module in FIPS mode.
+    fn fips(&self) -> bool;
+}
+
+/// ECDSA over a streamed message.
+pub trait Signature: Send + Sync {
+    /// Generates a fresh key pair and returns a signer ready to absorb the message.
+    fn generate_signer(&self, alg: SignatureAlgorithm) -> Result<Box<dyn Signer>, CryptoError>;
+    /// A verifier for `public_key` (SEC1 point, compressed or not).
+    fn verifier(
+        &self,
+        alg: SignatureAlgorithm,
+        public_key: &[u8],
+    ) -> Result<Box<dyn Verifier>, CryptoError>;
+    /// True when this component is a FIPS-validated module in FIPS mode.
+    fn fips(&self) -> bool;
+}
+
+/// Hashes a message as it streams past and signs it at the end. Holds a private key.
+pub trait Signer: Send {
+    /// The public key as a compressed SEC1 point.
+    fn public_key_compressed(&self) -> Result<Vec<u8>, CryptoError>;
+    /// Absorbs the next bytes of the message.
+    fn update(&mut self, data: &[u8]);
+    /// Signs everything absorbed; returns a DER signature.
+    fn sign(self: Box<Self>) -> Result<Vec<u8>, CryptoError>;
+}
+
+/// Hashes a message as it streams past and checks its signature at the end.
+pub trait Verifier: Send {
+    /// Absorbs the next bytes of the message.
+    fn update(&mut self, data: &[u8]);
+    /// Checks a DER signature over everything absorbed.
+    fn verify(self: Box<Self>, signature: &[u8]) -> Result<(), CryptoError>;
+}
+
+/// A cryptographically secure random number generator.
+pub trait SecureRandom: Send + Sync {
+    /// Fills `out` with random bytes.
+    fn fill(&self, out: &mut [u8]) -> Result<(), CryptoError>;
+    /// True when this component is a FIPS-validated module in FIPS mode.
+    fn fips(&self) -> bool;
+}
+
+/// A primitive failed or is not offered by the provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CryptoError {
+    /// Authentication failed (tag or signature).
+    Verification,
+    /// A key has the wrong length or encoding.
+    InvalidKey,
+    /// The provider does not offer this primitive.
+    Unsupported(&'static str),
+    /// The primitive failed for another reason.
+    Failure,
+}
+
+impl fmt::Display for CryptoError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Verification => f.write_str("verification failed"),
+            Self::InvalidKey => f.write_str("invalid key"),
+            Self::Unsupported(what) => write!(f, "{what} is not supported by this provider"),
+            Self::Failure => f.write_str("primitive failed"),
+        }
+    }
+}
+
+impl std::error::Error for CryptoError {}

@@ -1,0 +1,369 @@
+//! The decrypting state machine.
+
+use std::collections::BTreeSet;
+use std::ops::Range;
+
+use crate::crypto::{AeadKey, CryptoProvider, Verifier, NONCE_LEN, TAG_LEN};
+use crate::error::{AuthenticationError, ConfigError, Error, FormatError, PolicyError};
+use crate::format::{
+    frame_aad, parse_footer, parse_frame_header, parse_header, BodyKind, EncryptionContext,
+    FrameHeader, HeaderLimits, ParsedHeader,
+};
+use crate::materials::{DecryptionMaterials, DecryptionRequest};
+use crate::policy::{CommitmentPolicy, SignaturePolicy};
+
+use super::keys;
+
+/// What a reader accepts.
+#[derive(Debug, Clone, Copy)]
+pub struct DecryptConfig {
+    /// Whether version 1 messages may be read.
+    pub commitment_policy: CommitmentPolicy,
+    /// Whether signed messages may be read.
+    pub signature_policy: SignaturePolicy,
+    /// Most encrypted data keys accepted.
+    pub max_encrypted_data_keys: u16,
+    /// Largest frame (or non-framed body) accepted: the memory a reader may need.
+    pub max_frame_length: u32,
+}
+
+impl Default for DecryptConfig {
+    fn default() -> Self {
+        Self {
+            commitment_policy: CommitmentPolicy::default(),
+            signature_policy: SignaturePolicy::default(),
+            max_encrypted_data_keys: super::DEFAULT_MAX_ENCRYPTED_DATA_KEYS,
+            max_frame_length: super::DEFAULT_MAX_FRAME_LENGTH,
+        }
+    }
+}
+
+/// Where the next body unit sits in the input, as returned by [`Decryptor::next_frame`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameLayout {
+    /// The parsed frame header.
+    pub header: FrameHeader,
+    /// Footer bytes that follow this unit (signed suites, final unit only), else 0.
+    pub footer_len: usize,
+}
+
+impl FrameLayout {
+    /// Plaintext (= ciphertext) length.
+    pub fn body_len(&self) -> usize {
+        self.header.content_len as usize
+    }
+
+    /// Bytes from the start of the unit to the end of its tag (and footer, if any).
+    pub fn total_len(&self) -> usize {
+        self.header.prefix_len + self.body_len() + TAG_LEN + self.footer_len
+    }
+
+    /// Where the plaintext lies within the unit after it is opened in place.
+    pub fn plaintext_range(&self) -> Range<usize> {
+        self.header.prefix_len..self.header.prefix_len + self.body_len()
+    }
+
+    /// True for the last unit of the message.
+    pub fn is_final(&self) -> bool {
+        self.header.kind != BodyKind::Regular
+    }
+}
+
+enum State {
+    Header,
+    NeedMaterials(Box<ParsedHeader>),
+    Body(Box<Body>),
+    Done,
+    Failed,
+}
+
+struct Body {
+    header: ParsedHeader,
+    key: Box<dyn AeadKey>,
+    next_sequence: u32,
+    verifier: Option<Box<dyn Verifier>>,
+}
+
+/// Opens one message, unit by unit, in buffers the caller owns.
+///
+/// Order of use: [`parse_header`](Self::parse_header) until it returns the header length;
+/// [`materials_request`](Self::materials_request) and, with the materials a manager returns,
+/// [`set_materials`](Self::set_materials) (checks commitment and header tag); then
+/// [`next_frame`](Self::next_frame) and [`open_frame`](Self::open_frame) until
+/// [`is_done`](Self::is_done). A unit's plaintext may be released only after `open_frame`
+/// returned `Ok` for it. Any error is final.
+pub struct Decryptor {
+    config: DecryptConfig,
+    state: State,
+}
+
+impl Decryptor {
+    /// A decryptor that applies `config`.
+    pub fn new(config: DecryptConfig) -> Self {
+        Self {
+            config,
+            state: State::Header,
+        }
+    }
+
+    fn fail<T>(&mut self, e: impl Into<Error>) -> Result<T, Error> {
+        self.state = State::Failed;
+        Err(e.into())
+    }
+
+    /// Parses the header from the front of `input`; `Ok(None)` means more bytes are needed.
+    /// Returns the header length and applies the commitment and signature policies.
+    pub fn parse_header(&mut self, input: &[u8]) -> Result<Option<usize>, Error> {
+        if !matches!(self.state, State::Header) {
+            return self.fail(ConfigError::StreamFinished);
+        }
+        let limits = HeaderLimits {
+            max_encrypted_data_keys: self.config.max_encrypted_data_keys,
+            max_frame_length: self.config.max_frame_length,
+        };
+        let parsed = match parse_header(input, &limits) {
+            Ok(Some(p)) => p,
+            Ok(None) => return Ok(None),
+            Err(e) => return self.fail(e),
+        };
+        let suite = parsed.header.suite;
+        if !self.config.commitment_policy.allows_decrypt(suite) {
+            return self.fail(PolicyError::UncommittedMessage);
+        }
+        if suite.signature().is_some() && self.config.signature_policy == SignaturePolicy::UnsignedOnly
+        {
+            return self.fail(PolicyError::SignedMessage);
+        }
+        let len = parsed.bytes().len();
+        self.state = State::NeedMaterials(Box::new(parsed));
+        Ok(Some(len))
+    }
+
+    /// The parsed header, once [`parse_header`](Self::parse_header) succeeded.
+    pub fn header(&self) -> Option<&ParsedHeader> {
+        match &self.state {
+            State::NeedMaterials(h) => Some(h),
+            State::Body(b) => Some(&b.header),
+            _ => None,
+        }
+    }
+
+    /// The request to hand a materials manager.
+    ///
+    /// `reproduced` is the caller's context: a pair whose key is stored must match it
+    /// (else [`PolicyError::ContextMismatch`]); a pair whose key is not stored is a required
+    /// pair, authenticated by the header tag but kept out of the header.
+    pub fn materials_request(
+        &self,
+        provider: &'static CryptoProvider,
+        reproduced: &EncryptionContext,
+    ) -> Result<DecryptionRequest, Error> {
+        let State::NeedMaterials(parsed) = &self.state else {
+            return Err(ConfigError::StreamFinished.into());
+        };
+        let header = &parsed.header;
+        let mut context = header.encryption_context.clone();
+        let mut required_context_keys = BTreeSet::new();
+        for (k, v) in reproduced.iter() {
+            match header.encryption_context.get(k) {
+                Some(stored) if stored == v => {}
+                Some(_) => return Err(PolicyError::ContextMismatch(k.to_owned()).into()),
+                None => {
+                    context.insert(k, v);
+                    required_context_keys.insert(k.to_owned());
+                }
+            }
+        }
+        Ok(DecryptionRequest {
+            provider,
+            suite: header.suite,
+            encrypted_data_keys: header.encrypted_data_keys.clone(),
+            encryption_context: context,
+            required_context_keys,
+        })
+    }
+
+    /// Derives the content key, checks the key commitment and the header tag.
+    pub fn set_materials(&mut self, mut materials: DecryptionMaterials) -> Result<(), Error> {
+        let State::NeedMaterials(parsed) = core::mem::replace(&mut self.state, State::Failed)
+        else {
+            return Err(ConfigError::StreamFinished.into());
+        };
+        let header = &parsed.header;
+        if materials.suite != header.suite {
+            return Err(PolicyError::InvalidMaterials("suite differs from the header").into());
+        }
+        let Some(data_key) = materials.data_key.take() else {
+            return Err(PolicyError::InvalidMaterials("no data key").into());
+        };
+        if header.suite.signature().is_some() != materials.verifier.is_some() {
+            return Err(PolicyError::PublicKeyMismatch.into());
+        }
+        let (key, commitment) = keys::derive(
+            materials.provider,
+            header.suite,
+            data_key.expose_secret(),
+            &header.message_id,
+        )?;
+        if let (Some(stored), Some(derived)) = (&header.commitment, &commitment) {
+            keys::check_commitment(stored, derived)?;
+        }
+        let mut aad = parsed.authenticated_bytes().to_vec();
+        let required: EncryptionContext = materials
+            .encryption_context
+            .iter()
+            .filter(|(k, _)| materials.required_context_keys.contains(*k))
+            .collect();
+        required.write_to(&mut aad).map_err(FormatError::Context)?;
+        let mut tag = header.header_tag;
+        key.open_in_place(&header.header_iv, &aad, &mut tag)
+            .map_err(|_| AuthenticationError::HeaderTag)?;
+        let mut verifier = materials.verifier.take();
+        if let Some(v) = verifier.as_mut() {
+            v.update(parsed.bytes());
+        }
+        self.state = State::Body(Box::new(Body {
+            header: *parsed,
+            key,
+            next_sequence: 1,
+            verifier,
+        }));
+        Ok(())
+    }
+
+    /// Parses the next unit's header from the front of `input` (which starts at the unit).
+    /// `Ok(None)`: more bytes needed. For the final unit of a signed message the layout
+    /// includes the footer, so the whole rest of the message must be in `input`.
+    pub fn next_frame(&mut self, input: &[u8]) -> Result<Option<FrameLayout>, Error> {
+        let State::Body(body) = &self.state else {
+            return self.fail(ConfigError::StreamFinished);
+        };
+        let h = &body.header.header;
+        let fh = match parse_frame_header(input, h.content_type, h.frame_length) {
+            Ok(Some(fh)) => fh,
+            Ok(None) => return Ok(None),
+            Err(e) => return self.fail(e),
+        };
+        if fh.sequence != body.next_sequence {
+            let expected = body.next_sequence;
+            return self.fail(FormatError::UnexpectedSequenceNumber {
+                expected,
+                found: fh.sequence,
+            });
+        }
+        if fh.content_len > u64::from(self.config.max_frame_length) {
+            return self.fail(FormatError::BodyTooLong(fh.content_len));
+        }
+        let mut layout = FrameLayout {
+            header: fh,
+            footer_len: 0,
+        };
+        if layout.is_final() && body.verifier.is_some() {
+            let end = layout.total_len();
+            let Some(rest) = input.get(end..) else {
+                return Ok(None);
+            };
+            match parse_footer(rest) {
+                Ok(Some(n)) => layout.footer_len = n,
+                Ok(None) => return Ok(None),
+                Err(e) => return self.fail(e),
+            }
+        }
+        Ok(Some(layout))
+    }
+
+    /// Authenticates and decrypts one unit.
+    ///
+    /// `prefix` is the unit's header bytes, `ciphertext_and_tag` the ciphertext followed by
+    /// the tag (decrypted in place: on success its first `body_len` bytes are plaintext),
+    /// `footer` the footer bytes for the final unit of a signed message (else empty). On any
+    /// failure the buffer is zeroed and the decryptor is finished.
+    pub fn open_frame(
+        &mut self,
+        layout: &FrameLayout,
+        prefix: &[u8],
+        ciphertext_and_tag: &mut [u8],
+        footer: &[u8],
+    ) -> Result<(), Error> {
+        let result = self.open_inner(layout, prefix, ciphertext_and_tag, footer);
+        if result.is_err() {
+            ciphertext_and_tag.fill(0);
+            self.state = State::Failed;
+        }
+        result
+    }
+
+    fn open_inner(
+        &mut self,
+        layout: &FrameLayout,
+        prefix: &[u8],
+        ciphertext_and_tag: &mut [u8],
+        footer: &[u8],
+    ) -> Result<(), Error> {
+        let State::Body(body) = &mut self.state else {
+            return Err(ConfigError::StreamFinished.into());
+        };
+        let fh = &layout.header;
+        if fh.sequence != body.next_sequence
+            || prefix.len() != fh.prefix_len
+            || ciphertext_and_tag.len() != layout.body_len() + TAG_LEN
+            || footer.len() != layout.footer_len
+        {
+            return Err(ConfigError::FrameBufferSize(ciphertext_and_tag.len()).into());
+        }
+        if let Some(v) = body.verifier.as_mut() {
+            v.update(prefix);
+            v.update(ciphertext_and_tag);
+        }
+        let aad = frame_aad(
+            &body.header.header.message_id,
+            fh.kind,
+            fh.sequence,
+            fh.content_len,
+        );
+        let iv: &[u8; NONCE_LEN] = &fh.iv;
+        body.key
+            .open_in_place(iv, aad.as_ref(), ciphertext_and_tag)
+            .map_err(|_| AuthenticationError::FrameTag {
+                sequence: fh.sequence,
+            })?;
+        if !layout.is_final() {
+            body.next_sequence = body.next_sequence.checked_add(1).ok_or(
+                FormatError::UnexpectedSequenceNumber {
+                    expected: u32::MAX,
+                    found: fh.sequence,
+                },
+            )?;
+            return Ok(());
+        }
+        if let Some(v) = body.verifier.take() {
+            let signature = footer.get(2..).ok_or(FormatError::InvalidFooter)?;
+            v.verify(signature)
+                .map_err(|_| AuthenticationError::Signature)?;
+        }
+        self.state = State::Done;
+        Ok(())
+    }
+
+    /// Opens a unit that sits whole in `unit` (as laid out by [`next_frame`](Self::next_frame))
+    /// and returns where its plaintext now lies within `unit`.
+    pub fn open_frame_in_place(
+        &mut self,
+        layout: &FrameLayout,
+        unit: &mut [u8],
+    ) -> Result<Range<usize>, Error> {
+        let total = layout.total_len();
+        if unit.len() != total {
+            return self.fail(ConfigError::FrameBufferSize(unit.len()));
+        }
+        let (prefix, rest) = unit.split_at_mut(layout.header.prefix_len);
+        let (body, footer) = rest.split_at_mut(layout.body_len() + TAG_LEN);
+        self.open_frame(layout, prefix, body, footer)?;
+        Ok(layout.plaintext_range())
+    }
+
+    /// True once the final unit (and footer) verified: the message is complete.
+    pub fn is_done(&self) -> bool {
+        matches!(self.state, State::Done)
+    }
+}

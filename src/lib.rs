@@ -1,0 +1,46 @@
+//! # envcrypt
+//!
+//! Client-side envelope encryption in the **AWS Encryption SDK message format**.
+//!
+//! Each message gets a fresh data key; the payload is sealed with AES-256-GCM in frames; the
+//! data key is wrapped by one or more keyrings. Messages written here are version 2
+//! (key-committing) messages that the official AWS Encryption SDKs and the AWS Encryption
+//! CLI decrypt; messages they write (versions 1 and 2, every AES-GCM suite) decrypt here.
+//!
+//! ```
+//! use envcrypt::{Client, DecryptOptions, EncryptionContext, keyring::RawAesKeyring};
+//!
+//! let keyring = RawAesKeyring::new("hospital-a", "imaging-2026", &[0x42; 32])?;
+//! let client = Client::new(keyring);
+//! let context = EncryptionContext::from_pairs([("study", "ct-abdomen")]);
+//! let message = client.encrypt(b"pixel data", &context)?;
+//! let decrypted = client.decrypt(&message, &DecryptOptions::default())?;
+//! assert_eq!(decrypted.plaintext, b"pixel data");
+//! # Ok::<(), envcrypt::Error>(())
+//! ```
+//!
+//! Layers, from the wire up: [`format`] (bytes only), [`crypto`] (the provider seam),
+//! [`keyring`] and [`materials`] (data keys), [`engine`] (sans-I/O state machines), and the
+//! adapters: [`Client`]'s one-shot calls and the [`stream`] readers and writers.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod blocking;
+mod client;
+pub mod crypto;
+pub mod engine;
+mod error;
+pub mod format;
+pub mod keyring;
+pub mod materials;
+mod policy;
+pub mod stream;
+
+pub use blocking::block_on;
+pub use client::{Client, ClientBuilder, DecryptOptions, Decrypted};
+pub use error::{
+    AuthenticationError, ConfigError, ContextError, Error, FormatError, PolicyError,
+};
+pub use format::{AlgorithmSuite, EncryptionContext, Header};
+pub use policy::{CommitmentPolicy, SignaturePolicy};

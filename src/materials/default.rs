@@ -1,0 +1,126 @@
+//! The default materials manager: one keyring, suite and signature handling.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+
+use super::{
+    DecryptionMaterials, DecryptionRequest, EncryptionMaterials, EncryptionRequest,
+    MaterialsManager, PUBLIC_KEY_CONTEXT_KEY, RESERVED_CONTEXT_PREFIX,
+};
+use crate::error::PolicyError;
+use crate::keyring::Keyring;
+use crate::Error;
+
+/// Gets data keys from one keyring; makes and checks the signing key of signed suites.
+///
+/// ```
+/// use envcrypt::{keyring::RawAesKeyring, materials::DefaultMaterialsManager};
+/// let keyring = RawAesKeyring::new("my-namespace", "key-1", &[7u8; 32]).unwrap();
+/// let _cmm = DefaultMaterialsManager::new(keyring);
+/// ```
+#[derive(Clone)]
+pub struct DefaultMaterialsManager {
+    keyring: Arc<dyn Keyring>,
+}
+
+impl DefaultMaterialsManager {
+    /// A manager over `keyring`.
+    pub fn new(keyring: impl Keyring + 'static) -> Self {
+        Self {
+            keyring: Arc::new(keyring),
+        }
+    }
+
+    /// A manager over a shared keyring.
+    pub fn from_arc(keyring: Arc<dyn Keyring>) -> Self {
+        Self { keyring }
+    }
+}
+
+#[async_trait]
+impl MaterialsManager for DefaultMaterialsManager {
+    async fn encryption_materials(
+        &self,
+        request: EncryptionRequest,
+    ) -> Result<EncryptionMaterials, Error> {
+        if let Some((k, _)) = request
+            .encryption_context
+            .iter()
+            .find(|(k, _)| k.starts_with(RESERVED_CONTEXT_PREFIX))
+        {
+            return Err(PolicyError::ReservedContextKey(k.to_owned()).into());
+        }
+        let mut context = request.encryption_context;
+        let signer = match request.suite.signature() {
+            Some(alg) => {
+                let signer = request.provider.signature.generate_signer(alg)?;
+                context.insert(
+                    PUBLIC_KEY_CONTEXT_KEY,
+                    BASE64.encode(signer.public_key_compressed()?),
+                );
+                Some(signer)
+            }
+            None => None,
+        };
+        let materials = EncryptionMaterials {
+            provider: request.provider,
+            suite: request.suite,
+            encryption_context: context,
+            required_context_keys: request.required_context_keys,
+            data_key: None,
+            encrypted_data_keys: Vec::new(),
+            signer,
+        };
+        let materials = self.keyring.on_encrypt(materials).await?;
+        match &materials.data_key {
+            Some(k) if k.len() == materials.suite.data_key_len() => {}
+            _ => return Err(PolicyError::InvalidMaterials("data key missing or wrong length").into()),
+        }
+        if materials.encrypted_data_keys.is_empty() {
+            return Err(PolicyError::InvalidMaterials("no encrypted data keys").into());
+        }
+        Ok(materials)
+    }
+
+    async fn decryption_materials(
+        &self,
+        request: DecryptionRequest,
+    ) -> Result<DecryptionMaterials, Error> {
+        let public_key = request.encryption_context.get(PUBLIC_KEY_CONTEXT_KEY);
+        let verifier = match (request.suite.signature(), public_key) {
+            (Some(alg), Some(b64)) => {
+                let point = BASE64
+                    .decode(b64)
+                    .map_err(|_| PolicyError::PublicKeyMismatch)?;
+                Some(
+                    request
+                        .provider
+                        .signature
+                        .verifier(alg, &point)
+                        .map_err(|_| PolicyError::PublicKeyMismatch)?,
+                )
+            }
+            (None, None) => None,
+            _ => return Err(PolicyError::PublicKeyMismatch.into()),
+        };
+        let materials = DecryptionMaterials {
+            provider: request.provider,
+            suite: request.suite,
+            encryption_context: request.encryption_context,
+            required_context_keys: request.required_context_keys,
+            data_key: None,
+            verifier,
+        };
+        let materials = self
+            .keyring
+            .on_decrypt(materials, &request.encrypted_data_keys)
+            .await?;
+        match &materials.data_key {
+            Some(k) if k.len() == materials.suite.data_key_len() => Ok(materials),
+            _ => Err(PolicyError::InvalidMaterials("data key missing or wrong length").into()),
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! A decrypting `Read` adapter.
+
+use std::io::{self, Read};
+use std::ops::Range;
+
+use crate::client::{Client, DecryptOptions};
+use crate::engine::Decryptor;
+use crate::error::{ConfigError, Error, FormatError};
+use crate::format::Header;
+
+const READ_CHUNK: usize = 256 * 1024;
+
+/// Decrypts a message read from `inner`.
+///
+/// Each frame's plaintext is released only after its tag verified; the last frame's only
+/// after the signature (signed suites) verified and the input ended right there.
+///
+/// ```
+/// use std::io::Read;
+/// use envcrypt::{Client, DecryptOptions, EncryptionContext, keyring::RawAesKeyring};
+///
+/// let client = Client::new(RawAesKeyring::new("ns", "key", &[1; 32])?);
+/// let message = client.encrypt(b"hello", &EncryptionContext::new())?;
+/// let mut r = client.decrypt_reader(&message[..], &DecryptOptions::default())?;
+/// let mut out = Vec::new();
+/// r.read_to_end(&mut out)?;
+/// assert_eq!(out, b"hello");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct DecryptingReader<R: Read> {
+    inner: R,
+    decryptor: Decryptor,
+    header: Header,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    plaintext: Range<usize>,
+    failed: bool,
+}
+
+impl<R: Read> DecryptingReader<R> {
+    /// Reads the header, gets the data key and authenticates the header.
+    pub fn new(client: &Client, mut inner: R, options: &DecryptOptions) -> Result<Self, Error> {
+        let mut decryptor = Decryptor::new(client.decrypt_config());
+        let mut buf = vec![0u8; READ_CHUNK];
+        let mut end = 0;
+        let start = loop {
+            if let Some(n) = decryptor.parse_header(&buf[..end])? {
+                break n;
+            }
+            if end == buf.len() {
+                buf.resize(buf.len() * 2, 0);
+            }
+            match read_some(&mut inner, &mut buf[end..])? {
+                0 => return Err(FormatError::Truncated.into()),
+                n => end += n,
+            }
+        };
+        client.unlock(&mut decryptor, options)?;
+        let header = decryptor
+            .header()
+            .ok_or(ConfigError::StreamFinished)?
+            .header
+            .clone();
+        Ok(Self {
+            inner,
+            decryptor,
+            header,
+            buf,
+            start,
+            end,
+            plaintext: 0..0,
+            failed: false,
+        })
+    }
+
+    /// The authenticated header: suite, stored context, EDKs, frame length.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// Reads more input behind the unconsumed bytes, growing the buffer to `need` bytes.
+    fn fill(&mut self, need: usize) -> Result<usize, Error> {
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.buf.len() < need {
+            self.buf.resize(need.max(READ_CHUNK), 0);
+        }
+        let n = read_some(&mut self.inner, &mut self.buf[self.end..])?;
+        self.end += n;
+        Ok(n)
+    }
+
+    /// Opens the next unit in place; sets `self.plaintext`.
+    fn next_unit(&mut self) -> Result<(), Error> {
+        let layout = loop {
+            if let Some(l) = self.decryptor.next_frame(&self.buf[self.start..self.end])? {
+                if self.end - self.start >= l.total_len() {
+                    break l;
+                }
+                if self.fill(l.total_len())? == 0 {
+                    return Err(FormatError::Truncated.into());
+                }
+                continue;
+            }
+            let need = self.end - self.start + 64;
+            if self.fill(need)? == 0 {
+                return Err(FormatError::Truncated.into());
+            }
+        };
+        let total = layout.total_len();
+        if layout.is_final() {
+            // Nothing may follow the message: check before releasing the last plaintext.
+            let mut probe = [0u8; 1];
+            if self.end - self.start > total || read_some(&mut self.inner, &mut probe)? > 0 {
+                return Err(FormatError::TrailingBytes.into());
+            }
+        }
+        let range = self
+            .decryptor
+            .open_frame_in_place(&layout, &mut self.buf[self.start..self.start + total])?;
+        self.plaintext = self.start + range.start..self.start + range.end;
+        self.start += total;
+        Ok(())
+    }
+}
+
+fn read_some<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match r.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
+impl<R: Read> Read for DecryptingReader<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.failed {
+            return Err(Error::from(ConfigError::StreamFinished).into());
+        }
+        while self.plaintext.is_empty() {
+            if self.decryptor.is_done() || out.is_empty() {
+                return Ok(0);
+            }
+            if let Err(e) = self.next_unit() {
+                self.failed = true;
+                self.buf.fill(0);
+                return Err(e.into());
+            }
+        }
+        let n = out.len().min(self.plaintext.len());
+        out[..n].copy_from_slice(&self.buf[self.plaintext.start..self.plaintext.start + n]);
+        self.plaintext.start += n;
+        Ok(n)
+    }
+}

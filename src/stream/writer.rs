@@ -1,0 +1,108 @@
+//! An encrypting `Write` adapter.
+
+use std::io::{self, Write};
+
+use crate::crypto::TAG_LEN;
+use crate::engine::Encryptor;
+use crate::error::{ConfigError, Error};
+use crate::format::{FINAL_FRAME_PREFIX_LEN, REGULAR_FRAME_PREFIX_LEN};
+
+/// The final frame's prefix is 8 bytes longer than a regular one; the plaintext sits at a
+/// fixed offset and each frame is sealed from the slot that fits it, with no copy.
+const SLACK: usize = FINAL_FRAME_PREFIX_LEN - REGULAR_FRAME_PREFIX_LEN;
+
+/// Encrypts everything written to it into one message on `inner`.
+///
+/// [`finish`](Self::finish) is mandatory: it writes the final frame and the signature.
+/// A writer dropped without it leaves a truncated message, which every reader rejects.
+///
+/// ```
+/// use std::io::Write;
+/// use envcrypt::{Client, EncryptionContext, keyring::RawAesKeyring};
+///
+/// let client = Client::new(RawAesKeyring::new("ns", "key", &[1; 32])?);
+/// let mut w = client.encrypt_writer(Vec::new(), &EncryptionContext::new())?;
+/// w.write_all(b"hello")?;
+/// let message: Vec<u8> = w.finish()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct EncryptingWriter<W: Write> {
+    inner: W,
+    encryptor: Encryptor,
+    buf: Vec<u8>,
+    filled: usize,
+    failed: bool,
+}
+
+impl<W: Write> EncryptingWriter<W> {
+    /// Writes the header to `inner` and returns the writer.
+    pub fn new(encryptor: Encryptor, mut inner: W) -> Result<Self, Error> {
+        inner.write_all(encryptor.header())?;
+        let buf = vec![0u8; FINAL_FRAME_PREFIX_LEN + encryptor.frame_length() + TAG_LEN];
+        Ok(Self {
+            inner,
+            encryptor,
+            buf,
+            filled: 0,
+            failed: false,
+        })
+    }
+
+    fn seal_full_frame(&mut self) -> Result<(), Error> {
+        let frame = &mut self.buf[SLACK..];
+        self.encryptor.seal_frame(frame)?;
+        self.inner.write_all(frame)?;
+        self.filled = 0;
+        Ok(())
+    }
+
+    /// Writes the final frame and footer, flushes, and returns the inner writer.
+    pub fn finish(mut self) -> Result<W, Error> {
+        if self.failed {
+            return Err(ConfigError::StreamFinished.into());
+        }
+        let end = FINAL_FRAME_PREFIX_LEN + self.filled + TAG_LEN;
+        let frame = &mut self.buf[..end];
+        let footer = self.encryptor.seal_final_frame(frame)?;
+        self.inner.write_all(frame)?;
+        self.inner.write_all(&footer)?;
+        self.inner.flush()?;
+        Ok(self.inner)
+    }
+
+    /// The inner writer.
+    pub fn get_ref(&self) -> &W {
+        &self.inner
+    }
+}
+
+impl<W: Write> Write for EncryptingWriter<W> {
+    fn write(&mut self, mut data: &[u8]) -> io::Result<usize> {
+        if self.failed {
+            return Err(Error::from(ConfigError::StreamFinished).into());
+        }
+        let written = data.len();
+        let fl = self.encryptor.frame_length();
+        while !data.is_empty() {
+            if self.filled == fl {
+                // More data follows, so the full buffer is a regular frame.
+                if let Err(e) = self.seal_full_frame() {
+                    self.failed = true;
+                    return Err(e.into());
+                }
+            }
+            let n = data.len().min(fl - self.filled);
+            let at = FINAL_FRAME_PREFIX_LEN + self.filled;
+            self.buf[at..at + n].copy_from_slice(&data[..n]);
+            self.filled += n;
+            data = &data[n..];
+        }
+        Ok(written)
+    }
+
+    /// Flushes the inner writer. Buffered plaintext stays until its frame is full or
+    /// [`finish`](EncryptingWriter::finish) is called.
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
