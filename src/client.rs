@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use zeroize::Zeroizing;
+use zeroize::Zeroize;
 
 use crate::crypto::{CryptoProvider, TAG_LEN};
 use crate::engine::{
@@ -269,11 +269,24 @@ impl Client {
 
     /// Encrypts `plaintext` into one message.
     pub fn encrypt(&self, plaintext: &[u8], context: &EncryptionContext) -> Result<Vec<u8>, Error> {
+        let mut out = Vec::new();
+        self.encrypt_into(plaintext, context, &mut out)?;
+        Ok(out)
+    }
+
+    /// Encrypts `plaintext` into `out` (cleared first), reusing its allocation.
+    pub fn encrypt_into(
+        &self,
+        plaintext: &[u8],
+        context: &EncryptionContext,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Error> {
+        out.clear();
         let mut enc = self.encryptor(context, Some(plaintext.len() as u64))?;
         let fl = enc.frame_length();
         let regular = plaintext.len().saturating_sub(1) / fl;
         let (body, last) = plaintext.split_at(regular * fl);
-        let mut out = Vec::with_capacity(
+        out.reserve(
             enc.header().len()
                 + regular * enc.regular_frame_len()
                 + FINAL_FRAME_PREFIX_LEN
@@ -296,11 +309,38 @@ impl Client {
         out.extend_from_slice(&[0; TAG_LEN]);
         let footer = enc.seal_final_frame(&mut out[start..])?;
         out.extend_from_slice(&footer);
-        Ok(out)
+        Ok(())
     }
 
     /// Decrypts one whole message. Nothing is returned unless every byte verified.
     pub fn decrypt(&self, message: &[u8], options: &DecryptOptions) -> Result<Decrypted, Error> {
+        let mut plaintext = Vec::new();
+        let header = self.decrypt_into(message, options, &mut plaintext)?;
+        Ok(Decrypted { plaintext, header })
+    }
+
+    /// Decrypts one whole message into `out` (cleared first), reusing its allocation, and
+    /// returns the header. On error `out` is wiped and left empty.
+    pub fn decrypt_into(
+        &self,
+        message: &[u8],
+        options: &DecryptOptions,
+        out: &mut Vec<u8>,
+    ) -> Result<Header, Error> {
+        out.clear();
+        let result = self.decrypt_frames(message, options, out);
+        if result.is_err() {
+            out.zeroize();
+        }
+        result
+    }
+
+    fn decrypt_frames(
+        &self,
+        message: &[u8],
+        options: &DecryptOptions,
+        out: &mut Vec<u8>,
+    ) -> Result<Header, Error> {
         let mut dec = Decryptor::new(self.decrypt);
         let mut pos = dec.parse_header(message)?.ok_or(FormatError::Truncated)?;
         self.unlock(&mut dec, options)?;
@@ -309,8 +349,7 @@ impl Client {
             .ok_or(ConfigError::StreamFinished)?
             .header
             .clone();
-        // Plaintext stays wiped unless the whole message verifies.
-        let mut out = Zeroizing::new(Vec::with_capacity(message.len().saturating_sub(pos)));
+        out.reserve(message.len().saturating_sub(pos));
         loop {
             let rest = &message[pos..];
             let layout = dec.next_frame(rest)?.ok_or(FormatError::Truncated)?;
@@ -329,13 +368,9 @@ impl Client {
             out.truncate(start + layout.body_len());
             pos += total;
             if layout.is_final() {
-                break;
+                return Ok(header);
             }
         }
-        Ok(Decrypted {
-            plaintext: core::mem::take(&mut *out),
-            header,
-        })
     }
 
     /// An encrypting writer over `inner`; its [`finish`](EncryptingWriter::finish) is

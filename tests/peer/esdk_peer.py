@@ -1,0 +1,259 @@
+#!/usr/bin/env python3
+"""Batch peer for envcrypt's interoperability tests: the real AWS Encryption SDK for Python.
+
+Usage: esdk_peer.py JOB.json RESULTS.json
+
+JOB.json:
+    {"cases": [CASE, ...]}
+CASE (every field required unless marked optional):
+    {"id": "unique string",
+     "op": "encrypt" | "decrypt",
+     "key": {"namespace": str, "name": str, "hex": "64 hex digits (AES-256 wrapping key)"},
+     "input": "path",            # plaintext (encrypt) or ciphertext (decrypt)
+     "output": "path",           # ciphertext (encrypt) or plaintext (decrypt)
+     "api": "oneshot" | "stream",  # optional, default "oneshot"
+     # encrypt only:
+     "suite": "0478" | "0578",
+     "frame_length": int,        # 0 = non-framed; else a multiple of 128 (the SDK's rule)
+     "context": {str: str}}
+
+RESULTS.json:
+    {"esdk_version": str, "python": str,
+     "results": [{"id": str, "ok": true, "suite": "0578", "frame_length": int,
+                  "content_type": "framed" | "non-framed", "context": {str: str}}
+                 | {"id": str, "ok": false, "error_type": str, "error": str}]}
+    "context" is the encryption context of the header the SDK wrote (encrypt) or read
+    (decrypt); it includes the SDK-reserved "aws-crypto-public-key" on signed suites.
+
+Errors raised by the SDK while encrypting or decrypting one case are reported in that
+case's result (a test may expect them, e.g. a wrong key). Anything else (missing package,
+malformed job, unreadable input, unwritable output, ...) is unexpected: the peer prints a
+message to stderr and exits non-zero, writing no results file.
+"""
+
+import json
+import os
+import sys
+import time
+import traceback
+
+EXIT_USAGE = 2
+EXIT_MISSING_PACKAGE = 3
+EXIT_BAD_JOB = 4
+EXIT_UNEXPECTED = 5
+
+INSTALL_HINT = (
+    "install it with: python3 -m venv target/esdk-venv && "
+    "target/esdk-venv/bin/pip install 'aws-encryption-sdk[MPL]>=4,<5' "
+    "(needs Python >= 3.11), then set ENVCRYPT_PYTHON=target/esdk-venv/bin/python"
+)
+
+SUITES = ("0478", "0578")
+
+
+def die(code, message):
+    sys.stderr.write("esdk_peer: %s\n" % message)
+    sys.stderr.flush()
+    sys.exit(code)
+
+
+class BadJob(Exception):
+    pass
+
+
+def need(case, field, kind):
+    if field not in case:
+        raise BadJob("case %r: missing field %r" % (case.get("id"), field))
+    value = case[field]
+    # bool is an int in Python; never accept it as a number.
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise BadJob(
+            "case %r: field %r must be %s, got %r"
+            % (case.get("id"), field, getattr(kind, "__name__", kind), value)
+        )
+    return value
+
+
+def validate(job):
+    if not isinstance(job, dict) or not isinstance(job.get("cases"), list):
+        raise BadJob('the job must be an object with a "cases" list')
+    seen = set()
+    for case in job["cases"]:
+        if not isinstance(case, dict):
+            raise BadJob("every case must be an object, got %r" % (case,))
+        case_id = need(case, "id", str)
+        if case_id in seen:
+            raise BadJob("duplicate case id %r" % case_id)
+        seen.add(case_id)
+        op = need(case, "op", str)
+        if op not in ("encrypt", "decrypt"):
+            raise BadJob("case %r: unknown op %r" % (case_id, op))
+        key = need(case, "key", dict)
+        for field in ("namespace", "name", "hex"):
+            if not isinstance(key.get(field), str):
+                raise BadJob("case %r: key.%s must be a string" % (case_id, field))
+        try:
+            raw = bytes.fromhex(key["hex"])
+        except ValueError:
+            raise BadJob("case %r: key.hex is not hex" % case_id)
+        if len(raw) != 32:
+            raise BadJob("case %r: key must be 32 bytes (AES-256), got %d" % (case_id, len(raw)))
+        need(case, "input", str)
+        need(case, "output", str)
+        api = case.get("api", "oneshot")
+        if api not in ("oneshot", "stream"):
+            raise BadJob("case %r: unknown api %r" % (case_id, api))
+        if op == "encrypt":
+            if need(case, "suite", str) not in SUITES:
+                raise BadJob("case %r: suite must be one of %s" % (case_id, SUITES))
+            frame_length = need(case, "frame_length", int)
+            if frame_length < 0 or frame_length % 128 != 0:
+                raise BadJob(
+                    "case %r: frame_length %d is not 0 or a multiple of 128 "
+                    "(the Python SDK refuses it)" % (case_id, frame_length)
+                )
+            if frame_length == 0 and api == "stream":
+                raise BadJob("case %r: non-framed encryption needs api oneshot" % case_id)
+            context = need(case, "context", dict)
+            if not all(isinstance(k, str) and isinstance(v, str) for k, v in context.items()):
+                raise BadJob("case %r: context keys and values must be strings" % case_id)
+
+
+def main(argv):
+    if len(argv) != 3:
+        die(EXIT_USAGE, "usage: esdk_peer.py JOB.json RESULTS.json")
+    job_path, results_path = argv[1], argv[2]
+    try:
+        with open(job_path, "rb") as f:
+            job = json.loads(f.read().decode("utf-8"))
+        validate(job)
+    except (OSError, ValueError, BadJob) as e:
+        die(EXIT_BAD_JOB, "bad job file %s: %s" % (job_path, e))
+
+    if sys.version_info < (3, 11):
+        die(EXIT_MISSING_PACKAGE, "Python %s is too old; %s" % (sys.version.split()[0], INSTALL_HINT))
+    try:
+        import aws_encryption_sdk
+        from aws_encryption_sdk import CommitmentPolicy
+        from aws_encryption_sdk.identifiers import Algorithm, ContentType
+        from aws_cryptographic_material_providers.mpl import AwsCryptographicMaterialProviders
+        from aws_cryptographic_material_providers.mpl.config import MaterialProvidersConfig
+        from aws_cryptographic_material_providers.mpl.models import (
+            AesWrappingAlg,
+            CreateRawAesKeyringInput,
+        )
+    except ImportError as e:
+        die(
+            EXIT_MISSING_PACKAGE,
+            "cannot import the AWS Encryption SDK with MPL (%s) into %s; %s"
+            % (e, sys.executable, INSTALL_HINT),
+        )
+    version = aws_encryption_sdk.__version__
+    if not version.startswith("4."):
+        die(EXIT_MISSING_PACKAGE, "aws-encryption-sdk %s found, 4.x required; %s" % (version, INSTALL_HINT))
+
+    algorithms = {
+        "0478": Algorithm.AES_256_GCM_HKDF_SHA512_COMMIT_KEY,
+        "0578": Algorithm.AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384,
+    }
+    client = aws_encryption_sdk.EncryptionSDKClient(
+        commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT
+    )
+    mpl = AwsCryptographicMaterialProviders(config=MaterialProvidersConfig())
+    keyrings = {}
+
+    def keyring_for(key):
+        ident = (key["namespace"], key["name"], key["hex"])
+        if ident not in keyrings:
+            keyrings[ident] = mpl.create_raw_aes_keyring(
+                input=CreateRawAesKeyringInput(
+                    key_namespace=key["namespace"],
+                    key_name=key["name"],
+                    wrapping_key=bytes.fromhex(key["hex"]),
+                    wrapping_alg=AesWrappingAlg.ALG_AES256_GCM_IV12_TAG16,
+                )
+            )
+        return keyrings[ident]
+
+    def describe(header):
+        return {
+            "suite": "%04x" % header.algorithm.algorithm_id,
+            "frame_length": header.frame_length,
+            "content_type": "framed"
+            if header.content_type == ContentType.FRAMED_DATA
+            else "non-framed",
+            "context": dict(header.encryption_context),
+        }
+
+    def run(case, data):
+        """Encrypts or decrypts `data`; returns (output bytes, header)."""
+        keyring = keyring_for(case["key"])
+        if case["op"] == "encrypt":
+            kwargs = dict(
+                keyring=keyring,
+                algorithm=algorithms[case["suite"]],
+                frame_length=case["frame_length"],
+                encryption_context=case["context"],
+            )
+            mode = "e"
+        else:
+            kwargs = dict(keyring=keyring)
+            mode = "d"
+        if case.get("api", "oneshot") == "oneshot":
+            if mode == "e":
+                return client.encrypt(source=data, **kwargs)
+            return client.decrypt(source=data, **kwargs)
+        # Streaming: feed the data from a file-like object, collect the chunks.
+        import io
+
+        chunks = []
+        with client.stream(mode=mode, source=io.BytesIO(data), **kwargs) as s:
+            for chunk in s:
+                chunks.append(chunk)
+            header = s.header
+        return b"".join(chunks), header
+
+    results = []
+    started = time.monotonic()
+    for case in job["cases"]:
+        with open(case["input"], "rb") as f:
+            data = f.read()
+        try:
+            output, header = run(case, data)
+        except Exception as e:  # an SDK refusal: reported, the test decides
+            results.append(
+                {
+                    "id": case["id"],
+                    "ok": False,
+                    "error_type": "%s.%s" % (type(e).__module__, type(e).__name__),
+                    "error": str(e) or repr(e),
+                }
+            )
+            continue
+        with open(case["output"], "wb") as f:
+            f.write(output)
+        result = {"id": case["id"], "ok": True}
+        result.update(describe(header))
+        results.append(result)
+
+    out = {
+        "esdk_version": version,
+        "python": sys.version.split()[0],
+        "seconds": round(time.monotonic() - started, 3),
+        "results": results,
+    }
+    tmp = results_path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(out, f, ensure_ascii=False)
+    os.replace(tmp, results_path)
+
+
+if __name__ == "__main__":
+    try:
+        main(sys.argv)
+    except SystemExit:
+        raise
+    except BaseException:
+        sys.stderr.write("esdk_peer: unexpected error:\n" + traceback.format_exc())
+        sys.stderr.flush()
+        sys.exit(EXIT_UNEXPECTED)
