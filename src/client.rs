@@ -83,6 +83,7 @@ pub struct ClientBuilder {
     frame_length: u32,
     required_context_keys: BTreeSet<String>,
     decrypt: DecryptConfig,
+    require_fips: bool,
 }
 
 impl Default for ClientBuilder {
@@ -99,6 +100,7 @@ impl Default for ClientBuilder {
                 max_encrypted_data_keys: DEFAULT_MAX_ENCRYPTED_DATA_KEYS,
                 max_frame_length: DEFAULT_MAX_FRAME_LENGTH,
             },
+            require_fips: false,
         }
     }
 }
@@ -121,6 +123,21 @@ impl ClientBuilder {
         self
     }
 
+    /// Makes [`build`](Self::build) fail unless the provider is a FIPS module in FIPS mode.
+    ///
+    /// ```
+    /// use envcrypt::{Client, keyring::RawAesKeyring};
+    /// let built = Client::builder()
+    ///     .keyring(RawAesKeyring::new("ns", "k", &[1; 32]).unwrap())
+    ///     .require_fips()
+    ///     .build();
+    /// assert_eq!(built.is_ok(), envcrypt::crypto::default_provider().fips());
+    /// ```
+    pub fn require_fips(mut self) -> Self {
+        self.require_fips = true;
+        self
+    }
+
     /// Suite for encryption: `0x0578` (default, signed) or `0x0478`.
     pub fn suite(mut self, suite: AlgorithmSuite) -> Self {
         self.suite = suite;
@@ -134,7 +151,10 @@ impl ClientBuilder {
     }
 
     /// Context keys to authenticate but keep out of the stored header on encryption.
-    pub fn required_context_keys<S: Into<String>>(mut self, keys: impl IntoIterator<Item = S>) -> Self {
+    pub fn required_context_keys<S: Into<String>>(
+        mut self,
+        keys: impl IntoIterator<Item = S>,
+    ) -> Self {
         self.required_context_keys = keys.into_iter().map(Into::into).collect();
         self
     }
@@ -174,8 +194,14 @@ impl ClientBuilder {
         let cmm = self.cmm.ok_or(PolicyError::InvalidMaterials(
             "no keyring or materials manager configured",
         ))?;
+        let provider = self
+            .provider
+            .unwrap_or_else(crate::crypto::default_provider);
+        if self.require_fips && !provider.fips() {
+            return Err(ConfigError::FipsRequired(provider.name).into());
+        }
         Ok(Client {
-            provider: self.provider.unwrap_or_else(crate::crypto::default_provider),
+            provider,
             cmm,
             suite: self.suite,
             frame_length: self.frame_length,
@@ -364,7 +390,12 @@ impl Client {
             let body_end = p + layout.body_len() + TAG_LEN;
             let start = out.len();
             out.extend_from_slice(&rest[p..body_end]);
-            dec.open_frame(&layout, &rest[..p], &mut out[start..], &rest[body_end..total])?;
+            dec.open_frame(
+                &layout,
+                &rest[..p],
+                &mut out[start..],
+                &rest[body_end..total],
+            )?;
             out.truncate(start + layout.body_len());
             pos += total;
             if layout.is_final() {

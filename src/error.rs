@@ -173,6 +173,8 @@ pub enum ConfigError {
     StreamFinished,
     /// A frame buffer handed to the engine has the wrong size.
     FrameBufferSize(usize),
+    /// FIPS was required and this provider is not a FIPS module in FIPS mode.
+    FipsRequired(&'static str),
 }
 
 impl fmt::Display for Error {
@@ -198,7 +200,10 @@ impl fmt::Display for FormatError {
             Self::UnknownMessageType(t) => write!(f, "unknown message type {t:#04x}"),
             Self::UnknownSuite(s) => write!(f, "unknown algorithm suite {s:#06x}"),
             Self::SuiteVersionMismatch { version, suite } => {
-                write!(f, "suite {suite:#06x} is not valid in format version {version}")
+                write!(
+                    f,
+                    "suite {suite:#06x} is not valid in format version {version}"
+                )
             }
             Self::UnknownContentType(t) => write!(f, "unknown content type {t:#04x}"),
             Self::NonZeroReserved => f.write_str("reserved header field is not zero"),
@@ -272,7 +277,10 @@ impl fmt::Display for PolicyError {
                 f.write_str("aws-crypto-public-key does not agree with the suite")
             }
             Self::RequiredContextConflict(k) => {
-                write!(f, "required context key {k:?} conflicts with the stored context")
+                write!(
+                    f,
+                    "required context key {k:?} conflicts with the stored context"
+                )
             }
             Self::InvalidMaterials(w) => write!(f, "invalid materials: {w}"),
             Self::SuiteNotAllowed(s) => {
@@ -289,11 +297,17 @@ impl fmt::Display for ConfigError {
                 write!(f, "frame length {l} (must be 1 ..= 2147483647)")
             }
             Self::UnsupportedEncryptSuite(s) => {
-                write!(f, "cannot encrypt with suite {s:#06x} (use 0x0578 or 0x0478)")
+                write!(
+                    f,
+                    "cannot encrypt with suite {s:#06x} (use 0x0578 or 0x0478)"
+                )
             }
             Self::Context(e) => write!(f, "encryption context: {e}"),
             Self::StreamFinished => f.write_str("stream already finished or failed"),
             Self::FrameBufferSize(n) => write!(f, "frame buffer of {n} bytes has the wrong size"),
+            Self::FipsRequired(p) => {
+                write!(f, "FIPS required, but provider {p} is not in FIPS mode")
+            }
         }
     }
 }

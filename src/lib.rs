@@ -23,8 +23,12 @@
 //! [`keyring`] and [`materials`] (data keys), [`engine`] (sans-I/O state machines), and the
 //! adapters: [`Client`]'s one-shot calls and the [`stream`] readers and writers.
 
-#![forbid(unsafe_code)]
+#![cfg_attr(not(feature = "fips"), forbid(unsafe_code))]
+#![cfg_attr(feature = "fips", deny(unsafe_code))]
 #![warn(missing_docs)]
+
+#[cfg(not(any(feature = "aws-lc-rs", feature = "fips", feature = "rust-crypto")))]
+compile_error!("enable a crypto provider: `aws-lc-rs` (default), `fips` or `rust-crypto`");
 
 mod blocking;
 mod client;
@@ -38,9 +42,12 @@ mod policy;
 pub mod stream;
 
 pub use blocking::block_on;
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 pub use client::{Client, ClientBuilder, DecryptOptions, Decrypted};
-pub use error::{
-    AuthenticationError, ConfigError, ContextError, Error, FormatError, PolicyError,
-};
+pub use error::{AuthenticationError, ConfigError, ContextError, Error, FormatError, PolicyError};
 pub use format::{AlgorithmSuite, EncryptionContext, Header};
 pub use policy::{CommitmentPolicy, SignaturePolicy};

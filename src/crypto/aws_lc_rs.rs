@@ -1,7 +1,12 @@
-//! The aws-lc-rs backend (default).
+//! The aws-lc-rs backend: AWS-LC, or its FIPS 140-3 module with feature `fips`.
+//!
+//! In the FIPS build every service on the encrypt and decrypt paths is one the module's
+//! service indicator reports as approved: frames and the header tag are sealed with the TLS
+//! 1.2 record key (nonces strictly increase per key object: 0 for the header, then the
+//! sequence numbers), raw AES wrapping uses the randomized-nonce key, and ECDSA signing runs
+//! through the module's streaming sign (`fips_sign`). AES-192 sealing is not offered there.
 
 use aws_lc_rs::{aead, digest, hkdf, rand, signature};
-use signature::{EcdsaKeyPair, KeyPair};
 
 use super::{
     AeadAlgorithm, CryptoError, CryptoProvider, HashAlgorithm, SignatureAlgorithm, NONCE_LEN,
@@ -9,8 +14,19 @@ use super::{
 };
 
 /// aws-lc-rs (AWS-LC), non-FIPS build.
+#[cfg(not(feature = "fips"))]
 pub static PROVIDER: CryptoProvider = CryptoProvider {
     name: "aws-lc-rs",
+    aead: &Aead,
+    hkdf: &Hkdf,
+    signature: &Signature,
+    random: &Random,
+};
+
+/// aws-lc-rs on the AWS-LC FIPS 140-3 module.
+#[cfg(feature = "fips")]
+pub static PROVIDER: CryptoProvider = CryptoProvider {
+    name: "aws-lc-rs-fips",
     aead: &Aead,
     hkdf: &Hkdf,
     signature: &Signature,
@@ -29,17 +45,31 @@ impl super::Aead for Aead {
             AeadAlgorithm::Aes192Gcm => &aead::AES_192_GCM,
             AeadAlgorithm::Aes256Gcm => &aead::AES_256_GCM,
         };
-        let unbound =
-            aead::UnboundKey::new(algorithm, key).map_err(|_| CryptoError::InvalidKey)?;
-        Ok(Box::new(AeadKey(aead::LessSafeKey::new(unbound))))
+        let unbound = aead::UnboundKey::new(algorithm, key).map_err(|_| CryptoError::InvalidKey)?;
+        Ok(Box::new(AeadKey {
+            open: aead::LessSafeKey::new(unbound),
+            #[cfg(feature = "fips")]
+            seal: aead::TlsRecordSealingKey::new(algorithm, aead::TlsProtocolId::TLS12, key).ok(),
+            #[cfg(feature = "fips")]
+            random: aead::RandomizedNonceKey::new(algorithm, key).ok(),
+        }))
     }
 
     fn fips(&self) -> bool {
-        false
+        fips_mode()
     }
 }
 
-struct AeadKey(aead::LessSafeKey);
+struct AeadKey {
+    /// Opens (both builds) and seals (non-FIPS build).
+    open: aead::LessSafeKey,
+    /// FIPS sealing with caller nonces: the TLS 1.2 record key (AES-128/256 only).
+    #[cfg(feature = "fips")]
+    seal: Option<aead::TlsRecordSealingKey>,
+    /// FIPS sealing with random nonces (AES-128/256 only).
+    #[cfg(feature = "fips")]
+    random: Option<aead::RandomizedNonceKey>,
+}
 
 impl super::AeadKey for AeadKey {
     fn seal_in_place(
@@ -48,14 +78,20 @@ impl super::AeadKey for AeadKey {
         aad: &[u8],
         in_out: &mut [u8],
     ) -> Result<[u8; TAG_LEN], CryptoError> {
+        let nonce = aead::Nonce::assume_unique_for_key(*nonce);
+        #[cfg(not(feature = "fips"))]
         let tag = self
-            .0
-            .seal_in_place_separate_tag(
-                aead::Nonce::assume_unique_for_key(*nonce),
-                aead::Aad::from(aad),
-                in_out,
-            )
-            .map_err(|_| CryptoError::Failure)?;
+            .open
+            .seal_in_place_separate_tag(nonce, aead::Aad::from(aad), in_out);
+        #[cfg(feature = "fips")]
+        let tag = self
+            .seal
+            .as_mut()
+            .ok_or(CryptoError::Unsupported(
+                "AES-192-GCM sealing in the FIPS module",
+            ))?
+            .seal_in_place_separate_tag(nonce, aead::Aad::from(aad), in_out);
+        let tag = tag.map_err(|_| CryptoError::Failure)?;
         tag.as_ref().try_into().map_err(|_| CryptoError::Failure)
     }
 
@@ -65,7 +101,7 @@ impl super::AeadKey for AeadKey {
         aad: &[u8],
         ciphertext_and_tag: &mut [u8],
     ) -> Result<(), CryptoError> {
-        self.0
+        self.open
             .open_in_place(
                 aead::Nonce::assume_unique_for_key(*nonce),
                 aead::Aad::from(aad),
@@ -80,16 +116,33 @@ impl super::AeadKey for AeadKey {
         aad: &[u8],
         in_out: &mut [u8],
     ) -> Result<([u8; NONCE_LEN], [u8; TAG_LEN]), CryptoError> {
-        let mut nonce = [0u8; NONCE_LEN];
-        rand::fill(&mut nonce).map_err(|_| CryptoError::Failure)?;
-        let tag = self
-            .0
-            .seal_in_place_separate_tag(
-                aead::Nonce::assume_unique_for_key(nonce),
-                aead::Aad::from(aad),
-                in_out,
-            )
-            .map_err(|_| CryptoError::Failure)?;
+        #[cfg(not(feature = "fips"))]
+        let (nonce, tag) = {
+            let mut nonce = [0u8; NONCE_LEN];
+            rand::fill(&mut nonce).map_err(|_| CryptoError::Failure)?;
+            let tag = self
+                .open
+                .seal_in_place_separate_tag(
+                    aead::Nonce::assume_unique_for_key(nonce),
+                    aead::Aad::from(aad),
+                    in_out,
+                )
+                .map_err(|_| CryptoError::Failure)?;
+            (nonce, tag)
+        };
+        #[cfg(feature = "fips")]
+        let (nonce, tag) = {
+            let (nonce, tag) = self
+                .random
+                .as_ref()
+                .ok_or(CryptoError::Unsupported(
+                    "AES-192-GCM sealing in the FIPS module",
+                ))?
+                .seal_in_place_separate_tag(aead::Aad::from(aad), in_out)
+                .map_err(|_| CryptoError::Failure)?;
+            let nonce: [u8; NONCE_LEN] = *nonce.as_ref();
+            (nonce, tag)
+        };
         let tag = tag.as_ref().try_into().map_err(|_| CryptoError::Failure)?;
         Ok((nonce, tag))
     }
@@ -126,12 +179,13 @@ impl super::Hkdf for Hkdf {
     }
 
     fn fips(&self) -> bool {
-        false
+        fips_mode()
     }
 }
 
 struct Signature;
 
+#[cfg_attr(feature = "fips", allow(dead_code))]
 fn algorithms(
     alg: SignatureAlgorithm,
 ) -> (
@@ -158,12 +212,20 @@ impl super::Signature for Signature {
         &self,
         alg: SignatureAlgorithm,
     ) -> Result<Box<dyn super::Signer>, CryptoError> {
-        let (signing, _, digest_alg) = algorithms(alg);
-        let key = EcdsaKeyPair::generate(signing).map_err(|_| CryptoError::Failure)?;
-        Ok(Box::new(Signer {
-            key,
-            hash: digest::Context::new(digest_alg),
-        }))
+        #[cfg(not(feature = "fips"))]
+        {
+            let (signing, _, digest_alg) = algorithms(alg);
+            let key =
+                signature::EcdsaKeyPair::generate(signing).map_err(|_| CryptoError::Failure)?;
+            Ok(Box::new(Signer {
+                key,
+                hash: digest::Context::new(digest_alg),
+            }))
+        }
+        #[cfg(feature = "fips")]
+        {
+            Ok(Box::new(super::fips_sign::FipsSigner::generate(alg)?))
+        }
     }
 
     fn verifier(
@@ -181,18 +243,21 @@ impl super::Signature for Signature {
     }
 
     fn fips(&self) -> bool {
-        false
+        fips_mode()
     }
 }
 
+#[cfg(not(feature = "fips"))]
 struct Signer {
-    key: EcdsaKeyPair,
+    key: signature::EcdsaKeyPair,
     hash: digest::Context,
 }
 
+#[cfg(not(feature = "fips"))]
 impl super::Signer for Signer {
     fn public_key_compressed(&self) -> Result<Vec<u8>, CryptoError> {
         use aws_lc_rs::encoding::{AsBigEndian, EcPublicKeyCompressedBin};
+        use signature::KeyPair;
         let compressed: EcPublicKeyCompressedBin<'_> = self
             .key
             .public_key()
@@ -241,6 +306,26 @@ impl super::SecureRandom for Random {
     }
 
     fn fips(&self) -> bool {
-        false
+        fips_mode()
+    }
+}
+
+/// True in a `fips` build whose module runs in FIPS mode.
+fn fips_mode() -> bool {
+    cfg!(feature = "fips") && aws_lc_rs::try_fips_mode().is_ok()
+}
+
+#[cfg(feature = "fips")]
+impl super::Signer for super::fips_sign::FipsSigner {
+    fn public_key_compressed(&self) -> Result<Vec<u8>, CryptoError> {
+        super::fips_sign::FipsSigner::public_key_compressed(self)
+    }
+
+    fn update(&mut self, data: &[u8]) {
+        super::fips_sign::FipsSigner::update(self, data);
+    }
+
+    fn sign(self: Box<Self>) -> Result<Vec<u8>, CryptoError> {
+        super::fips_sign::FipsSigner::sign(*self)
     }
 }

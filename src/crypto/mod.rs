@@ -11,8 +11,14 @@
 
 use core::fmt;
 
-#[cfg(feature = "aws-lc-rs")]
+#[cfg(any(feature = "aws-lc-rs", feature = "fips"))]
 pub mod aws_lc_rs;
+#[cfg(feature = "fips")]
+mod fips_sign;
+#[cfg(feature = "rust-crypto")]
+pub mod rust_crypto;
+#[cfg(feature = "fips")]
+pub use fips_sign::service_indicator;
 
 /// AES-GCM tag length in bytes (all suites).
 pub const TAG_LEN: usize = 16;
@@ -49,18 +55,26 @@ impl fmt::Debug for CryptoProvider {
     }
 }
 
-/// The provider used when none is chosen: aws-lc-rs.
-#[cfg(feature = "aws-lc-rs")]
+/// The provider used when none is chosen: aws-lc-rs (its FIPS module in a `fips` build),
+/// else RustCrypto.
 pub fn default_provider() -> &'static CryptoProvider {
-    &aws_lc_rs::PROVIDER
+    providers()[0]
 }
 
-/// Every provider compiled into this build.
-pub fn providers() -> Vec<&'static CryptoProvider> {
-    vec![
-        #[cfg(feature = "aws-lc-rs")]
+/// Every provider compiled into this build, the default first.
+pub fn providers() -> &'static [&'static CryptoProvider] {
+    static PROVIDERS: &[&CryptoProvider] = &[
+        #[cfg(any(feature = "aws-lc-rs", feature = "fips"))]
         &aws_lc_rs::PROVIDER,
-    ]
+        #[cfg(feature = "rust-crypto")]
+        &rust_crypto::PROVIDER,
+    ];
+    PROVIDERS
+}
+
+/// The compiled-in provider called `name` (`"aws-lc-rs"`, `"aws-lc-rs-fips"`, `"rust-crypto"`).
+pub fn provider_by_name(name: &str) -> Option<&'static CryptoProvider> {
+    providers().iter().copied().find(|p| p.name == name)
 }
 
 /// AES-GCM key sizes.

@@ -7,13 +7,16 @@ use crate::crypto::{AeadKey, CryptoProvider, HashAlgorithm};
 use crate::error::{AuthenticationError, Error};
 use crate::format::{AlgorithmSuite, Kdf};
 
+/// A key commitment (version 2 suites).
+pub(crate) type Commitment = Zeroizing<[u8; 32]>;
+
 /// Derives the content key; for committing suites also returns the commitment.
 pub(crate) fn derive(
     provider: &CryptoProvider,
     suite: AlgorithmSuite,
     data_key: &[u8],
     message_id: &[u8],
-) -> Result<(Box<dyn AeadKey>, Option<Zeroizing<[u8; 32]>>), Error> {
+) -> Result<(Box<dyn AeadKey>, Option<Commitment>), Error> {
     let alg = suite.aead();
     let mut content_key = Zeroizing::new([0u8; 32]);
     let content_key = &mut content_key[..alg.key_len()];
@@ -24,19 +27,16 @@ pub(crate) fn derive(
             None
         }
         Kdf::Hkdf(hash) => {
-            // No salt means HashLen zero bytes (RFC 5869); stated explicitly, the FIPS
-            // module counts the call as approved.
+            // No salt means HashLen zero bytes (RFC 5869). As an HMAC key, any run of zero
+            // bytes up to the block size is the same key, so 64 zero bytes give identical
+            // output, and the FIPS module counts HKDF with a non-empty salt as approved.
             let salt = [0u8; 64];
             let mut info = Vec::with_capacity(2 + message_id.len());
             info.extend_from_slice(&id);
             info.extend_from_slice(message_id);
-            provider.hkdf.extract_and_expand(
-                hash,
-                &salt[..hash.output_len()],
-                data_key,
-                &info,
-                content_key,
-            )?;
+            provider
+                .hkdf
+                .extract_and_expand(hash, &salt, data_key, &info, content_key)?;
             None
         }
         Kdf::HkdfSha512Committing => {
