@@ -130,7 +130,8 @@ impl Decryptor {
         if !self.config.commitment_policy.allows_decrypt(suite) {
             return self.fail(PolicyError::UncommittedMessage);
         }
-        if suite.signature().is_some() && self.config.signature_policy == SignaturePolicy::UnsignedOnly
+        if suite.signature().is_some()
+            && self.config.signature_policy == SignaturePolicy::UnsignedOnly
         {
             return self.fail(PolicyError::SignedMessage);
         }
@@ -328,12 +329,13 @@ impl Decryptor {
                 sequence: fh.sequence,
             })?;
         if !layout.is_final() {
-            body.next_sequence = body.next_sequence.checked_add(1).ok_or(
-                FormatError::UnexpectedSequenceNumber {
-                    expected: u32::MAX,
-                    found: fh.sequence,
-                },
-            )?;
+            body.next_sequence =
+                body.next_sequence
+                    .checked_add(1)
+                    .ok_or(FormatError::UnexpectedSequenceNumber {
+                        expected: u32::MAX,
+                        found: fh.sequence,
+                    })?;
             return Ok(());
         }
         if let Some(v) = body.verifier.take() {

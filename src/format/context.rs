@@ -160,7 +160,10 @@ mod tests {
             ctx.to_bytes().unwrap(),
             [0, 2, 0, 1, b'a', 0, 1, b'1', 0, 1, b'b', 0, 1, b'2']
         );
-        assert_eq!(EncryptionContext::from_bytes(&ctx.to_bytes().unwrap()).unwrap(), ctx);
+        assert_eq!(
+            EncryptionContext::from_bytes(&ctx.to_bytes().unwrap()).unwrap(),
+            ctx
+        );
     }
 
     #[test]
@@ -179,14 +182,29 @@ mod tests {
             Err(ContextError::DuplicateKey("a".into()))
         );
         let unsorted = [0, 2, 0, 1, b'b', 0, 0, 0, 1, b'a', 0, 0];
-        assert_eq!(EncryptionContext::from_bytes(&unsorted), Err(ContextError::Unsorted));
-        assert_eq!(EncryptionContext::from_bytes(&[0, 0]), Err(ContextError::EmptyWithCount));
+        assert_eq!(
+            EncryptionContext::from_bytes(&unsorted),
+            Err(ContextError::Unsorted)
+        );
+        assert_eq!(
+            EncryptionContext::from_bytes(&[0, 0]),
+            Err(ContextError::EmptyWithCount)
+        );
         let bad_utf8 = [0, 1, 0, 1, 0xff, 0, 0];
-        assert_eq!(EncryptionContext::from_bytes(&bad_utf8), Err(ContextError::InvalidUtf8));
+        assert_eq!(
+            EncryptionContext::from_bytes(&bad_utf8),
+            Err(ContextError::InvalidUtf8)
+        );
         let short = [0, 1, 0, 1, b'a', 0, 3, b'x'];
-        assert_eq!(EncryptionContext::from_bytes(&short), Err(ContextError::LengthMismatch));
+        assert_eq!(
+            EncryptionContext::from_bytes(&short),
+            Err(ContextError::LengthMismatch)
+        );
         let long = [0, 1, 0, 1, b'a', 0, 0, 9];
-        assert_eq!(EncryptionContext::from_bytes(&long), Err(ContextError::LengthMismatch));
+        assert_eq!(
+            EncryptionContext::from_bytes(&long),
+            Err(ContextError::LengthMismatch)
+        );
         let big = EncryptionContext::from_pairs([("k", "v".repeat(70_000))]);
         assert_eq!(big.to_bytes(), Err(ContextError::TooLarge));
         assert_eq!(

@@ -163,7 +163,9 @@ mod tests {
     fn final_frame_round_trip() {
         let mut b = [0u8; FINAL_FRAME_PREFIX_LEN];
         write_final_frame_header(&mut b, 3, &[1; 12], 10);
-        let h = parse_frame_header(&b, ContentType::Framed, 16).unwrap().unwrap();
+        let h = parse_frame_header(&b, ContentType::Framed, 16)
+            .unwrap()
+            .unwrap();
         assert_eq!(h.kind, BodyKind::Final);
         assert_eq!((h.sequence, h.content_len, h.prefix_len), (3, 10, 24));
         assert_eq!(
@@ -174,7 +176,10 @@ mod tests {
             })
         );
         for n in 0..b.len() {
-            assert_eq!(parse_frame_header(&b[..n], ContentType::Framed, 16), Ok(None));
+            assert_eq!(
+                parse_frame_header(&b[..n], ContentType::Framed, 16),
+                Ok(None)
+            );
         }
     }
 

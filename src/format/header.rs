@@ -137,7 +137,11 @@ pub fn parse_header(input: &[u8], limits: &HeaderLimits) -> Parsed<ParsedHeader>
             suite: suite_id,
         });
     }
-    let id_len = if version == MessageVersion::V1 { 16 } else { 32 };
+    let id_len = if version == MessageVersion::V1 {
+        16
+    } else {
+        32
+    };
     let message_id = need!(c.take(id_len)).to_vec();
     let context_bytes = need!(c.u16_prefixed());
     let encryption_context = EncryptionContext::from_bytes(context_bytes)?;
@@ -352,7 +356,10 @@ mod tests {
         );
         let ct = 3 + 32 + 2 + 8 + 2 + 10;
         assert_eq!(with(ct, 7), Err(FormatError::UnknownContentType(7)));
-        assert_eq!(with(3 + 32 + 2 + 8 + 1, 0), Err(FormatError::NoEncryptedDataKeys));
+        assert_eq!(
+            with(3 + 32 + 2 + 8 + 1, 0),
+            Err(FormatError::NoEncryptedDataKeys)
+        );
         assert_eq!(
             with(3 + 32 + 2 + 8 + 1, 5),
             Err(FormatError::TooManyEncryptedDataKeys { count: 5, max: 4 })

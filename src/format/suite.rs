@@ -101,12 +101,12 @@ impl AlgorithmSuite {
     /// The AEAD used for the body (and its key length, which is also the data key length).
     pub const fn aead(self) -> AeadAlgorithm {
         match self {
-            Self::Aes128GcmNoKdf | Self::Aes128GcmHkdfSha256 | Self::Aes128GcmHkdfSha256EcdsaP256 => {
-                AeadAlgorithm::Aes128Gcm
-            }
-            Self::Aes192GcmNoKdf | Self::Aes192GcmHkdfSha256 | Self::Aes192GcmHkdfSha384EcdsaP384 => {
-                AeadAlgorithm::Aes192Gcm
-            }
+            Self::Aes128GcmNoKdf
+            | Self::Aes128GcmHkdfSha256
+            | Self::Aes128GcmHkdfSha256EcdsaP256 => AeadAlgorithm::Aes128Gcm,
+            Self::Aes192GcmNoKdf
+            | Self::Aes192GcmHkdfSha256
+            | Self::Aes192GcmHkdfSha384EcdsaP384 => AeadAlgorithm::Aes192Gcm,
             _ => AeadAlgorithm::Aes256Gcm,
         }
     }

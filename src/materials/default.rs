@@ -77,7 +77,11 @@ impl MaterialsManager for DefaultMaterialsManager {
         let materials = self.keyring.on_encrypt(materials).await?;
         match &materials.data_key {
             Some(k) if k.len() == materials.suite.data_key_len() => {}
-            _ => return Err(PolicyError::InvalidMaterials("data key missing or wrong length").into()),
+            _ => {
+                return Err(
+                    PolicyError::InvalidMaterials("data key missing or wrong length").into(),
+                )
+            }
         }
         if materials.encrypted_data_keys.is_empty() {
             return Err(PolicyError::InvalidMaterials("no encrypted data keys").into());
