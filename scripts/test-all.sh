@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
-# Runs every test of envcrypt on a fresh machine: installs what the tests need (Python ESDK
-# peer in a venv, cargo-fuzz), checks formatting, lints and docs, builds once per feature
-# configuration, runs the test suites and a short fuzzing pass. Fails loudly on anything
-# missing. Usage: scripts/test-all.sh   (FUZZ_SECONDS=30 by default)
+# Runs every test of envcrypt on a fresh machine: installs what the tests need (cmake and Go
+# for the FIPS module, the Python ESDK peer in a venv, cargo-fuzz), checks formatting, lints
+# and docs, builds once per feature configuration, runs the test suites in each, and a short
+# fuzzing pass. Fails loudly on anything missing.
+# Usage: scripts/test-all.sh   (FUZZ_SECONDS=30 by default)
+#
+# Configurations (each runs every test; the first provider compiled in is the default one,
+# so all core tests run on each provider):
+#   default (+ rust-crypto beside it)      aws-lc-rs           (cross-checked with RustCrypto)
+#   --features fips,rust-crypto            aws-lc-rs-fips      (cross-checked with RustCrypto)
+#   --no-default-features rust-crypto      rust-crypto (pure Rust, no C)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -10,6 +17,16 @@ fuzz_seconds=${FUZZ_SECONDS:-30}
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 
 step() { printf '\n==> %s (%ss)\n' "$*" "$SECONDS"; }
+
+step "system packages (cmake, Go: FIPS module build)"
+need=()
+command -v cmake >/dev/null || need+=(cmake)
+command -v go >/dev/null || need+=(golang-go)
+if [ ${#need[@]} -gt 0 ]; then
+  sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need[@]}"
+fi
 
 step "Python ESDK peer (venv in target/esdk-venv)"
 venv="$root/target/esdk-venv"
@@ -34,14 +51,23 @@ step "cargo fmt --check"
 cargo fmt --all -- --check
 (cd fuzz && cargo fmt -- --check)
 
-step "cargo clippy (all targets, all features)"
+step "cargo clippy (all targets, all features; and the non-FIPS aws-lc-rs code)"
 cargo clippy --all-targets --all-features -- -D warnings
+cargo clippy --all-targets --features rust-crypto -- -D warnings
 
 step "cargo doc (no warnings)"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --all-features
 
-step "cargo test --release (default features)"
-cargo test --release
+step "tests: default configuration (aws-lc-rs; RustCrypto beside it)"
+cargo test --release --features rust-crypto
+
+step "tests: FIPS configuration (aws-lc-rs-fips; RustCrypto beside it)"
+cargo test --release --features fips,rust-crypto
+cargo run --release --features fips,rust-crypto --example envcrypt -- info | tee target/info-fips.json
+grep -q '"fips": *true' target/info-fips.json || { echo "FIPS build does not report fips: true" >&2; exit 1; }
+
+step "tests: RustCrypto only (pure Rust)"
+cargo test --release --no-default-features --features rust-crypto
 
 step "benchmarks compile"
 cargo bench --no-run
