@@ -108,8 +108,6 @@ pub enum ContextError {
     InvalidUtf8,
     /// The same key appears twice.
     DuplicateKey(String),
-    /// Keys are not sorted by their UTF-8 bytes.
-    Unsorted,
     /// A non-empty section declares zero pairs.
     EmptyWithCount,
     /// The pairs do not fill the declared length exactly.
@@ -242,7 +240,6 @@ impl fmt::Display for ContextError {
         match self {
             Self::InvalidUtf8 => f.write_str("key or value is not UTF-8"),
             Self::DuplicateKey(k) => write!(f, "duplicate key {k:?}"),
-            Self::Unsorted => f.write_str("keys are not sorted"),
             Self::EmptyWithCount => f.write_str("non-empty section with zero pairs"),
             Self::LengthMismatch => f.write_str("pairs do not match the declared length"),
             Self::TooLarge => f.write_str("larger than 65,535 bytes"),

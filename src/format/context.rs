@@ -106,8 +106,10 @@ impl EncryptionContext {
 
     /// Parses a serialized context (the bytes inside the header's length prefix).
     ///
-    /// Rejects a non-empty section with zero pairs, duplicate or unsorted keys, invalid
-    /// UTF-8 and any length that does not fill the section exactly.
+    /// Rejects a non-empty section with zero pairs, duplicate keys, invalid UTF-8 and any
+    /// length that does not fill the section exactly. Order is a rule for writers only:
+    /// official SDKs have written unsorted contexts (the header tag covers the raw bytes),
+    /// so readers accept any order, as the official readers do.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, ContextError> {
         if bytes.is_empty() {
             return Ok(Self::new());
@@ -118,23 +120,14 @@ impl EncryptionContext {
             return Err(ContextError::EmptyWithCount);
         }
         let mut map = BTreeMap::new();
-        let mut last: Option<&[u8]> = None;
         for _ in 0..count {
             let k = c.u16_prefixed().map_err(|_| ContextError::LengthMismatch)?;
             let v = c.u16_prefixed().map_err(|_| ContextError::LengthMismatch)?;
             let key = core::str::from_utf8(k).map_err(|_| ContextError::InvalidUtf8)?;
             let value = core::str::from_utf8(v).map_err(|_| ContextError::InvalidUtf8)?;
-            if let Some(prev) = last {
-                match prev.cmp(k) {
-                    core::cmp::Ordering::Equal => {
-                        return Err(ContextError::DuplicateKey(key.to_owned()))
-                    }
-                    core::cmp::Ordering::Greater => return Err(ContextError::Unsorted),
-                    core::cmp::Ordering::Less => {}
-                }
+            if map.insert(key.to_owned(), value.to_owned()).is_some() {
+                return Err(ContextError::DuplicateKey(key.to_owned()));
             }
-            last = Some(k);
-            map.insert(key.to_owned(), value.to_owned());
         }
         if c.position() != bytes.len() {
             return Err(ContextError::LengthMismatch);
@@ -183,8 +176,13 @@ mod tests {
         );
         let unsorted = [0, 2, 0, 1, b'b', 0, 0, 0, 1, b'a', 0, 0];
         assert_eq!(
-            EncryptionContext::from_bytes(&unsorted),
-            Err(ContextError::Unsorted)
+            EncryptionContext::from_bytes(&unsorted).unwrap(),
+            EncryptionContext::from_pairs([("a", ""), ("b", "")])
+        );
+        let dup_apart = [0, 3, 0, 1, b'a', 0, 0, 0, 1, b'b', 0, 0, 0, 1, b'a', 0, 0];
+        assert_eq!(
+            EncryptionContext::from_bytes(&dup_apart),
+            Err(ContextError::DuplicateKey("a".into()))
         );
         assert_eq!(
             EncryptionContext::from_bytes(&[0, 0]),
