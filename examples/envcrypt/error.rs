@@ -1,0 +1,107 @@
+//! The tool's error: one line for stderr and the exit code of `CLI.md`.
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 1 | the data failed authentication or a policy check (tampered, truncated, wrong key, ...) |
+//! | 2 | usage error |
+//! | 3 | I/O error |
+//! | 4 | a keyring could not be reached or refused (KMS/HSM unavailable, access denied) |
+//!
+//! Messages name files, keyrings and what went wrong; never key material (the library's
+//! errors carry none, and keyring specs are echoed only up to their type).
+
+use core::fmt;
+use std::io;
+
+/// Authentication or policy failure.
+pub const EXIT_DATA: u8 = 1;
+/// Usage error.
+pub const EXIT_USAGE: u8 = 2;
+/// I/O error.
+pub const EXIT_IO: u8 = 3;
+/// A keyring could not be reached or refused.
+pub const EXIT_UNAVAILABLE: u8 = 4;
+
+/// A failure of one command: what to print and how to exit.
+#[derive(Debug)]
+pub struct AppError {
+    code: u8,
+    message: String,
+}
+
+impl AppError {
+    /// A usage error (exit 2).
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self {
+            code: EXIT_USAGE,
+            message: message.into(),
+        }
+    }
+
+    /// Bad data (exit 1).
+    pub fn data(message: impl Into<String>) -> Self {
+        Self {
+            code: EXIT_DATA,
+            message: message.into(),
+        }
+    }
+
+    /// An I/O error while doing `what` (exit 3).
+    pub fn io(what: impl fmt::Display, e: io::Error) -> Self {
+        Self {
+            code: EXIT_IO,
+            message: format!("{what}: {e}"),
+        }
+    }
+
+    /// A library error while doing `what`; the exit code follows the error's variant.
+    pub fn lib(what: impl fmt::Display, e: envcrypt::Error) -> Self {
+        Self {
+            code: exit_code(&e),
+            message: format!("{what}: {e}"),
+        }
+    }
+
+    /// An error surfaced through a `std::io` adapter of the library: either an
+    /// [`envcrypt::Error`] carried inside the `io::Error`, or a plain I/O error while doing
+    /// `io_what`.
+    pub fn stream(what: impl fmt::Display, io_what: impl fmt::Display, e: io::Error) -> Self {
+        match e.downcast::<envcrypt::Error>() {
+            Ok(inner) => Self::lib(what, inner),
+            Err(e) => Self::io(io_what, e),
+        }
+    }
+
+    /// The process exit code.
+    pub fn code(&self) -> u8 {
+        self.code
+    }
+}
+
+impl fmt::Display for AppError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // One line, whatever the parts contained.
+        for (i, line) in self.message.lines().enumerate() {
+            if i > 0 {
+                f.write_str(" ")?;
+            }
+            f.write_str(line.trim())?;
+        }
+        Ok(())
+    }
+}
+
+/// Exit code for a library error.
+pub fn exit_code(e: &envcrypt::Error) -> u8 {
+    use envcrypt::Error;
+    match e {
+        Error::Format(_) | Error::Authentication(_) | Error::Policy(_) | Error::Crypto(_) => {
+            EXIT_DATA
+        }
+        Error::Keyring(k) if k.is_unavailable() => EXIT_UNAVAILABLE,
+        Error::Keyring(_) => EXIT_DATA,
+        Error::Config(_) => EXIT_USAGE,
+        Error::Io(_) => EXIT_IO,
+        _ => EXIT_DATA,
+    }
+}

@@ -1,0 +1,179 @@
+//! `-k/--keyring` specs: parse them and build the keyrings.
+//!
+//! Errors echo a spec only up to its type (a PKCS#11 URI may carry a PIN) and never show
+//! key bytes.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use base64::Engine as _;
+use envcrypt::keyring::{Keyring, MultiKeyring, RawAesKeyring};
+use zeroize::Zeroizing;
+
+use crate::error::AppError;
+
+/// Largest key file read (a base64 line of a 32-byte key is 44 characters).
+const MAX_KEY_FILE: u64 = 4096;
+
+/// The keyring types of `CLI.md`, by their spec prefix.
+const TYPES: [&str; 5] = [
+    "raw-aes",
+    "raw-rsa",
+    "aws-kms",
+    "aws-kms-discovery",
+    "pkcs11",
+];
+
+/// What the keyring is for: some types only decrypt (discovery).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    Encrypt,
+    Decrypt,
+}
+
+/// One parsed `-k` spec.
+#[derive(Debug)]
+pub enum KeyringSpec {
+    /// `raw-aes:NAMESPACE:NAME:PATH`.
+    RawAes {
+        namespace: String,
+        name: String,
+        path: PathBuf,
+    },
+    /// A type of `CLI.md` that this build does not offer yet (`raw-rsa`, `aws-kms`,
+    /// `aws-kms-discovery`, `pkcs11`). Each gets its own variant when it lands.
+    NotYetSupported(&'static str),
+}
+
+impl KeyringSpec {
+    /// Parses one spec.
+    pub fn parse(spec: &str) -> Result<Self, AppError> {
+        let Some((kind, rest)) = spec.split_once(':') else {
+            return Err(AppError::usage(format!(
+                "keyring spec without a type (expected one of {}, e.g. raw-aes:NAMESPACE:NAME:PATH)",
+                TYPES.join(", ")
+            )));
+        };
+        let Some(kind) = TYPES.into_iter().find(|t| *t == kind) else {
+            return Err(AppError::usage(format!(
+                "unknown keyring type {:?} (expected one of {})",
+                shorten(kind),
+                TYPES.join(", ")
+            )));
+        };
+        match kind {
+            "raw-aes" => {
+                let mut parts = rest.splitn(3, ':');
+                let (Some(namespace), Some(name), Some(path)) =
+                    (parts.next(), parts.next(), parts.next())
+                else {
+                    return Err(AppError::usage(
+                        "raw-aes keyring spec must be raw-aes:NAMESPACE:NAME:PATH",
+                    ));
+                };
+                if namespace.is_empty() || name.is_empty() || path.is_empty() {
+                    return Err(AppError::usage(
+                        "raw-aes keyring spec must be raw-aes:NAMESPACE:NAME:PATH (none empty)",
+                    ));
+                }
+                Ok(Self::RawAes {
+                    namespace: namespace.to_owned(),
+                    name: name.to_owned(),
+                    path: PathBuf::from(path),
+                })
+            }
+            other => Ok(Self::NotYetSupported(other)),
+        }
+    }
+
+    /// Loads the key and builds the keyring.
+    pub fn build(&self, purpose: Purpose) -> Result<Arc<dyn Keyring>, AppError> {
+        match self {
+            Self::RawAes {
+                namespace,
+                name,
+                path,
+            } => {
+                let key = read_aes_key(path)?;
+                let keyring = RawAesKeyring::new(namespace, name, &key).map_err(|e| {
+                    AppError::usage(format!("keyring raw-aes:{namespace}:{name}: {e}"))
+                })?;
+                Ok(Arc::new(keyring))
+            }
+            Self::NotYetSupported(kind @ "aws-kms-discovery") if purpose == Purpose::Encrypt => {
+                Err(AppError::usage(format!(
+                    "keyring type {kind} can only decrypt; give a key to encrypt with"
+                )))
+            }
+            Self::NotYetSupported(kind) => Err(AppError::usage(format!(
+                "keyring type {kind} is not yet supported in this build"
+            ))),
+        }
+    }
+}
+
+/// Parses every spec, then builds them in order: the first generates the data key, every
+/// one wraps it (encrypt); each is tried in turn (decrypt).
+pub fn build_keyring(specs: &[String], purpose: Purpose) -> Result<MultiKeyring, AppError> {
+    let parsed = specs
+        .iter()
+        .map(|s| KeyringSpec::parse(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut keyrings = parsed
+        .iter()
+        .map(|s| s.build(purpose))
+        .collect::<Result<Vec<_>, _>>()?;
+    if keyrings.is_empty() {
+        return Err(AppError::usage("at least one -k/--keyring is required"));
+    }
+    let generator = keyrings.remove(0);
+    Ok(MultiKeyring::from_arcs(Some(generator), keyrings))
+}
+
+/// Reads an AES key file: 16, 24 or 32 raw bytes, or their base64 on one line.
+pub fn read_aes_key(path: &Path) -> Result<Zeroizing<Vec<u8>>, AppError> {
+    let shown = path.display();
+    let file = File::open(path).map_err(|e| AppError::io(format!("key file {shown}"), e))?;
+    let mut bytes = Zeroizing::new(Vec::with_capacity(64));
+    file.take(MAX_KEY_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| AppError::io(format!("key file {shown}"), e))?;
+    let bad = || {
+        AppError::usage(format!(
+            "key file {shown}: expected 16, 24 or 32 raw bytes, or their base64 on one line"
+        ))
+    };
+    if bytes.len() as u64 > MAX_KEY_FILE {
+        return Err(bad());
+    }
+    let text = bytes.trim_ascii();
+    let looks_base64 = !text.is_empty()
+        && text
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='));
+    if looks_base64 {
+        let mut decoded = Zeroizing::new(Vec::with_capacity(48));
+        if base64::engine::general_purpose::STANDARD
+            .decode_vec(text, &mut decoded)
+            .is_ok()
+            && matches!(decoded.len(), 16 | 24 | 32)
+        {
+            return Ok(decoded);
+        }
+    }
+    if matches!(bytes.len(), 16 | 24 | 32) {
+        return Ok(bytes);
+    }
+    Err(bad())
+}
+
+/// At most 32 characters of an unrecognised type, for an error message.
+fn shorten(s: &str) -> String {
+    let mut out: String = s.chars().take(32).collect();
+    if out.len() < s.len() {
+        out.push_str("...");
+    }
+    out
+}

@@ -1,0 +1,101 @@
+//! `envcrypt`: encrypt and decrypt files in the AWS Encryption SDK message format.
+//!
+//! The interface (commands, keyring specs, outputs, exit codes) is the contract in
+//! `CLI.md`. Run `envcrypt demo` for a round trip on a synthetic image with a local key.
+
+mod cli;
+mod crypt;
+mod demo;
+mod error;
+mod inspect;
+mod keygen;
+mod keyring_spec;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::error::ErrorKind;
+use clap::Parser;
+use envcrypt::crypto::CryptoProvider;
+
+use crate::cli::{Cli, Command, KeygenCommand};
+use crate::error::{AppError, EXIT_USAGE};
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return clap_exit(e),
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("envcrypt: {e}");
+            ExitCode::from(e.code())
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), AppError> {
+    let provider = provider(cli.provider.as_deref())?;
+    match &cli.command {
+        Command::Demo(args) => demo::run(args, provider),
+        Command::Keygen(KeygenCommand::Aes256 { output }) => {
+            keygen::aes256(output.as_deref(), provider)
+        }
+        Command::Keygen(KeygenCommand::Rsa { .. }) => Err(AppError::usage(
+            "keygen rsa is not yet supported in this build",
+        )),
+        Command::Encrypt(args) => crypt::run_encrypt(args, provider),
+        Command::Decrypt(args) => crypt::run_decrypt(args, provider),
+        Command::Inspect(args) => inspect::run(args.input.as_deref()),
+        Command::Info => {
+            inspect::info(provider);
+            Ok(())
+        }
+    }
+}
+
+/// The provider named by `--provider`, or the build's default.
+fn provider(name: Option<&str>) -> Result<&'static CryptoProvider, AppError> {
+    let Some(name) = name else {
+        return Ok(envcrypt::crypto::default_provider());
+    };
+    envcrypt::crypto::provider_by_name(name).ok_or_else(|| {
+        let names = envcrypt::crypto::providers()
+            .iter()
+            .map(|p| p.name)
+            .collect::<Vec<_>>()
+            .join(", ");
+        AppError::usage(format!(
+            "crypto provider {name:?} is not compiled into this build (available: {names})"
+        ))
+    })
+}
+
+/// Help and version go to stdout with exit 0; a usage error is one line on stderr, exit 2
+/// (a bare `envcrypt` still prints the full help).
+fn clap_exit(e: clap::Error) -> ExitCode {
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = e.print();
+            ExitCode::SUCCESS
+        }
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            ExitCode::from(EXIT_USAGE)
+        }
+        _ => {
+            // The first paragraph of clap's message, on one line.
+            let text = e.to_string();
+            let first = text
+                .lines()
+                .take_while(|l| !l.trim().is_empty())
+                .map(str::trim)
+                .collect::<Vec<_>>()
+                .join(" ");
+            let first = first.strip_prefix("error: ").unwrap_or(&first);
+            eprintln!("envcrypt: {first} (see --help)");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}

@@ -1,0 +1,993 @@
+//! End-to-end tests of the `envcrypt` tool (`examples/envcrypt/`): they run the built
+//! example binary and check outputs, files and exit codes against `CLI.md`.
+//!
+//! `cargo test` builds the example next to this test binary:
+//! `<target>/<profile>/deps/cli-<hash>` → `<target>/<profile>/examples/envcrypt`.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use base64::Engine as _;
+use serde_json::Value;
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+const S0578: &str = "0578";
+const S0478: &str = "0478";
+
+/// The example binary, built (or brought up to date) once per test run.
+///
+/// `cargo test --test cli` alone does not build examples, so the first call runs
+/// `cargo build --example envcrypt` in the profile of this test binary (a no-op when it is
+/// fresh); set `ENVCRYPT_CLI_NO_BUILD=1` to skip that and use the binary as it is.
+fn bin() -> PathBuf {
+    static BUILD: std::sync::Once = std::sync::Once::new();
+    let exe = std::env::current_exe().expect("current_exe");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test binary lives in <target>/<profile>/deps");
+    BUILD.call_once(|| {
+        if std::env::var_os("ENVCRYPT_CLI_NO_BUILD").is_some() {
+            return;
+        }
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.current_dir(env!("CARGO_MANIFEST_DIR")).args([
+            "build",
+            "--quiet",
+            "--example",
+            "envcrypt",
+        ]);
+        match profile_dir.file_name().and_then(|n| n.to_str()) {
+            Some("debug") => {}
+            Some("release") => {
+                cmd.arg("--release");
+            }
+            Some(other) => {
+                cmd.args(["--profile", other]);
+            }
+            None => {}
+        }
+        if let Some(target_dir) = profile_dir.parent() {
+            cmd.env("CARGO_TARGET_DIR", target_dir);
+        }
+        let status = cmd.status().expect("run cargo build --example envcrypt");
+        assert!(status.success(), "cargo build --example envcrypt failed");
+    });
+    let bin = profile_dir
+        .join("examples")
+        .join(format!("envcrypt{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "{} is missing: build it with `cargo build --example envcrypt` (same profile)",
+        bin.display()
+    );
+    bin
+}
+
+/// What one run of the tool did.
+#[derive(Debug)]
+struct Out {
+    code: i32,
+    stdout: Vec<u8>,
+    stderr: String,
+}
+
+impl Out {
+    fn stdout_str(&self) -> String {
+        String::from_utf8(self.stdout.clone()).expect("UTF-8 stdout")
+    }
+
+    #[track_caller]
+    fn ok(self) -> Self {
+        assert_eq!(self.code, 0, "expected success, stderr: {}", self.stderr);
+        self
+    }
+
+    #[track_caller]
+    fn fails(self, code: i32) -> Self {
+        assert_eq!(
+            self.code, code,
+            "expected exit {code}, stderr: {}",
+            self.stderr
+        );
+        // CLI.md: one line on stderr saying what failed and why.
+        assert_eq!(
+            self.stderr.trim_end().lines().count(),
+            1,
+            "error must be one line: {:?}",
+            self.stderr
+        );
+        assert!(self.stderr.starts_with("envcrypt: "), "{:?}", self.stderr);
+        self
+    }
+}
+
+/// Runs the tool in `dir` with `args`, feeding `stdin` if given (else an empty stdin).
+fn run_in(dir: &Path, args: &[&str], stdin: Option<&[u8]>) -> Out {
+    let mut child = Command::new(bin())
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn envcrypt");
+    let mut child_stdin = child.stdin.take().expect("stdin");
+    let input = stdin.map(<[u8]>::to_vec);
+    let feeder = std::thread::spawn(move || {
+        if let Some(data) = input {
+            // The tool may stop reading early (an error): ignore a broken pipe.
+            let _ = child_stdin.write_all(&data);
+        }
+    });
+    let output = child.wait_with_output().expect("wait");
+    feeder.join().expect("feeder");
+    Out {
+        code: output.status.code().expect("exit code (not a signal)"),
+        stdout: output.stdout,
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// A scratch directory with a key and some helpers.
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Self {
+        let env = Self {
+            dir: tempfile::tempdir().expect("tempdir"),
+        };
+        env.run(&["keygen", "aes256", "-o", "key"]).ok();
+        env
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn run(&self, args: &[&str]) -> Out {
+        run_in(self.dir.path(), args, None)
+    }
+
+    fn run_stdin(&self, args: &[&str], stdin: &[u8]) -> Out {
+        run_in(self.dir.path(), args, Some(stdin))
+    }
+
+    fn write(&self, name: &str, data: &[u8]) {
+        fs::write(self.path(name), data).expect("write");
+    }
+
+    fn read(&self, name: &str) -> Vec<u8> {
+        fs::read(self.path(name)).expect("read")
+    }
+
+    fn exists(&self, name: &str) -> bool {
+        self.path(name).exists()
+    }
+
+    /// Names in the directory (to see that no temporary file was left behind).
+    fn files(&self) -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(self.dir.path())
+            .expect("read_dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    fn inspect(&self, name: &str) -> Value {
+        let out = self.run(&["inspect", name]).ok();
+        serde_json::from_slice(&out.stdout).expect("inspect prints JSON")
+    }
+}
+
+const KEY: &str = "raw-aes:ns:key1:key";
+
+fn payload(len: usize) -> Vec<u8> {
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// Encrypts `plain` (written to `name`) into `name.enc` with extra arguments.
+fn encrypt_file(env: &Env, name: &str, plain: &[u8], extra: &[&str]) -> Vec<u8> {
+    env.write(name, plain);
+    let enc = format!("{name}.enc");
+    let mut args = vec!["encrypt", "-k", KEY, "-o", &enc];
+    args.extend_from_slice(extra);
+    args.push(name);
+    env.run(&args).ok();
+    env.read(&enc)
+}
+
+// ---------------------------------------------------------------------------------------
+// keygen
+
+#[test]
+fn keygen_writes_a_private_key_and_refuses_to_overwrite() {
+    let env = Env::new();
+    let meta = fs::metadata(env.path("key")).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    let text = String::from_utf8(env.read("key")).unwrap();
+    assert!(text.ends_with('\n') && text.trim_end().lines().count() == 1);
+    assert_eq!(B64.decode(text.trim_end()).unwrap().len(), 32);
+
+    let out = env.run(&["keygen", "aes256", "-o", "key"]).fails(2);
+    assert!(out.stderr.contains("exists"), "{}", out.stderr);
+    assert_eq!(env.read("key"), text.as_bytes(), "existing key kept");
+    assert!(!out.stderr.contains(text.trim_end()));
+
+    // To stdout: one base64 line, a different key each time.
+    let a = env.run(&["keygen", "aes256"]).ok().stdout_str();
+    let b = env.run(&["keygen", "aes256"]).ok().stdout_str();
+    assert_eq!(B64.decode(a.trim_end()).unwrap().len(), 32);
+    assert_ne!(a, b);
+    assert_ne!(a, text);
+
+    env.run(&["keygen", "rsa", "-o", "rsa"]).fails(2);
+}
+
+#[test]
+fn key_files_raw_or_base64_of_every_aes_size() {
+    let env = Env::new();
+    let plain = payload(1000);
+    env.write("p", &plain);
+    for (i, len) in [16usize, 24, 32].into_iter().enumerate() {
+        let key = payload(len + i)[i..].to_vec();
+        env.write("raw.key", &key);
+        env.write("b64.key", format!("{}\n", B64.encode(&key)).as_bytes());
+        env.run(&[
+            "encrypt",
+            "-k",
+            "raw-aes:ns:k:raw.key",
+            "-o",
+            "p.enc",
+            "--force",
+            "p",
+        ])
+        .ok();
+        env.run(&[
+            "decrypt",
+            "-k",
+            "raw-aes:ns:k:b64.key",
+            "-o",
+            "p.out",
+            "--force",
+            "p.enc",
+        ])
+        .ok();
+        assert_eq!(env.read("p.out"), plain, "key of {len} bytes");
+    }
+    env.write("bad.key", &[7u8; 20]);
+    let out = env
+        .run(&["encrypt", "-k", "raw-aes:ns:k:bad.key", "-o", "x", "p"])
+        .fails(2);
+    assert!(out.stderr.contains("bad.key"));
+    assert!(!env.exists("x"));
+    env.run(&["encrypt", "-k", "raw-aes:ns:k:no-such.key", "-o", "x", "p"])
+        .fails(3);
+}
+
+// ---------------------------------------------------------------------------------------
+// round trips
+
+#[test]
+fn round_trip_files_both_suites() {
+    let env = Env::new();
+    for suite in [S0578, S0478] {
+        for len in [0usize, 1, 4095, 4096, 4097, 3 * 4096, 100_000] {
+            let plain = payload(len);
+            let enc = encrypt_file(
+                &env,
+                "p",
+                &plain,
+                &["--suite", suite, "--frame-length", "4096"],
+            );
+            assert!(enc.len() > len);
+            let h = env.inspect("p.enc");
+            assert_eq!(h["suite_id"], format!("0x{suite}"));
+            assert_eq!(h["frame_length"], 4096);
+            env.run(&["decrypt", "-k", KEY, "-o", "p.out", "p.enc"])
+                .ok();
+            assert_eq!(env.read("p.out"), plain, "suite {suite}, {len} bytes");
+            fs::remove_file(env.path("p.enc")).unwrap();
+            fs::remove_file(env.path("p.out")).unwrap();
+        }
+    }
+    assert_eq!(env.files(), ["key", "p"], "no temporary files left");
+}
+
+#[test]
+fn round_trip_pipes_both_suites() {
+    let env = Env::new();
+    let plain = payload(300_000);
+    for suite in [S0578, S0478] {
+        let enc = env
+            .run_stdin(&["encrypt", "-k", KEY, "--suite", suite], &plain)
+            .ok()
+            .stdout;
+        assert!(enc.len() > plain.len());
+        let dec = env
+            .run_stdin(&["decrypt", "-k", KEY, "-"], &enc)
+            .ok()
+            .stdout;
+        assert_eq!(dec, plain, "suite {suite}");
+        // `-` names stdin explicitly; a file input to stdout also works.
+        let enc2 = env
+            .run_stdin(&["encrypt", "-k", KEY, "--suite", suite, "-"], &plain)
+            .ok()
+            .stdout;
+        env.write("m.enc", &enc2);
+        let dec2 = env.run(&["decrypt", "-k", KEY, "m.enc"]).ok().stdout;
+        assert_eq!(dec2, plain);
+        let h: Value =
+            serde_json::from_slice(&env.run_stdin(&["inspect"], &enc).ok().stdout).expect("JSON");
+        assert_eq!(h["suite_id"], format!("0x{suite}"));
+    }
+}
+
+#[test]
+fn default_suite_and_frame_length() {
+    let env = Env::new();
+    encrypt_file(&env, "p", &payload(70_000), &[]);
+    let h = env.inspect("p.enc");
+    assert_eq!(h["suite_id"], "0x0578");
+    assert_eq!(h["frame_length"], 65536);
+}
+
+#[test]
+fn several_keyrings_each_can_decrypt() {
+    let env = Env::new();
+    env.run(&["keygen", "aes256", "-o", "key2"]).ok();
+    env.run(&["keygen", "aes256", "-o", "key3"]).ok();
+    let plain = payload(5000);
+    encrypt_file(&env, "p", &plain, &["-k", "raw-aes:escrow:key2:key2"]);
+    let h = env.inspect("p.enc");
+    let edks = h["encrypted_data_keys"].as_array().unwrap();
+    assert_eq!(edks.len(), 2);
+    assert_eq!(edks[0]["provider_id"], "ns");
+    assert_eq!(edks[1]["provider_id"], "escrow");
+
+    for keys in [
+        vec!["-k", KEY],
+        vec!["-k", "raw-aes:escrow:key2:key2"],
+        vec![
+            "-k",
+            "raw-aes:other:key3:key3",
+            "-k",
+            "raw-aes:escrow:key2:key2",
+        ],
+    ] {
+        let mut args = vec!["decrypt"];
+        args.extend(keys);
+        args.push("p.enc");
+        assert_eq!(env.run(&args).ok().stdout, plain);
+    }
+    env.run(&["decrypt", "-k", "raw-aes:other:key3:key3", "p.enc"])
+        .fails(1);
+    // --max-edks below the message's count.
+    env.run(&["decrypt", "-k", KEY, "--max-edks", "1", "p.enc"])
+        .fails(1);
+    env.run(&["decrypt", "-k", KEY, "--max-edks", "2", "p.enc"])
+        .ok();
+}
+
+// ---------------------------------------------------------------------------------------
+// encryption context
+
+#[test]
+fn context_must_match() {
+    let env = Env::new();
+    let plain = payload(10_000);
+    encrypt_file(&env, "p", &plain, &["-c", "study=ct-42", "-c", "site=a"]);
+    let h = env.inspect("p.enc");
+    assert_eq!(h["encryption_context"]["study"], "ct-42");
+    assert_eq!(h["encryption_context"]["site"], "a");
+
+    let out = env
+        .run(&[
+            "decrypt",
+            "-k",
+            KEY,
+            "-c",
+            "study=ct-42",
+            "-o",
+            "ok",
+            "p.enc",
+        ])
+        .ok();
+    assert!(out.stdout.is_empty());
+    assert_eq!(env.read("ok"), plain);
+    env.run(&[
+        "decrypt",
+        "-k",
+        KEY,
+        "-c",
+        "study=ct-42",
+        "-c",
+        "site=a",
+        "p.enc",
+    ])
+    .ok();
+    for bad in ["study=mr-1", "missing=x", "site=b"] {
+        let out = env
+            .run(&["decrypt", "-k", KEY, "-c", bad, "-o", "bad", "p.enc"])
+            .fails(1);
+        assert!(out.stderr.contains("context"), "{}", out.stderr);
+        assert!(!env.exists("bad"), "no output on failure");
+    }
+    // Malformed pairs, a key given twice, a reserved key.
+    env.run(&["encrypt", "-k", KEY, "-c", "novalue", "p"])
+        .fails(2);
+    env.run(&["encrypt", "-k", KEY, "-c", "=v", "p"]).fails(2);
+    env.run(&["encrypt", "-k", KEY, "-c", "a=1", "-c", "a=2", "p"])
+        .fails(2);
+    env.run(&["encrypt", "-k", KEY, "-c", "aws-crypto-x=1", "-o", "r", "p"])
+        .fails(1);
+    assert!(!env.exists("r"));
+}
+
+#[test]
+fn required_context_is_authenticated_but_not_stored() {
+    let env = Env::new();
+    let plain = payload(20_000);
+    encrypt_file(
+        &env,
+        "p",
+        &plain,
+        &[
+            "--suite",
+            S0478,
+            "-c",
+            "a=b",
+            "--required-context",
+            "tenant=42",
+        ],
+    );
+    let h = env.inspect("p.enc");
+    assert_eq!(h["encryption_context"]["a"], "b");
+    assert!(h["encryption_context"].get("tenant").is_none());
+
+    env.run(&["decrypt", "-k", KEY, "p.enc"]).fails(1);
+    env.run(&[
+        "decrypt",
+        "-k",
+        KEY,
+        "--required-context",
+        "tenant=43",
+        "p.enc",
+    ])
+    .fails(1);
+    let out = env
+        .run(&[
+            "decrypt",
+            "-k",
+            KEY,
+            "--required-context",
+            "tenant=42",
+            "p.enc",
+        ])
+        .ok();
+    assert_eq!(out.stdout, plain);
+    // A stored pair may be repeated with its value, not with another.
+    env.run(&[
+        "decrypt",
+        "-k",
+        KEY,
+        "--required-context",
+        "tenant=42",
+        "--required-context",
+        "a=b",
+        "p.enc",
+    ])
+    .ok();
+    env.run(&[
+        "decrypt",
+        "-k",
+        KEY,
+        "--required-context",
+        "tenant=42",
+        "--required-context",
+        "a=c",
+        "p.enc",
+    ])
+    .fails(1);
+}
+
+// ---------------------------------------------------------------------------------------
+// bad input: exit 1, nothing released, nothing lost
+
+#[test]
+fn tampered_message_fails_and_leaves_nothing() {
+    let env = Env::new();
+    for suite in [S0578, S0478] {
+        let enc = encrypt_file(
+            &env,
+            "p",
+            &payload(50_000),
+            &["--suite", suite, "--frame-length", "4096", "--force"],
+        );
+        let header_len = env.inspect("p.enc")["header_length"].as_u64().unwrap() as usize;
+        for pos in [
+            5,
+            header_len - 1,
+            header_len + 20,
+            enc.len() / 2,
+            enc.len() - 1,
+        ] {
+            let mut bad = enc.clone();
+            bad[pos] ^= 0x01;
+            env.write("bad.enc", &bad);
+            let out = env
+                .run(&["decrypt", "-k", KEY, "-o", "out", "bad.enc"])
+                .fails(1);
+            assert!(
+                !env.exists("out"),
+                "suite {suite} pos {pos}: no output file"
+            );
+            assert_eq!(env.read("bad.enc"), bad, "input untouched");
+            assert!(!out.stderr.contains("panicked"));
+            // Also through a pipe.
+            env.run_stdin(&["decrypt", "-k", KEY], &bad).fails(1);
+        }
+        assert_eq!(
+            env.files(),
+            ["bad.enc", "key", "p", "p.enc"],
+            "no temporary files left"
+        );
+    }
+}
+
+#[test]
+fn truncated_or_extended_message_fails() {
+    let env = Env::new();
+    for suite in [S0578, S0478] {
+        let enc = encrypt_file(
+            &env,
+            "p",
+            &payload(40_000),
+            &["--suite", suite, "--frame-length", "4096", "--force"],
+        );
+        for len in [0, 1, 40, enc.len() / 2, enc.len() - 1] {
+            env.write("t.enc", &enc[..len]);
+            env.run(&["decrypt", "-k", KEY, "-o", "out", "t.enc"])
+                .fails(1);
+            assert!(!env.exists("out"));
+            env.run_stdin(&["decrypt", "-k", KEY], &enc[..len]).fails(1);
+        }
+        let mut longer = enc.clone();
+        longer.push(0);
+        env.write("t.enc", &longer);
+        env.run(&["decrypt", "-k", KEY, "-o", "out", "t.enc"])
+            .fails(1);
+        assert!(!env.exists("out"));
+    }
+    env.write("empty", b"");
+    env.run(&["inspect", "empty"]).fails(1);
+    env.write("junk", b"not a message at all");
+    env.run(&["inspect", "junk"]).fails(1);
+}
+
+#[test]
+fn wrong_key_fails() {
+    let env = Env::new();
+    env.run(&["keygen", "aes256", "-o", "other"]).ok();
+    encrypt_file(&env, "p", &payload(3000), &[]);
+    // Same namespace and name, other key bytes: mine but failed.
+    let out = env
+        .run(&[
+            "decrypt",
+            "-k",
+            "raw-aes:ns:key1:other",
+            "-o",
+            "out",
+            "p.enc",
+        ])
+        .fails(1);
+    assert!(!env.exists("out"));
+    let other_key = String::from_utf8(env.read("other")).unwrap();
+    let key = String::from_utf8(env.read("key")).unwrap();
+    assert!(!out.stderr.contains(other_key.trim()) && !out.stderr.contains(key.trim()));
+    // Another name: not mine.
+    env.run(&["decrypt", "-k", "raw-aes:ns:nope:key", "p.enc"])
+        .fails(1);
+}
+
+#[test]
+fn unsigned_only_refuses_signed_messages() {
+    let env = Env::new();
+    let plain = payload(2000);
+    encrypt_file(&env, "p", &plain, &["--suite", S0578]);
+    let out = env
+        .run(&[
+            "decrypt",
+            "-k",
+            KEY,
+            "--unsigned-only",
+            "-o",
+            "out",
+            "p.enc",
+        ])
+        .fails(1);
+    assert!(out.stderr.contains("signed"), "{}", out.stderr);
+    assert!(!env.exists("out"));
+    encrypt_file(&env, "q", &plain, &["--suite", S0478]);
+    let out = env
+        .run(&["decrypt", "-k", KEY, "--unsigned-only", "q.enc"])
+        .ok();
+    assert_eq!(out.stdout, plain);
+}
+
+#[test]
+fn max_frame_length_limit() {
+    let env = Env::new();
+    encrypt_file(&env, "p", &payload(10_000), &["--frame-length", "4096"]);
+    env.run(&["decrypt", "-k", KEY, "--max-frame-length", "4095", "p.enc"])
+        .fails(1);
+    env.run(&["decrypt", "-k", KEY, "--max-frame-length", "4096", "p.enc"])
+        .ok();
+    env.run(&["encrypt", "-k", KEY, "--frame-length", "0", "p"])
+        .fails(2);
+}
+
+// ---------------------------------------------------------------------------------------
+// outputs
+
+#[test]
+fn existing_output_needs_force() {
+    let env = Env::new();
+    let plain = payload(9000);
+    env.write("p", &plain);
+    env.write("out.enc", b"precious");
+    let out = env
+        .run(&["encrypt", "-k", KEY, "-o", "out.enc", "p"])
+        .fails(2);
+    assert!(out.stderr.contains("--force"), "{}", out.stderr);
+    assert_eq!(env.read("out.enc"), b"precious");
+
+    env.run(&["encrypt", "-k", KEY, "-o", "out.enc", "--force", "p"])
+        .ok();
+    assert_ne!(env.read("out.enc"), b"precious");
+    env.write("out", b"also precious");
+    env.run(&["decrypt", "-k", KEY, "-o", "out", "out.enc"])
+        .fails(2);
+    assert_eq!(env.read("out"), b"also precious");
+    env.run(&["decrypt", "-k", KEY, "-o", "out", "--force", "out.enc"])
+        .ok();
+    assert_eq!(env.read("out"), plain);
+
+    // A failed run with --force keeps the existing output.
+    let mut bad = env.read("out.enc");
+    let mid = bad.len() / 2;
+    bad[mid] ^= 1;
+    env.write("bad.enc", &bad);
+    env.run(&["decrypt", "-k", KEY, "-o", "out", "--force", "bad.enc"])
+        .fails(1);
+    assert_eq!(env.read("out"), plain);
+
+    // The output may not be the input, even with --force.
+    env.run(&["encrypt", "-k", KEY, "-o", "p", "--force", "p"])
+        .fails(2);
+    assert_eq!(env.read("p"), plain);
+    assert_eq!(env.files(), ["bad.enc", "key", "out", "out.enc", "p"]);
+}
+
+#[test]
+fn missing_input_is_an_io_error() {
+    let env = Env::new();
+    let out = env
+        .run(&["encrypt", "-k", KEY, "-o", "x.enc", "no-such-file"])
+        .fails(3);
+    assert!(out.stderr.contains("no-such-file"), "{}", out.stderr);
+    assert!(!env.exists("x.enc"));
+    env.run(&["decrypt", "-k", KEY, "no-such-file"]).fails(3);
+    env.run(&["inspect", "no-such-file"]).fails(3);
+    env.run(&["encrypt", "-k", KEY, "-o", "x", "no-dir/p"])
+        .fails(3);
+    env.write("p", b"data");
+    env.run(&["encrypt", "-k", KEY, "-o", "no-dir/x", "p"])
+        .fails(3);
+}
+
+// ---------------------------------------------------------------------------------------
+// keyring specs and usage
+
+#[test]
+fn keyring_specs() {
+    let env = Env::new();
+    env.write("p", b"data");
+    let out = env.run(&["encrypt", "-k", "foo:bar", "p"]).fails(2);
+    assert!(
+        out.stderr.contains("unknown keyring type"),
+        "{}",
+        out.stderr
+    );
+    env.run(&["encrypt", "-k", "key", "p"]).fails(2);
+    for spec in [
+        "raw-rsa:ns:name:oaep-sha256:key.pem",
+        "aws-kms:arn:aws:kms:us-east-1:111122223333:key/abc",
+        "aws-kms-discovery:111122223333",
+        "pkcs11:token=t;object=o?module-path=/x.so&pin-value=SECRET-PIN",
+    ] {
+        let out = env.run(&["decrypt", "-k", spec, "p"]).fails(2);
+        assert!(
+            out.stderr.contains("not yet supported in this build"),
+            "{spec}: {}",
+            out.stderr
+        );
+        assert!(!out.stderr.contains("SECRET-PIN"));
+    }
+    for spec in [
+        "raw-aes:ns:key",
+        "raw-aes::n:key",
+        "raw-aes:ns::key",
+        "raw-aes:ns:n:",
+    ] {
+        env.run(&["encrypt", "-k", spec, "p"]).fails(2);
+    }
+    // The namespace aws-kms is reserved to KMS.
+    env.run(&["encrypt", "-k", "raw-aes:aws-kms:n:key", "p"])
+        .fails(2);
+    // -k is required; unknown options, suites and providers are usage errors.
+    env.run(&["encrypt", "p"]).fails(2);
+    env.run(&["encrypt", "-k", KEY, "--suite", "0178", "p"])
+        .fails(2);
+    env.run(&["encrypt", "-k", KEY, "--bogus", "p"]).fails(2);
+    env.run(&["encrypt", "-k", KEY, "-r", "p"]).fails(2);
+    env.run(&["--provider", "nope", "info"]).fails(2);
+    env.run(&["frobnicate"]).fails(2);
+    assert!(!env.run(&["--help"]).ok().stdout.is_empty());
+    let v = env.run(&["--version"]).ok().stdout_str();
+    assert!(v.contains(env!("CARGO_PKG_VERSION")));
+}
+
+// ---------------------------------------------------------------------------------------
+// inspect and info
+
+#[test]
+fn inspect_prints_the_header() {
+    let env = Env::new();
+    let enc = encrypt_file(
+        &env,
+        "p",
+        &payload(1000),
+        &[
+            "--suite",
+            S0478,
+            "-c",
+            "k=v",
+            "-c",
+            "ünï=cödé",
+            "--frame-length",
+            "8192",
+        ],
+    );
+    let out = env.run(&["inspect", "p.enc"]).ok();
+    let text = out.stdout_str();
+    assert_eq!(text.trim_end().lines().count(), 1, "one JSON object");
+    let h: Value = serde_json::from_str(&text).unwrap();
+    let keys: Vec<&str> = h.as_object().unwrap().keys().map(String::as_str).collect();
+    let mut expected = vec![
+        "version",
+        "suite_id",
+        "suite",
+        "message_id",
+        "encryption_context",
+        "encrypted_data_keys",
+        "content_type",
+        "frame_length",
+        "header_length",
+    ];
+    expected.sort();
+    assert_eq!(keys, expected);
+    assert_eq!(h["version"], 2);
+    assert_eq!(h["suite_id"], "0x0478");
+    assert_eq!(h["suite"], "AES_256_GCM_HKDF_SHA512_COMMIT_KEY");
+    let id = h["message_id"].as_str().unwrap();
+    assert_eq!(id.len(), 64);
+    assert!(id
+        .bytes()
+        .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+    let context: BTreeMap<String, String> =
+        serde_json::from_value(h["encryption_context"].clone()).unwrap();
+    assert_eq!(
+        context,
+        BTreeMap::from([
+            ("k".to_owned(), "v".to_owned()),
+            ("ünï".to_owned(), "cödé".to_owned())
+        ])
+    );
+    let edk = &h["encrypted_data_keys"][0];
+    assert_eq!(edk["provider_id"], "ns");
+    let info = B64.decode(edk["provider_info"].as_str().unwrap()).unwrap();
+    // Raw AES provider info: key name || u32 tag bits || u32 IV length || IV.
+    assert_eq!(&info[..4], b"key1");
+    assert_eq!(&info[4..12], &[0, 0, 0, 128, 0, 0, 0, 12]);
+    assert_eq!(info.len(), 4 + 8 + 12);
+    assert_eq!(edk["ciphertext_length"], 48);
+    assert_eq!(h["content_type"], "framed");
+    assert_eq!(h["frame_length"], 8192);
+    // The body starts right after the header: here one final frame.
+    let hl = h["header_length"].as_u64().unwrap() as usize;
+    assert_eq!(&enc[hl..hl + 4], &[0xff; 4]);
+    assert_eq!(&enc[hl + 4..hl + 8], &[0, 0, 0, 1]);
+    // A signed message carries its public key in the context.
+    encrypt_file(&env, "s", b"x", &["--suite", S0578]);
+    let h = env.inspect("s.enc");
+    assert_eq!(h["suite"], "AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384");
+    assert!(h["encryption_context"]["aws-crypto-public-key"].is_string());
+}
+
+#[test]
+fn info_prints_provider_json() {
+    let env = Env::new();
+    for args in [&["info"][..], &["--provider", "aws-lc-rs", "info"][..]] {
+        let out = env.run(args).ok();
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
+        assert_eq!(v["provider"], "aws-lc-rs");
+        assert_eq!(v["fips"], false);
+        let providers = v["providers"].as_array().unwrap();
+        assert!(providers.contains(&Value::from("aws-lc-rs")));
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// interop: messages written by the official .NET ESDK
+
+/// The raw AES vectors of `valid-Net-4.0.0.zip`: suites 0014, 0046, 0078 (version 1) and
+/// 0478, 0578, each with the pairs `key1=val1, key2=val2` as required context.
+#[test]
+fn decrypts_official_vectors_with_allow_v1_and_required_context() {
+    let dir = std::env::var_os("ENVCRYPT_ESDK_VECTORS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/vectors/esdk"));
+    let zip_path = dir.join("valid-Net-4.0.0.zip");
+    let file = fs::File::open(&zip_path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (set ENVCRYPT_ESDK_VECTORS to the vectors directory)",
+            zip_path.display()
+        )
+    });
+    let mut zip = zip::ZipArchive::new(file).expect("zip");
+    let mut read = |name: &str| {
+        let mut v = Vec::new();
+        zip.by_name(name)
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+            .read_to_end(&mut v)
+            .unwrap();
+        v
+    };
+    let keys: Value = serde_json::from_slice(&read("keys.json")).unwrap();
+    let manifest: Value = serde_json::from_slice(&read("manifest.json")).unwrap();
+    let env = Env::new();
+    let mut seen = Vec::new();
+    for (id, test) in manifest["tests"].as_object().unwrap() {
+        let mk = &test["master-keys"][0];
+        assert_eq!(mk["type"], "raw");
+        let key = &keys["keys"][mk["key"].as_str().unwrap()];
+        env.write("vector.key", key["material"].as_str().unwrap().as_bytes());
+        let spec = format!(
+            "raw-aes:{}:{}:vector.key",
+            mk["provider-id"].as_str().unwrap(),
+            key["key-id"].as_str().unwrap()
+        );
+        let file_of = |v: &Value| {
+            v.as_str()
+                .unwrap()
+                .strip_prefix("file://")
+                .unwrap()
+                .to_owned()
+        };
+        env.write("vector.enc", &read(&file_of(&test["ciphertext"])));
+        let plain = read(&file_of(&test["result"]["output"]["plaintext"]));
+        let mut args = vec![
+            "decrypt".to_owned(),
+            "-k".to_owned(),
+            spec,
+            "--allow-v1".to_owned(),
+        ];
+        for (k, v) in test["encryption-context"].as_object().unwrap() {
+            args.push("--required-context".to_owned());
+            args.push(format!("{k}={}", v.as_str().unwrap()));
+        }
+        args.push("vector.enc".to_owned());
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = env.run(&argv).ok();
+        assert_eq!(out.stdout, plain, "{id}");
+
+        // Without the required pairs: fails. Version 1 without --allow-v1: refused.
+        let without: Vec<&str> = ["decrypt", "-k", argv[2], "--allow-v1", "vector.enc"].to_vec();
+        env.run(&without).fails(1);
+        let version = env.inspect("vector.enc")["version"].as_u64().unwrap();
+        let strict: Vec<&str> = argv
+            .iter()
+            .copied()
+            .filter(|a| *a != "--allow-v1")
+            .collect();
+        if version == 1 {
+            let out = env.run(&strict).fails(1);
+            assert!(out.stderr.contains("commitment"), "{}", out.stderr);
+        } else {
+            env.run(&strict).ok();
+        }
+        seen.push(id[..4].to_owned());
+    }
+    seen.sort();
+    assert_eq!(seen, ["0014", "0046", "0078", "0478", "0578"]);
+}
+
+// ---------------------------------------------------------------------------------------
+// demo
+
+#[test]
+fn demo_round_trip() {
+    let env = Env::new();
+    let out = env
+        .run(&["demo", "--size", "1048576", "--dir", "demo"])
+        .ok();
+    let text = out.stdout_str();
+    assert!(text.contains("identical (byte-for-byte)"), "{text}");
+    assert!(
+        text.contains("AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384"),
+        "{text}"
+    );
+    assert!(text.contains("MB/s"), "{text}");
+    let image = fs::read(env.path("demo/envcrypt-demo.dcm")).unwrap();
+    assert_eq!(image.len(), 1_048_576);
+    assert_eq!(&image[..128], &[0u8; 128][..]);
+    assert_eq!(&image[128..132], b"DICM");
+    let decrypted = fs::read(env.path("demo/envcrypt-demo.decrypted.dcm")).unwrap();
+    assert_eq!(decrypted, image);
+    let mode = fs::metadata(env.path("demo/envcrypt-demo.key"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    // The message decrypts with the tool too.
+    let dec = env
+        .run(&[
+            "decrypt",
+            "-k",
+            "raw-aes:envcrypt-demo:demo-key:demo/envcrypt-demo.key",
+            "demo/envcrypt-demo.dcm.enc",
+        ])
+        .ok();
+    assert_eq!(dec.stdout, image);
+    // A second run in the same directory refuses to overwrite.
+    env.run(&["demo", "--size", "1048576", "--dir", "demo"])
+        .fails(2);
+
+    // In a temporary directory (removed afterwards), with the other suite and odd sizes.
+    let out = env
+        .run(&[
+            "demo",
+            "--size",
+            "100001",
+            "--suite",
+            "0478",
+            "--frame-length",
+            "4096",
+        ])
+        .ok();
+    let text = out.stdout_str();
+    assert!(text.contains("identical (byte-for-byte)"), "{text}");
+    assert!(
+        text.contains("0x0478 AES_256_GCM_HKDF_SHA512_COMMIT_KEY\n"),
+        "{text}"
+    );
+    env.run(&["demo", "--size", "10"]).fails(2);
+}
