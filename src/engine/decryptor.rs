@@ -12,7 +12,7 @@ use crate::format::{
 use crate::materials::{DecryptionMaterials, DecryptionRequest};
 use crate::policy::{CommitmentPolicy, SignaturePolicy};
 
-use super::keys;
+use super::keys::{self, ContentKey};
 
 /// What a reader accepts.
 #[derive(Debug, Clone, Copy)]
@@ -79,9 +79,43 @@ enum State {
 
 struct Body {
     header: ParsedHeader,
-    key: Box<dyn AeadKey>,
+    content_key: ContentKey,
+    opener: FrameOpener,
     next_sequence: u32,
+    /// The final unit was accepted; the signature (if any) is still to be checked.
+    final_accepted: bool,
     verifier: Option<Box<dyn Verifier>>,
+}
+
+/// Opens (authenticates and decrypts) units of one message: one per worker thread.
+///
+/// Stateless between calls: ordering, sequence numbers and the signature are the
+/// [`Decryptor`]'s business ([`Decryptor::accept_frame`]).
+pub struct FrameOpener {
+    key: Box<dyn AeadKey>,
+    message_id: Vec<u8>,
+}
+
+impl FrameOpener {
+    /// Opens one unit in place: `ciphertext_and_tag` is the unit's ciphertext and tag; on
+    /// success its first `layout.body_len()` bytes are plaintext. On failure it is zeroed.
+    pub fn open(&self, layout: &FrameLayout, ciphertext_and_tag: &mut [u8]) -> Result<(), Error> {
+        let fh = &layout.header;
+        if ciphertext_and_tag.len() != layout.body_len() + TAG_LEN {
+            return Err(ConfigError::FrameBufferSize(ciphertext_and_tag.len()).into());
+        }
+        let aad = frame_aad(&self.message_id, fh.kind, fh.sequence, fh.content_len);
+        let iv: &[u8; NONCE_LEN] = &fh.iv;
+        self.key
+            .open_in_place(iv, aad.as_ref(), ciphertext_and_tag)
+            .map_err(|_| {
+                ciphertext_and_tag.fill(0);
+                AuthenticationError::FrameTag {
+                    sequence: fh.sequence,
+                }
+                .into()
+            })
+    }
 }
 
 /// Opens one message, unit by unit, in buffers the caller owns.
@@ -200,7 +234,7 @@ impl Decryptor {
         if header.suite.signature().is_some() != materials.verifier.is_some() {
             return Err(PolicyError::PublicKeyMismatch.into());
         }
-        let (key, commitment) = keys::derive(
+        let (content_key, commitment) = keys::derive(
             materials.provider,
             header.suite,
             data_key.expose_secret(),
@@ -216,6 +250,7 @@ impl Decryptor {
             .filter(|(k, _)| materials.required_context_keys.contains(*k))
             .collect();
         required.write_to(&mut aad).map_err(FormatError::Context)?;
+        let key = content_key.key_object()?;
         let mut tag = header.header_tag;
         key.open_in_place(&header.header_iv, &aad, &mut tag)
             .map_err(|_| AuthenticationError::HeaderTag)?;
@@ -223,10 +258,13 @@ impl Decryptor {
         if let Some(v) = verifier.as_mut() {
             v.update(parsed.bytes());
         }
+        let message_id = header.message_id.clone();
         self.state = State::Body(Box::new(Body {
             header: *parsed,
-            key,
+            content_key,
+            opener: FrameOpener { key, message_id },
             next_sequence: 1,
+            final_accepted: false,
             verifier,
         }));
         Ok(())
@@ -239,6 +277,9 @@ impl Decryptor {
         let State::Body(body) = &self.state else {
             return self.fail(ConfigError::StreamFinished);
         };
+        if body.final_accepted {
+            return self.fail(ConfigError::StreamFinished);
+        }
         let h = &body.header.header;
         let fh = match parse_frame_header(input, h.content_type, h.frame_length) {
             Ok(Some(fh)) => fh,
@@ -259,7 +300,7 @@ impl Decryptor {
             header: fh,
             footer_len: 0,
         };
-        if layout.is_final() && body.verifier.is_some() {
+        if layout.is_final() && h.suite.signature().is_some() {
             let end = layout.total_len();
             let Some(rest) = input.get(end..) else {
                 return Ok(None);
@@ -273,7 +314,8 @@ impl Decryptor {
         Ok(Some(layout))
     }
 
-    /// Authenticates and decrypts one unit.
+    /// Authenticates and decrypts one unit: [`accept_frame`](Self::accept_frame), then
+    /// [`FrameOpener::open`], then for the final unit [`finish`](Self::finish).
     ///
     /// `prefix` is the unit's header bytes, `ciphertext_and_tag` the ciphertext followed by
     /// the tag (decrypted in place: on success its first `body_len` bytes are plaintext),
@@ -286,62 +328,101 @@ impl Decryptor {
         ciphertext_and_tag: &mut [u8],
         footer: &[u8],
     ) -> Result<(), Error> {
-        let result = self.open_inner(layout, prefix, ciphertext_and_tag, footer);
-        if result.is_err() {
-            ciphertext_and_tag.fill(0);
-            self.state = State::Failed;
+        self.accept_frame(layout, prefix, ciphertext_and_tag)?;
+        let State::Body(body) = &self.state else {
+            return self.fail(ConfigError::StreamFinished);
+        };
+        if let Err(e) = body.opener.open(layout, ciphertext_and_tag) {
+            return self.fail(e);
         }
-        result
+        if layout.is_final() {
+            if let Err(e) = self.finish(footer, None) {
+                ciphertext_and_tag.fill(0);
+                return Err(e);
+            }
+        }
+        Ok(())
     }
 
-    fn open_inner(
+    /// Takes the next unit in message order: checks its sequence number and layout and
+    /// hashes its bytes for the signature (unless the verifier was taken). Call before the
+    /// unit is opened (opening overwrites the ciphertext).
+    pub fn accept_frame(
         &mut self,
         layout: &FrameLayout,
         prefix: &[u8],
-        ciphertext_and_tag: &mut [u8],
-        footer: &[u8],
+        ciphertext_and_tag: &[u8],
     ) -> Result<(), Error> {
         let State::Body(body) = &mut self.state else {
-            return Err(ConfigError::StreamFinished.into());
+            return self.fail(ConfigError::StreamFinished);
         };
         let fh = &layout.header;
-        if fh.sequence != body.next_sequence
+        if body.final_accepted
+            || fh.sequence != body.next_sequence
             || prefix.len() != fh.prefix_len
             || ciphertext_and_tag.len() != layout.body_len() + TAG_LEN
-            || footer.len() != layout.footer_len
         {
-            return Err(ConfigError::FrameBufferSize(ciphertext_and_tag.len()).into());
+            return self.fail(ConfigError::FrameBufferSize(ciphertext_and_tag.len()));
         }
         if let Some(v) = body.verifier.as_mut() {
             v.update(prefix);
             v.update(ciphertext_and_tag);
         }
-        let aad = frame_aad(
-            &body.header.header.message_id,
-            fh.kind,
-            fh.sequence,
-            fh.content_len,
-        );
-        let iv: &[u8; NONCE_LEN] = &fh.iv;
-        body.key
-            .open_in_place(iv, aad.as_ref(), ciphertext_and_tag)
-            .map_err(|_| AuthenticationError::FrameTag {
-                sequence: fh.sequence,
-            })?;
-        if !layout.is_final() {
-            body.next_sequence =
-                body.next_sequence
-                    .checked_add(1)
-                    .ok_or(FormatError::UnexpectedSequenceNumber {
-                        expected: u32::MAX,
-                        found: fh.sequence,
-                    })?;
-            return Ok(());
+        if layout.is_final() {
+            body.final_accepted = true;
+        } else {
+            // `next_frame` refuses a sequence number it cannot follow.
+            body.next_sequence = body.next_sequence.wrapping_add(1);
         }
-        if let Some(v) = body.verifier.take() {
-            let signature = footer.get(2..).ok_or(FormatError::InvalidFooter)?;
-            v.verify(signature)
-                .map_err(|_| AuthenticationError::Signature)?;
+        Ok(())
+    }
+
+    /// An opener with its own key object, for a worker thread (after the header verified).
+    pub fn frame_opener(&self) -> Result<FrameOpener, Error> {
+        let State::Body(body) = &self.state else {
+            return Err(ConfigError::StreamFinished.into());
+        };
+        Ok(FrameOpener {
+            key: body.content_key.key_object()?,
+            message_id: body.opener.message_id.clone(),
+        })
+    }
+
+    /// Takes the verifier (the header already absorbed) to hash units on another thread;
+    /// hand it back to [`finish`](Self::finish). `None` for unsigned suites.
+    pub fn take_verifier(&mut self) -> Option<Box<dyn Verifier>> {
+        match &mut self.state {
+            State::Body(body) => body.verifier.take(),
+            _ => None,
+        }
+    }
+
+    /// Ends the message after its final unit was accepted and opened: checks the footer
+    /// signature (signed suites) with the held verifier or the one handed back.
+    pub fn finish(
+        &mut self,
+        footer: &[u8],
+        verifier: Option<Box<dyn Verifier>>,
+    ) -> Result<(), Error> {
+        let State::Body(body) = &mut self.state else {
+            return self.fail(ConfigError::StreamFinished);
+        };
+        if !body.final_accepted {
+            return self.fail(ConfigError::StreamFinished);
+        }
+        let signed = body.header.header.suite.signature().is_some();
+        match (signed, body.verifier.take().or(verifier)) {
+            (false, _) if footer.is_empty() => {}
+            (true, Some(v)) => {
+                let signature = match footer.get(2..) {
+                    Some(sig) if !sig.is_empty() => sig,
+                    _ => return self.fail(FormatError::InvalidFooter),
+                };
+                if v.verify(signature).is_err() {
+                    return self.fail(AuthenticationError::Signature);
+                }
+            }
+            _ => return self.fail(FormatError::InvalidFooter),
         }
         self.state = State::Done;
         Ok(())

@@ -1,7 +1,7 @@
 //! The encrypting state machine.
 
 use crate::crypto::{AeadKey, Signer, NONCE_LEN, TAG_LEN};
-use crate::error::{ConfigError, Error};
+use crate::error::{ConfigError, Error, PolicyError};
 use crate::format::{
     frame_aad, write_final_frame_header, write_header_v2, write_regular_frame_header, BodyKind,
     EncryptionContext, HeaderV2Fields, FINAL_FRAME_PREFIX_LEN, MAX_FRAME_LENGTH,
@@ -9,7 +9,7 @@ use crate::format::{
 };
 use crate::materials::EncryptionMaterials;
 
-use super::keys;
+use super::keys::{self, ContentKey};
 
 /// Seals one message, frame by frame, into buffers the caller owns.
 ///
@@ -17,14 +17,92 @@ use super::keys;
 /// [`seal_frame`](Self::seal_frame), then exactly one
 /// [`seal_final_frame`](Self::seal_final_frame), whose return value (the footer) ends the
 /// message. IVs are `0` for the header tag, then the sequence numbers 1, 2, 3, ...
+///
+/// Parallel adapters split the same steps: [`reserve_frame`](Self::reserve_frame) /
+/// [`reserve_final_frame`](Self::reserve_final_frame) hand out sequence numbers in order,
+/// workers seal with their own [`FrameSealer`], and the sealed frames are hashed in order
+/// (for signed suites) by whoever holds the signer ([`take_signer`](Self::take_signer)).
 pub struct Encryptor {
     header: Vec<u8>,
-    message_id: [u8; 32],
-    key: Box<dyn AeadKey>,
-    frame_length: u32,
+    content_key: ContentKey,
+    sealer: FrameSealer,
     next_sequence: u32,
     signer: Option<Box<dyn Signer>>,
     finished: bool,
+}
+
+/// Seals the frames of one message given their sequence numbers: one per worker thread.
+///
+/// Each sealer owns its key object; the sequence numbers it seals must strictly increase
+/// (the FIPS module enforces rising nonces per key object).
+pub struct FrameSealer {
+    key: Box<dyn AeadKey>,
+    message_id: [u8; 32],
+    frame_length: u32,
+}
+
+impl FrameSealer {
+    /// Length of a sealed regular frame: prefix, `frame_length` bytes, tag.
+    pub fn regular_frame_len(&self) -> usize {
+        REGULAR_FRAME_PREFIX_LEN + self.frame_length as usize + TAG_LEN
+    }
+
+    /// Seals regular frame `sequence` in place: `frame` is
+    /// [`regular_frame_len`](Self::regular_frame_len) bytes with the plaintext at
+    /// `16 .. 16 + frame_length`; the prefix and tag slots are overwritten.
+    pub fn seal_frame(&mut self, sequence: u32, frame: &mut [u8]) -> Result<(), Error> {
+        if frame.len() != self.regular_frame_len() {
+            return Err(ConfigError::FrameBufferSize(frame.len()).into());
+        }
+        let iv = iv(sequence);
+        let (prefix, rest) = frame.split_at_mut(REGULAR_FRAME_PREFIX_LEN);
+        let (body, tag) = rest.split_at_mut(self.frame_length as usize);
+        write_regular_frame_header(prefix, sequence, &iv);
+        let aad = frame_aad(
+            &self.message_id,
+            BodyKind::Regular,
+            sequence,
+            body.len() as u64,
+        );
+        tag.copy_from_slice(&self.key.seal_in_place(&iv, aad.as_ref(), body)?);
+        Ok(())
+    }
+
+    /// Seals the final frame `sequence` in place: `frame` is `24 + n + 16` bytes with
+    /// `n <= frame_length` plaintext bytes at `24 ..`.
+    pub fn seal_final_frame(&mut self, sequence: u32, frame: &mut [u8]) -> Result<(), Error> {
+        let len = frame
+            .len()
+            .checked_sub(FINAL_FRAME_PREFIX_LEN + TAG_LEN)
+            .filter(|&n| n <= self.frame_length as usize)
+            .ok_or(ConfigError::FrameBufferSize(frame.len()))?;
+        let iv = iv(sequence);
+        let (prefix, rest) = frame.split_at_mut(FINAL_FRAME_PREFIX_LEN);
+        let (body, tag) = rest.split_at_mut(len);
+        write_final_frame_header(prefix, sequence, &iv, len as u32);
+        let aad = frame_aad(&self.message_id, BodyKind::Final, sequence, len as u64);
+        tag.copy_from_slice(&self.key.seal_in_place(&iv, aad.as_ref(), body)?);
+        Ok(())
+    }
+}
+
+/// The IV of frame `sequence`: 8 zero bytes, then the sequence number.
+fn iv(sequence: u32) -> [u8; NONCE_LEN] {
+    let mut iv = [0u8; NONCE_LEN];
+    iv[8..].copy_from_slice(&sequence.to_be_bytes());
+    iv
+}
+
+/// Serializes the footer: `u16` length, then the signature.
+pub fn footer(signer: Option<Box<dyn Signer>>) -> Result<Vec<u8>, Error> {
+    let Some(signer) = signer else {
+        return Ok(Vec::new());
+    };
+    let sig = signer.sign()?;
+    let mut out = Vec::with_capacity(2 + sig.len());
+    out.extend_from_slice(&(sig.len() as u16).to_be_bytes());
+    out.extend_from_slice(&sig);
+    Ok(out)
 }
 
 impl Encryptor {
@@ -40,11 +118,11 @@ impl Encryptor {
         let data_key = materials
             .data_key
             .take()
-            .ok_or(crate::error::PolicyError::InvalidMaterials("no data key"))?;
+            .ok_or(PolicyError::InvalidMaterials("no data key"))?;
         let provider = materials.provider;
         let mut message_id = [0u8; 32];
         provider.random.fill(&mut message_id)?;
-        let (mut key, commitment) =
+        let (content_key, commitment) =
             keys::derive(provider, suite, data_key.expose_secret(), &message_id)?;
         let commitment = commitment.ok_or(ConfigError::UnsupportedEncryptSuite(suite.id()))?;
 
@@ -67,6 +145,8 @@ impl Encryptor {
         required
             .write_to(&mut header)
             .map_err(ConfigError::Context)?;
+        // The header tag takes IV 0 on this key object; frames follow with 1, 2, 3, ...
+        let mut key = content_key.key_object()?;
         let tag = key.seal_in_place(&[0; NONCE_LEN], &header, &mut [])?;
         header.truncate(header_len);
         header.extend_from_slice(&tag);
@@ -77,9 +157,12 @@ impl Encryptor {
         }
         Ok(Self {
             header,
-            message_id,
-            key,
-            frame_length,
+            content_key,
+            sealer: FrameSealer {
+                key,
+                message_id,
+                frame_length,
+            },
             next_sequence: 1,
             signer,
             finished: false,
@@ -93,74 +176,74 @@ impl Encryptor {
 
     /// The frame length in bytes.
     pub fn frame_length(&self) -> usize {
-        self.frame_length as usize
+        self.sealer.frame_length as usize
     }
 
     /// Length of a sealed regular frame: prefix, `frame_length` bytes, tag.
     pub fn regular_frame_len(&self) -> usize {
-        REGULAR_FRAME_PREFIX_LEN + self.frame_length() + TAG_LEN
+        self.sealer.regular_frame_len()
     }
 
-    fn next(&mut self) -> Result<(u32, [u8; NONCE_LEN]), Error> {
+    /// A sealer with its own key object, for a worker thread.
+    pub fn frame_sealer(&self) -> Result<FrameSealer, Error> {
+        Ok(FrameSealer {
+            key: self.content_key.key_object()?,
+            message_id: self.sealer.message_id,
+            frame_length: self.sealer.frame_length,
+        })
+    }
+
+    /// The sequence number of the next regular frame.
+    pub fn reserve_frame(&mut self) -> Result<u32, Error> {
         if self.finished {
             return Err(ConfigError::StreamFinished.into());
         }
         let seq = self.next_sequence;
+        // The last frame needs a number too, so a regular frame may not take the last one.
         self.next_sequence = seq
             .checked_add(1)
             .filter(|&n| n != u32::MAX)
             .ok_or(ConfigError::StreamFinished)?;
-        let mut iv = [0u8; NONCE_LEN];
-        iv[8..].copy_from_slice(&seq.to_be_bytes());
-        Ok((seq, iv))
+        Ok(seq)
     }
 
-    /// Seals a regular frame in place.
-    ///
-    /// `frame` must be [`regular_frame_len`](Self::regular_frame_len) bytes with the plaintext
-    /// at `16 .. 16 + frame_length`; the prefix and tag slots are overwritten.
-    pub fn seal_frame(&mut self, frame: &mut [u8]) -> Result<(), Error> {
-        if frame.len() != self.regular_frame_len() {
-            return Err(ConfigError::FrameBufferSize(frame.len()).into());
+    /// The sequence number of the final frame; no frame may follow.
+    pub fn reserve_final_frame(&mut self) -> Result<u32, Error> {
+        if self.finished {
+            return Err(ConfigError::StreamFinished.into());
         }
-        let (seq, iv) = self.next()?;
-        let (prefix, rest) = frame.split_at_mut(REGULAR_FRAME_PREFIX_LEN);
-        let (body, tag) = rest.split_at_mut(self.frame_length as usize);
-        write_regular_frame_header(prefix, seq, &iv);
-        let aad = frame_aad(&self.message_id, BodyKind::Regular, seq, body.len() as u64);
-        tag.copy_from_slice(&self.key.seal_in_place(&iv, aad.as_ref(), body)?);
+        self.finished = true;
+        Ok(self.next_sequence)
+    }
+
+    /// Hashes sealed bytes, in message order, for the signature (no-op for unsigned suites
+    /// or once the signer was taken).
+    pub fn absorb(&mut self, sealed: &[u8]) {
         if let Some(s) = self.signer.as_mut() {
-            s.update(frame);
+            s.update(sealed);
         }
+    }
+
+    /// Takes the signer (the header already absorbed), to hash the frames on another
+    /// thread; [`footer`] then signs. `None` for unsigned suites.
+    pub fn take_signer(&mut self) -> Option<Box<dyn Signer>> {
+        self.signer.take()
+    }
+
+    /// Seals the next regular frame in place (see [`FrameSealer::seal_frame`]).
+    pub fn seal_frame(&mut self, frame: &mut [u8]) -> Result<(), Error> {
+        let seq = self.reserve_frame()?;
+        self.sealer.seal_frame(seq, frame)?;
+        self.absorb(frame);
         Ok(())
     }
 
-    /// Seals the final frame in place and returns the footer (empty for unsigned suites).
-    ///
-    /// `frame` is `24 + n + 16` bytes with `n <= frame_length` plaintext bytes at `24 ..`.
+    /// Seals the final frame in place (see [`FrameSealer::seal_final_frame`]) and returns
+    /// the footer (empty for unsigned suites).
     pub fn seal_final_frame(&mut self, frame: &mut [u8]) -> Result<Vec<u8>, Error> {
-        let len = frame
-            .len()
-            .checked_sub(FINAL_FRAME_PREFIX_LEN + TAG_LEN)
-            .filter(|&n| n <= self.frame_length())
-            .ok_or(ConfigError::FrameBufferSize(frame.len()))?;
-        let (seq, iv) = self.next()?;
-        self.finished = true;
-        let (prefix, rest) = frame.split_at_mut(FINAL_FRAME_PREFIX_LEN);
-        let (body, tag) = rest.split_at_mut(len);
-        write_final_frame_header(prefix, seq, &iv, len as u32);
-        let aad = frame_aad(&self.message_id, BodyKind::Final, seq, len as u64);
-        tag.copy_from_slice(&self.key.seal_in_place(&iv, aad.as_ref(), body)?);
-        match self.signer.take() {
-            None => Ok(Vec::new()),
-            Some(mut s) => {
-                s.update(frame);
-                let sig = s.sign()?;
-                let mut footer = Vec::with_capacity(2 + sig.len());
-                footer.extend_from_slice(&(sig.len() as u16).to_be_bytes());
-                footer.extend_from_slice(&sig);
-                Ok(footer)
-            }
-        }
+        let seq = self.reserve_final_frame()?;
+        self.sealer.seal_final_frame(seq, frame)?;
+        self.absorb(frame);
+        footer(self.signer.take())
     }
 }

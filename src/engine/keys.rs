@@ -3,23 +3,40 @@
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use crate::crypto::{AeadKey, CryptoProvider, HashAlgorithm};
+use crate::crypto::{AeadAlgorithm, AeadKey, CryptoProvider, HashAlgorithm};
 use crate::error::{AuthenticationError, Error};
 use crate::format::{AlgorithmSuite, Kdf};
 
 /// A key commitment (version 2 suites).
 pub(crate) type Commitment = Zeroizing<[u8; 32]>;
 
+/// The content key of one message, kept so that each worker can build its own key object.
+pub(crate) struct ContentKey {
+    provider: &'static CryptoProvider,
+    alg: AeadAlgorithm,
+    bytes: Zeroizing<[u8; 32]>,
+}
+
+impl ContentKey {
+    /// A new key object (each thread, and each FIPS nonce sequence, needs its own).
+    pub(crate) fn key_object(&self) -> Result<Box<dyn AeadKey>, Error> {
+        Ok(self
+            .provider
+            .aead
+            .key(self.alg, &self.bytes[..self.alg.key_len()])?)
+    }
+}
+
 /// Derives the content key; for committing suites also returns the commitment.
 pub(crate) fn derive(
-    provider: &CryptoProvider,
+    provider: &'static CryptoProvider,
     suite: AlgorithmSuite,
     data_key: &[u8],
     message_id: &[u8],
-) -> Result<(Box<dyn AeadKey>, Option<Commitment>), Error> {
+) -> Result<(ContentKey, Option<Commitment>), Error> {
     let alg = suite.aead();
-    let mut content_key = Zeroizing::new([0u8; 32]);
-    let content_key = &mut content_key[..alg.key_len()];
+    let mut bytes = Zeroizing::new([0u8; 32]);
+    let content_key = &mut bytes[..alg.key_len()];
     let id = suite.id().to_be_bytes();
     let commitment = match suite.kdf() {
         Kdf::Identity => {
@@ -58,8 +75,14 @@ pub(crate) fn derive(
             Some(commitment)
         }
     };
-    let key = provider.aead.key(alg, content_key)?;
-    Ok((key, commitment))
+    Ok((
+        ContentKey {
+            provider,
+            alg,
+            bytes,
+        },
+        commitment,
+    ))
 }
 
 /// Compares the header's commitment with the derived one in constant time.

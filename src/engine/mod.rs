@@ -10,8 +10,8 @@ mod decryptor;
 mod encryptor;
 mod keys;
 
-pub use decryptor::{DecryptConfig, Decryptor, FrameLayout};
-pub use encryptor::Encryptor;
+pub use decryptor::{DecryptConfig, Decryptor, FrameLayout, FrameOpener};
+pub use encryptor::{footer, Encryptor, FrameSealer};
 
 /// Default frame length for encryption (64 KiB).
 pub const DEFAULT_FRAME_LENGTH: u32 = 64 * 1024;
