@@ -18,7 +18,9 @@ use crate::format::{
 use crate::keyring::Keyring;
 use crate::materials::{DefaultMaterialsManager, EncryptionRequest, MaterialsManager};
 use crate::policy::{CommitmentPolicy, SignaturePolicy};
+use crate::pipeline::{PipelineOptions, StreamStats};
 use crate::stream::{DecryptingReader, EncryptingWriter};
+use std::io::Read as _;
 
 /// Encrypts and decrypts messages with one materials manager and one crypto provider.
 ///
@@ -402,6 +404,44 @@ impl Client {
                 return Ok(header);
             }
         }
+    }
+
+    /// Encrypts all of `input` to `output` through the parallel frame pipeline (see
+    /// [`crate::pipeline`]): workers seal frames in place while this thread reads.
+    pub fn encrypt_stream<R: std::io::Read, W: std::io::Write + Send>(
+        &self,
+        input: R,
+        output: W,
+        context: &EncryptionContext,
+        options: &PipelineOptions,
+    ) -> Result<StreamStats, Error> {
+        let enc = self.encryptor(context, None)?;
+        crate::pipeline::encrypt::run(enc, input, output, options)
+    }
+
+    /// Decrypts one message from `input` to `output` through the parallel frame pipeline.
+    /// Returns the authenticated header. Plaintext reaches `output` frame by frame as each
+    /// verifies (the last frame only after the signature and the end of input): write to a
+    /// temporary file and keep it only on `Ok`.
+    pub fn decrypt_stream<R: std::io::Read, W: std::io::Write + Send>(
+        &self,
+        mut input: R,
+        output: W,
+        options: &DecryptOptions,
+        pipeline: &PipelineOptions,
+    ) -> Result<(Header, StreamStats), Error> {
+        let mut dec = Decryptor::new(self.decrypt);
+        let (buf, start, end) = crate::stream::read_header(&mut dec, &mut input)?;
+        self.unlock(&mut dec, options)?;
+        let header = dec
+            .header()
+            .ok_or(ConfigError::StreamFinished)?
+            .header
+            .clone();
+        let body = std::io::Cursor::new(&buf[start..end]).chain(input);
+        let mut stats = crate::pipeline::decrypt::run(dec, self.decrypt, body, output, pipeline)?;
+        stats.bytes_in += start as u64;
+        Ok((header, stats))
     }
 
     /// An encrypting writer over `inner`; its [`finish`](EncryptingWriter::finish) is

@@ -38,6 +38,7 @@ mod error;
 pub mod format;
 pub mod keyring;
 pub mod materials;
+pub mod pipeline;
 mod policy;
 pub mod stream;
 

@@ -42,20 +42,7 @@ impl<R: Read> DecryptingReader<R> {
     /// Reads the header, gets the data key and authenticates the header.
     pub fn new(client: &Client, mut inner: R, options: &DecryptOptions) -> Result<Self, Error> {
         let mut decryptor = Decryptor::new(client.decrypt_config());
-        let mut buf = vec![0u8; READ_CHUNK];
-        let mut end = 0;
-        let start = loop {
-            if let Some(n) = decryptor.parse_header(&buf[..end])? {
-                break n;
-            }
-            if end == buf.len() {
-                buf.resize(buf.len() * 2, 0);
-            }
-            match read_some(&mut inner, &mut buf[end..])? {
-                0 => return Err(FormatError::Truncated.into()),
-                n => end += n,
-            }
-        };
+        let (buf, start, end) = read_header(&mut decryptor, &mut inner)?;
         client.unlock(&mut decryptor, options)?;
         let header = decryptor
             .header()
@@ -125,6 +112,28 @@ impl<R: Read> DecryptingReader<R> {
         self.plaintext = self.start + range.start..self.start + range.end;
         self.start += total;
         Ok(())
+    }
+}
+
+/// Reads from `input` until `decryptor` has parsed the header. Returns the buffer, where the
+/// body starts in it, and where the bytes read so far end.
+pub(crate) fn read_header<R: Read>(
+    decryptor: &mut Decryptor,
+    input: &mut R,
+) -> Result<(Vec<u8>, usize, usize), Error> {
+    let mut buf = vec![0u8; READ_CHUNK];
+    let mut end = 0;
+    loop {
+        if let Some(n) = decryptor.parse_header(&buf[..end])? {
+            return Ok((buf, n, end));
+        }
+        if end == buf.len() {
+            buf.resize(buf.len() * 2, 0);
+        }
+        match read_some(input, &mut buf[end..])? {
+            0 => return Err(FormatError::Truncated.into()),
+            n => end += n,
+        }
     }
 }
 

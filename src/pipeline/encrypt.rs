@@ -1,0 +1,316 @@
+//! The encrypting pipeline: read -> seal (workers) -> hash (signed suites) -> write.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
+use std::thread;
+use std::time::Duration;
+
+use super::{read_full, send, FirstError, PipelineOptions, Queue, StreamStats};
+use crate::crypto::{Signer, TAG_LEN};
+use crate::engine::{footer, Encryptor};
+use crate::error::Error;
+use crate::format::{FINAL_FRAME_PREFIX_LEN, REGULAR_FRAME_PREFIX_LEN};
+
+/// The final frame's prefix is 8 bytes longer than a regular one's: plaintext sits at a
+/// fixed offset and each frame is sealed from the slot that fits it.
+const SLACK: usize = FINAL_FRAME_PREFIX_LEN - REGULAR_FRAME_PREFIX_LEN;
+const POLL: Duration = Duration::from_millis(20);
+
+/// One frame on its way through the pipeline.
+struct Job {
+    sequence: u32,
+    last: bool,
+    len: usize,
+    buf: Vec<u8>,
+}
+
+impl Job {
+    /// The sealed frame's bytes within the buffer.
+    fn frame_range(&self) -> std::ops::Range<usize> {
+        if self.last {
+            0..FINAL_FRAME_PREFIX_LEN + self.len + TAG_LEN
+        } else {
+            SLACK..FINAL_FRAME_PREFIX_LEN + self.len + TAG_LEN
+        }
+    }
+}
+
+fn frame_buffer(frame_length: usize) -> Vec<u8> {
+    vec![0u8; FINAL_FRAME_PREFIX_LEN + frame_length + TAG_LEN]
+}
+
+/// What flows to the writer: sealed frames, then (signed suites) the footer.
+enum Msg {
+    Frame(Job),
+    Footer(Vec<u8>),
+}
+
+/// Puts frames back in sequence order.
+struct Reorder {
+    next: u32,
+    pending: BTreeMap<u32, Job>,
+}
+
+impl Reorder {
+    fn new() -> Self {
+        Self {
+            next: 1,
+            pending: BTreeMap::new(),
+        }
+    }
+
+    fn push(&mut self, job: Job) {
+        self.pending.insert(job.sequence, job);
+    }
+
+    fn pop(&mut self) -> Option<Job> {
+        let job = self.pending.remove(&self.next)?;
+        self.next += 1;
+        Some(job)
+    }
+}
+
+/// Receives, waking up regularly to give up once another stage failed.
+fn recv<T>(rx: &Receiver<T>, abort: &AtomicBool) -> Option<T> {
+    loop {
+        match rx.recv_timeout(POLL) {
+            Ok(v) => return Some(v),
+            Err(RecvTimeoutError::Disconnected) => return None,
+            Err(RecvTimeoutError::Timeout) if abort.load(Ordering::Relaxed) => return None,
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+    }
+}
+
+/// Encrypts `input` to `output` with the header already built in `enc`.
+pub(crate) fn run<R: Read, W: Write + Send>(
+    mut enc: Encryptor,
+    mut input: R,
+    mut output: W,
+    options: &PipelineOptions,
+) -> Result<StreamStats, Error> {
+    output.write_all(enc.header())?;
+    let header_len = enc.header().len() as u64;
+    let stats = if options.workers() <= 1 {
+        sequential(&mut enc, &mut input, &mut output)?
+    } else {
+        parallel(&mut enc, &mut input, &mut output, options)?
+    };
+    output.flush()?;
+    Ok(StreamStats {
+        bytes_in: stats.bytes_in,
+        bytes_out: stats.bytes_out + header_len,
+    })
+}
+
+fn sequential<R: Read, W: Write>(
+    enc: &mut Encryptor,
+    input: &mut R,
+    output: &mut W,
+) -> Result<StreamStats, Error> {
+    let fl = enc.frame_length();
+    let mut stats = StreamStats::default();
+    let mut cur = frame_buffer(fl);
+    let mut next = frame_buffer(fl);
+    let mut n = read_full(input, &mut cur[FINAL_FRAME_PREFIX_LEN..][..fl])?;
+    loop {
+        stats.bytes_in += n as u64;
+        let m = if n == fl {
+            read_full(input, &mut next[FINAL_FRAME_PREFIX_LEN..][..fl])?
+        } else {
+            0
+        };
+        if m == 0 {
+            let frame = &mut cur[..FINAL_FRAME_PREFIX_LEN + n + TAG_LEN];
+            let footer = enc.seal_final_frame(frame)?;
+            output.write_all(frame)?;
+            output.write_all(&footer)?;
+            stats.bytes_out += (frame.len() + footer.len()) as u64;
+            return Ok(stats);
+        }
+        let frame = &mut cur[SLACK..];
+        enc.seal_frame(frame)?;
+        output.write_all(frame)?;
+        stats.bytes_out += frame.len() as u64;
+        std::mem::swap(&mut cur, &mut next);
+        n = m;
+    }
+}
+
+fn parallel<R: Read, W: Write + Send>(
+    enc: &mut Encryptor,
+    input: &mut R,
+    output: &mut W,
+    options: &PipelineOptions,
+) -> Result<StreamStats, Error> {
+    let fl = enc.frame_length();
+    let errors = FirstError::default();
+    let abort = AtomicBool::new(false);
+    let fail = |e: Error| {
+        errors.set(e);
+        abort.store(true, Ordering::Relaxed);
+    };
+    let sealers = (0..options.workers())
+        .map(|_| enc.frame_sealer())
+        .collect::<Result<Vec<_>, _>>()?;
+    let signer = enc.take_signer();
+
+    let mut stats = StreamStats::default();
+    let bytes_out = thread::scope(|s| {
+        let (job_tx, job_rx) = channel::<Job>();
+        let queue = Queue::new(job_rx);
+        let (pool_tx, pool_rx) = channel::<Vec<u8>>();
+        for _ in 0..options.in_flight().max(2) {
+            send(&pool_tx, frame_buffer(fl));
+        }
+        let (to_writer, writer_rx) = channel::<Msg>();
+        let signed = signer.is_some();
+        // Signed suites: one thread hashes the sealed frames in order while the workers
+        // seal the next ones, and hands them on to the writer, then the footer.
+        let to_sealed = match signer {
+            Some(signer) => {
+                let (tx, rx) = channel::<Msg>();
+                let (abort, fail) = (&abort, &fail);
+                s.spawn(move || hash_stage(signer, &rx, &to_writer, abort, fail));
+                tx
+            }
+            None => to_writer,
+        };
+        for mut sealer in sealers {
+            let (queue, to_sealed, fail) = (queue.clone(), to_sealed.clone(), &fail);
+            s.spawn(move || {
+                while let Some(mut job) = queue.next() {
+                    let range = job.frame_range();
+                    let frame = &mut job.buf[range];
+                    let sealed = if job.last {
+                        sealer.seal_final_frame(job.sequence, frame)
+                    } else {
+                        sealer.seal_frame(job.sequence, frame)
+                    };
+                    match sealed {
+                        Ok(()) => send(&to_sealed, Msg::Frame(job)),
+                        Err(e) => return fail(e),
+                    }
+                }
+            });
+        }
+        drop(to_sealed);
+        let writer = {
+            let (abort, fail) = (&abort, &fail);
+            s.spawn(move || write_stage(output, &writer_rx, &pool_tx, signed, abort, fail))
+        };
+
+        // This thread reads, in order, into free buffers; a full buffer is a regular frame
+        // only if more input follows it.
+        let read = (|| -> Result<(), Error> {
+            let Some(mut cur) = recv(&pool_rx, &abort) else {
+                return Ok(());
+            };
+            let mut n = read_full(input, &mut cur[FINAL_FRAME_PREFIX_LEN..][..fl])?;
+            loop {
+                stats.bytes_in += n as u64;
+                let mut next = None;
+                let mut m = 0;
+                if n == fl {
+                    let Some(mut buf) = recv(&pool_rx, &abort) else {
+                        return Ok(());
+                    };
+                    m = read_full(input, &mut buf[FINAL_FRAME_PREFIX_LEN..][..fl])?;
+                    next = Some(buf);
+                }
+                let last = m == 0;
+                let sequence = if last {
+                    enc.reserve_final_frame()?
+                } else {
+                    enc.reserve_frame()?
+                };
+                let job = Job {
+                    sequence,
+                    last,
+                    len: n,
+                    buf: cur,
+                };
+                send(&job_tx, job);
+                match next {
+                    Some(buf) if !last => (cur, n) = (buf, m),
+                    _ => return Ok(()),
+                }
+            }
+        })();
+        if let Err(e) = read {
+            fail(e);
+        }
+        drop(job_tx);
+        writer.join().unwrap_or(0)
+    });
+    if let Some(e) = errors.take() {
+        return Err(e);
+    }
+    stats.bytes_out = bytes_out;
+    Ok(stats)
+}
+
+fn hash_stage(
+    mut signer: Box<dyn Signer>,
+    sealed: &Receiver<Msg>,
+    ordered: &Sender<Msg>,
+    abort: &AtomicBool,
+    fail: &(dyn Fn(Error) + Sync),
+) {
+    let mut reorder = Reorder::new();
+    while let Some(Msg::Frame(job)) = recv(sealed, abort) {
+        reorder.push(job);
+        while let Some(job) = reorder.pop() {
+            signer.update(&job.buf[job.frame_range()]);
+            let last = job.last;
+            send(ordered, Msg::Frame(job));
+            if last {
+                match footer(Some(signer)) {
+                    Ok(f) => send(ordered, Msg::Footer(f)),
+                    Err(e) => fail(e),
+                }
+                return;
+            }
+        }
+    }
+}
+
+fn write_stage<W: Write>(
+    mut output: W,
+    ordered: &Receiver<Msg>,
+    pool: &Sender<Vec<u8>>,
+    signed: bool,
+    abort: &AtomicBool,
+    fail: &(dyn Fn(Error) + Sync),
+) -> u64 {
+    let mut reorder = Reorder::new();
+    let mut written = 0u64;
+    let mut wrote_last = false;
+    while let Some(msg) = recv(ordered, abort) {
+        match msg {
+            Msg::Frame(job) => reorder.push(job),
+            Msg::Footer(footer) => {
+                if let Err(e) = output.write_all(&footer) {
+                    fail(e.into());
+                }
+                return written + footer.len() as u64;
+            }
+        }
+        while let Some(job) = reorder.pop() {
+            let frame = &job.buf[job.frame_range()];
+            if let Err(e) = output.write_all(frame) {
+                fail(e.into());
+                return written;
+            }
+            written += frame.len() as u64;
+            wrote_last = job.last;
+            send(pool, job.buf);
+        }
+        if wrote_last && !signed {
+            return written;
+        }
+    }
+    written
+}

@@ -1,0 +1,225 @@
+//! The parallel frame pipeline: same bytes as the sequential paths, same errors, the
+//! release rule under threads, any thread count.
+
+use envcrypt::format::{parse_header, HeaderLimits};
+use envcrypt::keyring::RawAesKeyring;
+use envcrypt::pipeline::PipelineOptions;
+use envcrypt::{
+    AlgorithmSuite, AuthenticationError, Client, DecryptOptions, EncryptionContext, Error,
+    FormatError,
+};
+
+const SUITES: [AlgorithmSuite; 2] = [
+    AlgorithmSuite::Aes256GcmHkdfSha512Commit,
+    AlgorithmSuite::Aes256GcmHkdfSha512CommitEcdsaP384,
+];
+
+fn client(suite: AlgorithmSuite, frame: u32) -> Client {
+    Client::builder()
+        .keyring(RawAesKeyring::new("pipeline", "key", &[0x11; 32]).unwrap())
+        .suite(suite)
+        .frame_length(frame)
+        .build()
+        .unwrap()
+}
+
+fn data(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 131 % 251) as u8).collect()
+}
+
+fn opts(threads: usize) -> PipelineOptions {
+    PipelineOptions {
+        threads,
+        frames_in_flight: 0,
+    }
+}
+
+#[test]
+fn round_trips_for_every_thread_count_and_shape() {
+    let ctx = EncryptionContext::from_pairs([("k", "v")]);
+    for suite in SUITES {
+        for frame in [1u32, 17, 4096, 65536] {
+            let c = client(suite, frame);
+            for len in [
+                0,
+                1,
+                frame as usize,
+                3 * frame as usize,
+                5 * frame as usize + 3,
+            ] {
+                let plaintext = data(len.min(400_000));
+                for threads in [1, 2, 3, 8] {
+                    let mut message = Vec::new();
+                    let stats = c
+                        .encrypt_stream(&plaintext[..], &mut message, &ctx, &opts(threads))
+                        .unwrap();
+                    assert_eq!(stats.bytes_in, plaintext.len() as u64);
+                    assert_eq!(stats.bytes_out, message.len() as u64);
+                    // The sequential one-shot reader agrees.
+                    let one_shot = c.decrypt(&message, &DecryptOptions::default()).unwrap();
+                    assert_eq!(one_shot.plaintext, plaintext);
+                    for read_threads in [1, 2, 5] {
+                        let mut out = Vec::new();
+                        let (header, stats) = c
+                            .decrypt_stream(
+                                &message[..],
+                                &mut out,
+                                &DecryptOptions::default(),
+                                &opts(read_threads),
+                            )
+                            .unwrap();
+                        assert_eq!(
+                            out, plaintext,
+                            "{suite:?} {frame} {len} {threads}/{read_threads}"
+                        );
+                        assert_eq!(header.suite, suite);
+                        assert_eq!(stats.bytes_in, message.len() as u64);
+                        assert_eq!(stats.bytes_out, plaintext.len() as u64);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn one_shot_messages_decrypt_through_the_pipeline() {
+    for suite in SUITES {
+        let c = client(suite, 1000);
+        let plaintext = data(123_456);
+        let message = c.encrypt(&plaintext, &EncryptionContext::new()).unwrap();
+        let mut out = Vec::new();
+        c.decrypt_stream(&message[..], &mut out, &DecryptOptions::default(), &opts(4))
+            .unwrap();
+        assert_eq!(out, plaintext);
+    }
+}
+
+/// Decrypts with `threads`; returns the error and what reached the output.
+fn broken(c: &Client, message: &[u8], threads: usize) -> (Error, Vec<u8>) {
+    let mut out = Vec::new();
+    let err = c
+        .decrypt_stream(
+            message,
+            &mut out,
+            &DecryptOptions::default(),
+            &opts(threads),
+        )
+        .unwrap_err();
+    (err, out)
+}
+
+#[test]
+fn tampering_truncation_and_trailing_bytes_are_caught_by_every_thread_count() {
+    for suite in SUITES {
+        let c = client(suite, 256);
+        let plaintext = data(256 * 10 + 7);
+        let message = c.encrypt(&plaintext, &EncryptionContext::new()).unwrap();
+        let limits = HeaderLimits {
+            max_encrypted_data_keys: 1,
+            max_frame_length: 256,
+        };
+        let header_len = parse_header(&message, &limits)
+            .unwrap()
+            .unwrap()
+            .bytes()
+            .len();
+        for threads in [1, 2, 4] {
+            // Flip a ciphertext byte of frame 4: frames 1..3 may be released, nothing after.
+            let mut t = message.clone();
+            t[header_len + 3 * 288 + 20] ^= 1;
+            let (e, out) = broken(&c, &t, threads);
+            assert!(
+                matches!(
+                    e,
+                    Error::Authentication(AuthenticationError::FrameTag { sequence: 4 })
+                ),
+                "{e:?}"
+            );
+            assert!(
+                out.len() <= 3 * 256 && plaintext.starts_with(&out),
+                "released {}",
+                out.len()
+            );
+
+            let (e, out) = broken(&c, &message[..message.len() - 1], threads);
+            if suite.signature().is_some() {
+                assert!(
+                    matches!(
+                        e,
+                        Error::Format(FormatError::Truncated)
+                            | Error::Authentication(AuthenticationError::Signature)
+                    ),
+                    "{e:?}"
+                );
+            } else {
+                assert!(matches!(e, Error::Format(FormatError::Truncated)), "{e:?}");
+            }
+            assert!(out.len() <= 10 * 256, "final frame released");
+
+            let mut long = message.clone();
+            long.push(0);
+            let (e, out) = broken(&c, &long, threads);
+            assert!(
+                matches!(e, Error::Format(FormatError::TrailingBytes)),
+                "{e:?}"
+            );
+            assert!(
+                out.len() <= 10 * 256,
+                "final frame released before the end check"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_bad_signature_withholds_the_final_frame() {
+    let c = client(AlgorithmSuite::Aes256GcmHkdfSha512CommitEcdsaP384, 100);
+    let plaintext = data(450);
+    let mut message = c.encrypt(&plaintext, &EncryptionContext::new()).unwrap();
+    let last = message.len() - 1;
+    message[last] ^= 0x55; // inside the DER signature
+    for threads in [1, 2, 4] {
+        let (e, out) = broken(&c, &message, threads);
+        assert!(
+            matches!(
+                e,
+                Error::Authentication(AuthenticationError::Signature) | Error::Format(_)
+            ),
+            "{e:?}"
+        );
+        assert!(out.len() <= 400, "final frame released: {}", out.len());
+        assert!(plaintext.starts_with(&out));
+    }
+}
+
+#[test]
+fn the_first_error_of_a_failing_output_is_reported() {
+    struct Full;
+    impl std::io::Write for Full {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::StorageFull,
+                "disk full",
+            ))
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let c = client(AlgorithmSuite::Aes256GcmHkdfSha512Commit, 1024);
+    for threads in [1, 3] {
+        let e = c
+            .encrypt_stream(
+                &data(100_000)[..],
+                Full,
+                &EncryptionContext::new(),
+                &opts(threads),
+            )
+            .unwrap_err();
+        assert!(
+            matches!(&e, Error::Io(io) if io.kind() == std::io::ErrorKind::StorageFull),
+            "{e:?}"
+        );
+    }
+}
