@@ -112,7 +112,8 @@ fn ceiling_open(c: &mut Criterion, data: &[u8]) {
 
 fn envcrypt_paths(c: &mut Criterion, data: &[u8]) {
     let ctx = EncryptionContext::from_pairs([("bench", "throughput")]);
-    for suite in [AlgorithmSuite::Aes256GcmHkdfSha512Commit] {
+    {
+        let suite = AlgorithmSuite::Aes256GcmHkdfSha512Commit;
         let client = client(suite);
         let name = format!("envcrypt-{:04x}", suite.id());
         let mut g = c.benchmark_group(&name);

@@ -6,7 +6,8 @@
 //!
 //! ```
 //! let provider = envcrypt::crypto::default_provider();
-//! assert_eq!(provider.name, "aws-lc-rs");
+//! println!("{} (FIPS: {})", provider.name, provider.fips());
+//! assert!(envcrypt::crypto::provider_by_name(provider.name).is_some());
 //! ```
 
 use core::fmt;

@@ -32,21 +32,12 @@ use std::sync::{Arc, Mutex};
 use crate::error::Error;
 
 /// How a stream is processed.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct PipelineOptions {
     /// Worker threads; `0` = the available cores; `1` = everything on the calling thread.
     pub threads: usize,
     /// Frames in flight (bounds memory); `0` = four per worker.
     pub frames_in_flight: usize,
-}
-
-impl Default for PipelineOptions {
-    fn default() -> Self {
-        Self {
-            threads: 0,
-            frames_in_flight: 0,
-        }
-    }
 }
 
 impl PipelineOptions {
