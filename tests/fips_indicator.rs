@@ -11,8 +11,8 @@ use std::sync::Mutex;
 
 use envcrypt::crypto::{
     self, service_indicator, Aead, AeadAlgorithm, AeadKey, CryptoError, CryptoProvider,
-    HashAlgorithm, Hkdf, SecureRandom, Signature, SignatureAlgorithm, Signer, Verifier, NONCE_LEN,
-    TAG_LEN,
+    HashAlgorithm, Hkdf, RsaPadding, SecureRandom, Signature, SignatureAlgorithm, Signer, Verifier,
+    NONCE_LEN, TAG_LEN,
 };
 use envcrypt::keyring::RawAesKeyring;
 use envcrypt::{AlgorithmSuite, Client, DecryptOptions, EncryptionContext};
@@ -154,6 +154,8 @@ static RECORDING: CryptoProvider = CryptoProvider {
     hkdf: &RecHkdf,
     signature: &RecSignature,
     random: &RecRandom,
+    // The message paths under test use no RSA; RSA-OAEP is checked on its own below.
+    rsa: &crypto::NoRsa,
 };
 
 #[test]
@@ -256,4 +258,20 @@ fn indicator_reports_a_non_approved_call() {
         )
     });
     assert!(approved);
+}
+
+/// RSA-OAEP (raw RSA keyring) is an approved service: key generation, encrypt, decrypt.
+#[test]
+fn rsa_oaep_is_approved() {
+    let ((private, public), approved) = service_indicator(|| inner().rsa.generate(3072).unwrap());
+    assert!(approved, "RSA key generation");
+    let public = inner().rsa.public_key(&public).unwrap();
+    let private = inner().rsa.private_key(&private).unwrap();
+    for padding in [RsaPadding::OaepSha256, RsaPadding::OaepSha512] {
+        let (ct, approved) = service_indicator(|| public.encrypt(padding, &[7; 32]).unwrap());
+        assert!(approved, "{padding:?} encrypt");
+        let (pt, approved) = service_indicator(|| private.decrypt(padding, &ct).unwrap());
+        assert!(approved, "{padding:?} decrypt");
+        assert_eq!(&pt[..], &[7; 32]);
+    }
 }

@@ -6,11 +6,12 @@
 //! sequence numbers), raw AES wrapping uses the randomized-nonce key, and ECDSA signing runs
 //! through the module's streaming sign (`fips_sign`). AES-192 sealing is not offered there.
 
-use aws_lc_rs::{aead, digest, hkdf, rand, signature};
+use aws_lc_rs::{aead, digest, hkdf, rand, rsa, signature};
+use zeroize::Zeroizing;
 
 use super::{
-    AeadAlgorithm, CryptoError, CryptoProvider, HashAlgorithm, SignatureAlgorithm, NONCE_LEN,
-    TAG_LEN,
+    AeadAlgorithm, CryptoError, CryptoProvider, HashAlgorithm, RsaPadding, SignatureAlgorithm,
+    NONCE_LEN, TAG_LEN,
 };
 
 /// aws-lc-rs (AWS-LC), non-FIPS build.
@@ -21,6 +22,7 @@ pub static PROVIDER: CryptoProvider = CryptoProvider {
     hkdf: &Hkdf,
     signature: &Signature,
     random: &Random,
+    rsa: &Rsa,
 };
 
 /// aws-lc-rs on the AWS-LC FIPS 140-3 module.
@@ -31,6 +33,7 @@ pub static PROVIDER: CryptoProvider = CryptoProvider {
     hkdf: &Hkdf,
     signature: &Signature,
     random: &Random,
+    rsa: &Rsa,
 };
 
 struct Aead;
@@ -327,5 +330,109 @@ impl super::Signer for super::fips_sign::FipsSigner {
 
     fn sign(self: Box<Self>) -> Result<Vec<u8>, CryptoError> {
         super::fips_sign::FipsSigner::sign(*self)
+    }
+}
+
+struct Rsa;
+
+impl super::Rsa for Rsa {
+    fn public_key(&self, spki_der: &[u8]) -> Result<Box<dyn super::RsaPublicKey>, CryptoError> {
+        let key =
+            rsa::PublicEncryptingKey::from_der(spki_der).map_err(|_| CryptoError::InvalidKey)?;
+        Ok(Box::new(RsaPublicKey(key)))
+    }
+
+    fn private_key(&self, pkcs8_der: &[u8]) -> Result<Box<dyn super::RsaPrivateKey>, CryptoError> {
+        let key = rsa::PrivateDecryptingKey::from_pkcs8(pkcs8_der)
+            .map_err(|_| CryptoError::InvalidKey)?;
+        Ok(Box::new(RsaPrivateKey(key)))
+    }
+
+    fn generate(&self, bits: usize) -> Result<(Zeroizing<Vec<u8>>, Vec<u8>), CryptoError> {
+        use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der, PublicKeyX509Der};
+        let size = match bits {
+            2048 => rsa::KeySize::Rsa2048,
+            3072 => rsa::KeySize::Rsa3072,
+            4096 => rsa::KeySize::Rsa4096,
+            _ => {
+                return Err(CryptoError::Unsupported(
+                    "RSA key size other than 2048/3072/4096",
+                ))
+            }
+        };
+        #[cfg(feature = "fips")]
+        let key = rsa::PrivateDecryptingKey::generate_fips(size);
+        #[cfg(not(feature = "fips"))]
+        let key = rsa::PrivateDecryptingKey::generate(size);
+        let key = key.map_err(|_| CryptoError::Failure)?;
+        let private: Pkcs8V1Der<'_> = key.as_der().map_err(|_| CryptoError::Failure)?;
+        let public: PublicKeyX509Der<'_> = key
+            .public_key()
+            .as_der()
+            .map_err(|_| CryptoError::Failure)?;
+        Ok((
+            Zeroizing::new(private.as_ref().to_vec()),
+            public.as_ref().to_vec(),
+        ))
+    }
+
+    fn fips(&self) -> bool {
+        fips_mode()
+    }
+}
+
+fn oaep(padding: RsaPadding) -> Option<&'static rsa::OaepAlgorithm> {
+    match padding {
+        RsaPadding::Pkcs1v15 => None,
+        RsaPadding::OaepSha1 => Some(&rsa::OAEP_SHA1_MGF1SHA1),
+        RsaPadding::OaepSha256 => Some(&rsa::OAEP_SHA256_MGF1SHA256),
+        RsaPadding::OaepSha384 => Some(&rsa::OAEP_SHA384_MGF1SHA384),
+        RsaPadding::OaepSha512 => Some(&rsa::OAEP_SHA512_MGF1SHA512),
+    }
+}
+
+struct RsaPublicKey(rsa::PublicEncryptingKey);
+
+impl super::RsaPublicKey for RsaPublicKey {
+    fn encrypt(&self, padding: RsaPadding, plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        let mut out = vec![0u8; self.0.key_size_bytes()];
+        let n = match oaep(padding) {
+            Some(alg) => rsa::OaepPublicEncryptingKey::new(self.0.clone())
+                .and_then(|k| k.encrypt(alg, plaintext, &mut out, None).map(|c| c.len())),
+            None => rsa::Pkcs1PublicEncryptingKey::new(self.0.clone())
+                .and_then(|k| k.encrypt(plaintext, &mut out).map(|c| c.len())),
+        }
+        .map_err(|_| CryptoError::Failure)?;
+        out.truncate(n);
+        Ok(out)
+    }
+
+    fn bits(&self) -> usize {
+        self.0.key_size_bits()
+    }
+}
+
+struct RsaPrivateKey(rsa::PrivateDecryptingKey);
+
+impl super::RsaPrivateKey for RsaPrivateKey {
+    fn decrypt(
+        &self,
+        padding: RsaPadding,
+        ciphertext: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        let mut out = Zeroizing::new(vec![0u8; self.0.key_size_bytes()]);
+        let n = match oaep(padding) {
+            Some(alg) => rsa::OaepPrivateDecryptingKey::new(self.0.clone())
+                .and_then(|k| k.decrypt(alg, ciphertext, &mut out, None).map(|p| p.len())),
+            None => rsa::Pkcs1PrivateDecryptingKey::new(self.0.clone())
+                .and_then(|k| k.decrypt(ciphertext, &mut out).map(|p| p.len())),
+        }
+        .map_err(|_| CryptoError::Verification)?;
+        out.truncate(n);
+        Ok(out)
+    }
+
+    fn public_key(&self) -> Result<Box<dyn super::RsaPublicKey>, CryptoError> {
+        Ok(Box::new(RsaPublicKey(self.0.public_key())))
     }
 }

@@ -38,12 +38,18 @@ pub struct CryptoProvider {
     pub signature: &'static dyn Signature,
     /// Cryptographically secure random bytes.
     pub random: &'static dyn SecureRandom,
+    /// RSA encryption (raw RSA keyring); providers without it answer `Unsupported`.
+    pub rsa: &'static dyn Rsa,
 }
 
 impl CryptoProvider {
     /// True when every component runs inside a FIPS-validated module in FIPS mode.
     pub fn fips(&self) -> bool {
-        self.aead.fips() && self.hkdf.fips() && self.signature.fips() && self.random.fips()
+        self.aead.fips()
+            && self.hkdf.fips()
+            && self.signature.fips()
+            && self.random.fips()
+            && self.rsa.fips()
     }
 }
 
@@ -232,6 +238,71 @@ pub trait SecureRandom: Send + Sync {
     fn fill(&self, out: &mut [u8]) -> Result<(), CryptoError>;
     /// True when this component is a FIPS-validated module in FIPS mode.
     fn fips(&self) -> bool;
+}
+
+/// RSA encryption paddings of the raw RSA keyring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RsaPadding {
+    /// PKCS#1 v1.5 (legacy; decryption is prone to padding-oracle attacks).
+    Pkcs1v15,
+    /// OAEP with SHA-1 and MGF1-SHA-1, empty label.
+    OaepSha1,
+    /// OAEP with SHA-256 and MGF1-SHA-256, empty label.
+    OaepSha256,
+    /// OAEP with SHA-384 and MGF1-SHA-384, empty label.
+    OaepSha384,
+    /// OAEP with SHA-512 and MGF1-SHA-512, empty label.
+    OaepSha512,
+}
+
+/// RSA key handling and encryption.
+pub trait Rsa: Send + Sync {
+    /// Parses a public key (DER SubjectPublicKeyInfo).
+    fn public_key(&self, spki_der: &[u8]) -> Result<Box<dyn RsaPublicKey>, CryptoError>;
+    /// Parses a private key (DER PKCS#8).
+    fn private_key(&self, pkcs8_der: &[u8]) -> Result<Box<dyn RsaPrivateKey>, CryptoError>;
+    /// Generates a key pair of `bits` (2048, 3072 or 4096); returns (PKCS#8, SPKI) DER.
+    fn generate(&self, bits: usize) -> Result<(zeroize::Zeroizing<Vec<u8>>, Vec<u8>), CryptoError>;
+    /// True when this component is a FIPS-validated module in FIPS mode.
+    fn fips(&self) -> bool;
+}
+
+/// An RSA public key.
+pub trait RsaPublicKey: Send + Sync {
+    /// Encrypts a short message (a data key).
+    fn encrypt(&self, padding: RsaPadding, plaintext: &[u8]) -> Result<Vec<u8>, CryptoError>;
+    /// Modulus size in bits.
+    fn bits(&self) -> usize;
+}
+
+/// An RSA private key. Implementations zeroize it on drop.
+pub trait RsaPrivateKey: Send + Sync {
+    /// Decrypts a short message (a data key).
+    fn decrypt(
+        &self,
+        padding: RsaPadding,
+        ciphertext: &[u8],
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, CryptoError>;
+    /// The matching public key.
+    fn public_key(&self) -> Result<Box<dyn RsaPublicKey>, CryptoError>;
+}
+
+/// The RSA component of providers that have none.
+pub struct NoRsa;
+
+impl Rsa for NoRsa {
+    fn public_key(&self, _: &[u8]) -> Result<Box<dyn RsaPublicKey>, CryptoError> {
+        Err(CryptoError::Unsupported("RSA"))
+    }
+    fn private_key(&self, _: &[u8]) -> Result<Box<dyn RsaPrivateKey>, CryptoError> {
+        Err(CryptoError::Unsupported("RSA"))
+    }
+    fn generate(&self, _: usize) -> Result<(zeroize::Zeroizing<Vec<u8>>, Vec<u8>), CryptoError> {
+        Err(CryptoError::Unsupported("RSA"))
+    }
+    fn fips(&self) -> bool {
+        false
+    }
 }
 
 /// A primitive failed or is not offered by the provider.

@@ -30,6 +30,7 @@ pub static PROVIDER: CryptoProvider = CryptoProvider {
     hkdf: &Hkdf,
     signature: &Signature,
     random: &Random,
+    rsa: &super::NoRsa,
 };
 
 type Aes192Gcm = AesGcm<Aes192, U12>;
