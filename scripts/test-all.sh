@@ -18,10 +18,12 @@ export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 
 step() { printf '\n==> %s (%ss)\n' "$*" "$SECONDS"; }
 
-step "system packages (cmake, Go: FIPS module build)"
+step "system packages (cmake and Go for the FIPS module; SoftHSM2 for the HSM tests)"
 need=()
 command -v cmake >/dev/null || need+=(cmake)
 command -v go >/dev/null || need+=(golang-go)
+test -f /usr/lib/softhsm/libsofthsm2.so || need+=(softhsm2)
+command -v pkcs11-tool >/dev/null || need+=(opensc)
 if [ ${#need[@]} -gt 0 ]; then
   sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
   $sudo_cmd apt-get update -qq
@@ -30,12 +32,16 @@ fi
 
 step "Python ESDK peer (venv in target/esdk-venv)"
 venv="$root/target/esdk-venv"
-if ! "$venv/bin/python" -c 'import aws_encryption_sdk, aws_cryptographic_material_providers' 2>/dev/null; then
+if ! "$venv/bin/python" -c 'import aws_encryption_sdk, aws_cryptographic_material_providers, moto' 2>/dev/null \
+   || [ ! -x "$venv/bin/moto_server" ]; then
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check "aws-encryption-sdk[MPL]>=4,<5"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check \
+    "aws-encryption-sdk[MPL]>=4,<5" "moto[server]>=5,<6"
 fi
 "$venv/bin/python" -c 'import aws_encryption_sdk; print("aws-encryption-sdk", aws_encryption_sdk.__version__)'
 export ENVCRYPT_PYTHON="$venv/bin/python"
+export ENVCRYPT_MOTO_SERVER="$venv/bin/moto_server"
+export ENVCRYPT_SOFTHSM_MODULE=/usr/lib/softhsm/libsofthsm2.so
 
 step "cargo-fuzz"
 if ! cargo fuzz --version >/dev/null 2>&1; then
