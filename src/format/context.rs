@@ -106,7 +106,7 @@ impl EncryptionContext {
 
     /// Parses a serialized context (the bytes inside the header's length prefix).
     ///
-    /// Rejects a non-empty section with zero pairs, duplicate keys, invalid UTF-8 and any
+    /// Rejects a non-empty section with zero pairs, empty or duplicate keys, invalid UTF-8 and any
     /// length that does not fill the section exactly. Order is a rule for writers only:
     /// official SDKs have written unsorted contexts (the header tag covers the raw bytes),
     /// so readers accept any order, as the official readers do.
@@ -125,6 +125,9 @@ impl EncryptionContext {
             let v = c.u16_prefixed().map_err(|_| ContextError::LengthMismatch)?;
             let key = core::str::from_utf8(k).map_err(|_| ContextError::InvalidUtf8)?;
             let value = core::str::from_utf8(v).map_err(|_| ContextError::InvalidUtf8)?;
+            if key.is_empty() {
+                return Err(ContextError::EmptyKey);
+            }
             if map.insert(key.to_owned(), value.to_owned()).is_some() {
                 return Err(ContextError::DuplicateKey(key.to_owned()));
             }

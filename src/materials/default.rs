@@ -10,7 +10,7 @@ use super::{
     DecryptionMaterials, DecryptionRequest, EncryptionMaterials, EncryptionRequest,
     MaterialsManager, PUBLIC_KEY_CONTEXT_KEY, RESERVED_CONTEXT_PREFIX,
 };
-use crate::error::PolicyError;
+use crate::error::{ConfigError, PolicyError};
 use crate::keyring::Keyring;
 use crate::Error;
 
@@ -65,6 +65,9 @@ impl MaterialsManager for DefaultMaterialsManager {
             }
             None => None,
         };
+        // Refuse a context that cannot be serialized before any keyring sees it (the public
+        // key may push a context just under the limit over it).
+        context.to_bytes().map_err(ConfigError::Context)?;
         let materials = EncryptionMaterials {
             provider: request.provider,
             suite: request.suite,
