@@ -13,12 +13,11 @@ use crate::engine::{
 use crate::error::{ConfigError, Error, FormatError, PolicyError};
 use crate::format::{
     AlgorithmSuite, EncryptionContext, Header, FINAL_FRAME_PREFIX_LEN, MAX_FRAME_LENGTH,
-    REGULAR_FRAME_PREFIX_LEN,
 };
 use crate::keyring::Keyring;
 use crate::materials::{DefaultMaterialsManager, EncryptionRequest, MaterialsManager};
-use crate::policy::{CommitmentPolicy, SignaturePolicy};
 use crate::pipeline::{PipelineOptions, StreamStats};
+use crate::policy::{CommitmentPolicy, SignaturePolicy};
 use crate::stream::{DecryptingReader, EncryptingWriter};
 use std::io::Read as _;
 
@@ -302,40 +301,31 @@ impl Client {
         Ok(out)
     }
 
-    /// Encrypts `plaintext` into `out` (cleared first), reusing its allocation.
+    /// Encrypts `plaintext` into `out` (replacing its content), reusing its allocation.
+    ///
+    /// Frames are sealed straight from `plaintext` into `out`: no intermediate copy, and a
+    /// reused `out` is not zero-filled again.
     pub fn encrypt_into(
         &self,
         plaintext: &[u8],
         context: &EncryptionContext,
         out: &mut Vec<u8>,
     ) -> Result<(), Error> {
-        out.clear();
         let mut enc = self.encryptor(context, Some(plaintext.len() as u64))?;
         let fl = enc.frame_length();
+        let rfl = enc.regular_frame_len();
         let regular = plaintext.len().saturating_sub(1) / fl;
         let (body, last) = plaintext.split_at(regular * fl);
-        out.reserve(
-            enc.header().len()
-                + regular * enc.regular_frame_len()
-                + FINAL_FRAME_PREFIX_LEN
-                + last.len()
-                + TAG_LEN
-                + 2
-                + 104,
-        );
-        out.extend_from_slice(enc.header());
-        for chunk in body.chunks_exact(fl) {
-            let start = out.len();
-            out.extend_from_slice(&[0; REGULAR_FRAME_PREFIX_LEN]);
-            out.extend_from_slice(chunk);
-            out.extend_from_slice(&[0; TAG_LEN]);
-            enc.seal_frame(&mut out[start..])?;
+        let header_len = enc.header().len();
+        let body_end = header_len + regular * rfl + FINAL_FRAME_PREFIX_LEN + last.len() + TAG_LEN;
+        out.resize(body_end, 0);
+        out[..header_len].copy_from_slice(enc.header());
+        let mut frames = out[header_len..].chunks_exact_mut(rfl);
+        for (chunk, frame) in body.chunks_exact(fl).zip(&mut frames) {
+            enc.seal_frame_from(chunk, frame)?;
         }
-        let start = out.len();
-        out.extend_from_slice(&[0; FINAL_FRAME_PREFIX_LEN]);
-        out.extend_from_slice(last);
-        out.extend_from_slice(&[0; TAG_LEN]);
-        let footer = enc.seal_final_frame(&mut out[start..])?;
+        let final_start = header_len + regular * rfl;
+        let footer = enc.seal_final_frame_from(last, &mut out[final_start..body_end])?;
         out.extend_from_slice(&footer);
         Ok(())
     }
@@ -347,15 +337,15 @@ impl Client {
         Ok(Decrypted { plaintext, header })
     }
 
-    /// Decrypts one whole message into `out` (cleared first), reusing its allocation, and
-    /// returns the header. On error `out` is wiped and left empty.
+    /// Decrypts one whole message into `out` (replacing its content), reusing its
+    /// allocation, and returns the header. Frames are opened straight from `message` into
+    /// `out`. On error `out` is wiped and left empty.
     pub fn decrypt_into(
         &self,
         message: &[u8],
         options: &DecryptOptions,
         out: &mut Vec<u8>,
     ) -> Result<Header, Error> {
-        out.clear();
         let result = self.decrypt_frames(message, options, out);
         if result.is_err() {
             out.zeroize();
@@ -377,7 +367,9 @@ impl Client {
             .ok_or(ConfigError::StreamFinished)?
             .header
             .clone();
-        out.reserve(message.len().saturating_sub(pos));
+        // The plaintext is never longer than what follows the header.
+        out.resize(message.len() - pos, 0);
+        let mut written = 0;
         loop {
             let rest = &message[pos..];
             let layout = dec.next_frame(rest)?.ok_or(FormatError::Truncated)?;
@@ -390,17 +382,18 @@ impl Client {
             }
             let p = layout.header.prefix_len;
             let body_end = p + layout.body_len() + TAG_LEN;
-            let start = out.len();
-            out.extend_from_slice(&rest[p..body_end]);
-            dec.open_frame(
+            let n = layout.body_len();
+            dec.open_frame_to(
                 &layout,
                 &rest[..p],
-                &mut out[start..],
+                &rest[p..body_end],
                 &rest[body_end..total],
+                &mut out[written..written + n],
             )?;
-            out.truncate(start + layout.body_len());
+            written += n;
             pos += total;
             if layout.is_final() {
+                out.truncate(written);
                 return Ok(header);
             }
         }

@@ -20,9 +20,9 @@ const S0478: &str = "0478";
 
 /// The example binary, built (or brought up to date) once per test run.
 ///
-/// `cargo test --test cli` alone does not build examples, so the first call runs
-/// `cargo build --example envcrypt` in the profile of this test binary (a no-op when it is
-/// fresh); set `ENVCRYPT_CLI_NO_BUILD=1` to skip that and use the binary as it is.
+/// `cargo test` builds examples with the same features before running tests, so the binary
+/// next to this one is current. `cargo test --test cli` alone does not: when the binary is
+/// missing, the first call builds it (default features, this profile).
 fn bin() -> PathBuf {
     static BUILD: std::sync::Once = std::sync::Once::new();
     let exe = std::env::current_exe().expect("current_exe");
@@ -31,7 +31,10 @@ fn bin() -> PathBuf {
         .and_then(Path::parent)
         .expect("test binary lives in <target>/<profile>/deps");
     BUILD.call_once(|| {
-        if std::env::var_os("ENVCRYPT_CLI_NO_BUILD").is_some() {
+        let bin = profile_dir
+            .join("examples")
+            .join(format!("envcrypt{}", std::env::consts::EXE_SUFFIX));
+        if bin.exists() {
             return;
         }
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());

@@ -68,6 +68,29 @@ impl AeadKey for RecKey {
             self.0.open_in_place(nonce, aad, ciphertext_and_tag)
         })
     }
+    fn seal_to(
+        &mut self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        plaintext: &[u8],
+        out: &mut [u8],
+    ) -> Result<[u8; TAG_LEN], CryptoError> {
+        record("AES-GCM seal (TLS 1.2 record key)", || {
+            self.0.seal_to(nonce, aad, plaintext, out)
+        })
+    }
+    fn open_to(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        ciphertext: &[u8],
+        tag: &[u8; TAG_LEN],
+        out: &mut [u8],
+    ) -> Result<(), CryptoError> {
+        record("AES-GCM open", || {
+            self.0.open_to(nonce, aad, ciphertext, tag, out)
+        })
+    }
     fn seal_with_random_nonce(
         &self,
         aad: &[u8],

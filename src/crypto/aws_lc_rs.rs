@@ -114,6 +114,45 @@ impl super::AeadKey for AeadKey {
             .map_err(|_| CryptoError::Verification)
     }
 
+    fn seal_to(
+        &mut self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        plaintext: &[u8],
+        out: &mut [u8],
+    ) -> Result<[u8; TAG_LEN], CryptoError> {
+        let nonce = aead::Nonce::assume_unique_for_key(*nonce);
+        let mut tag = [0u8; TAG_LEN];
+        #[cfg(not(feature = "fips"))]
+        let key = &self.open;
+        #[cfg(feature = "fips")]
+        let key = self.seal.as_mut().ok_or(CryptoError::Unsupported(
+            "AES-192-GCM sealing in the FIPS module",
+        ))?;
+        key.seal_out_of_place_scatter(nonce, aead::Aad::from(aad), plaintext, out, &[], &mut tag)
+            .map_err(|_| CryptoError::Failure)?;
+        Ok(tag)
+    }
+
+    fn open_to(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        ciphertext: &[u8],
+        tag: &[u8; TAG_LEN],
+        out: &mut [u8],
+    ) -> Result<(), CryptoError> {
+        self.open
+            .open_separate_gather(
+                aead::Nonce::assume_unique_for_key(*nonce),
+                aead::Aad::from(aad),
+                ciphertext,
+                tag,
+                out,
+            )
+            .map_err(|_| CryptoError::Verification)
+    }
+
     fn seal_with_random_nonce(
         &self,
         aad: &[u8],

@@ -177,6 +177,27 @@ pub trait AeadKey: Send + Sync {
         ciphertext_and_tag: &mut [u8],
     ) -> Result<(), CryptoError>;
 
+    /// Encrypts `plaintext` into `out` (same length) with a caller-chosen nonce and returns
+    /// the tag: the copy-free path when the plaintext lives in the caller's buffer.
+    fn seal_to(
+        &mut self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        plaintext: &[u8],
+        out: &mut [u8],
+    ) -> Result<[u8; TAG_LEN], CryptoError>;
+
+    /// Decrypts `ciphertext` into `out` (same length) after checking `tag`. On failure the
+    /// content of `out` is unspecified and must not be used.
+    fn open_to(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        ciphertext: &[u8],
+        tag: &[u8; TAG_LEN],
+        out: &mut [u8],
+    ) -> Result<(), CryptoError>;
+
     /// Encrypts `in_out` in place under a fresh random nonce; returns the nonce and the tag.
     fn seal_with_random_nonce(
         &self,

@@ -9,6 +9,7 @@
 //! ```
 
 use aes_gcm::aead::consts::U12;
+use aes_gcm::aead::inout::InOutBuf;
 use aes_gcm::aead::{AeadInOut, KeyInit};
 use aes_gcm::aes::Aes192;
 use aes_gcm::{Aes128Gcm, Aes256Gcm, AesGcm};
@@ -117,6 +118,43 @@ impl super::AeadKey for AeadKey {
             Cipher::Aes128(c) => c.decrypt_inout_detached(nonce, aad, ciphertext.into(), tag),
             Cipher::Aes192(c) => c.decrypt_inout_detached(nonce, aad, ciphertext.into(), tag),
             Cipher::Aes256(c) => c.decrypt_inout_detached(nonce, aad, ciphertext.into(), tag),
+        }
+        .map_err(|_| CryptoError::Verification)
+    }
+
+    fn seal_to(
+        &mut self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        plaintext: &[u8],
+        out: &mut [u8],
+    ) -> Result<[u8; TAG_LEN], CryptoError> {
+        let buf = InOutBuf::new(plaintext, out).map_err(|_| CryptoError::Failure)?;
+        let nonce = nonce.into();
+        let tag = match &self.0 {
+            Cipher::Aes128(c) => c.encrypt_inout_detached(nonce, aad, buf),
+            Cipher::Aes192(c) => c.encrypt_inout_detached(nonce, aad, buf),
+            Cipher::Aes256(c) => c.encrypt_inout_detached(nonce, aad, buf),
+        }
+        .map_err(|_| CryptoError::Failure)?;
+        Ok(tag.into())
+    }
+
+    fn open_to(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        ciphertext: &[u8],
+        tag: &[u8; TAG_LEN],
+        out: &mut [u8],
+    ) -> Result<(), CryptoError> {
+        let buf = InOutBuf::new(ciphertext, out).map_err(|_| CryptoError::Verification)?;
+        let nonce = nonce.into();
+        let tag = tag.into();
+        match &self.0 {
+            Cipher::Aes128(c) => c.decrypt_inout_detached(nonce, aad, buf, tag),
+            Cipher::Aes192(c) => c.decrypt_inout_detached(nonce, aad, buf, tag),
+            Cipher::Aes256(c) => c.decrypt_inout_detached(nonce, aad, buf, tag),
         }
         .map_err(|_| CryptoError::Verification)
     }

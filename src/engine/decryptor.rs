@@ -116,6 +116,35 @@ impl FrameOpener {
                 .into()
             })
     }
+
+    /// Opens one unit from `ciphertext_and_tag` into `out` (`layout.body_len()` bytes),
+    /// without copying the ciphertext first. On failure `out` is zeroed.
+    pub fn open_to(
+        &self,
+        layout: &FrameLayout,
+        ciphertext_and_tag: &[u8],
+        out: &mut [u8],
+    ) -> Result<(), Error> {
+        let fh = &layout.header;
+        let n = layout.body_len();
+        let (ciphertext, tag) = ciphertext_and_tag
+            .split_at_checked(n)
+            .filter(|(_, t)| t.len() == TAG_LEN && out.len() == n)
+            .ok_or(ConfigError::FrameBufferSize(out.len()))?;
+        let tag: &[u8; TAG_LEN] = tag
+            .try_into()
+            .map_err(|_| ConfigError::FrameBufferSize(n))?;
+        let aad = frame_aad(&self.message_id, fh.kind, fh.sequence, fh.content_len);
+        self.key
+            .open_to(&fh.iv, aad.as_ref(), ciphertext, tag, out)
+            .map_err(|_| {
+                out.fill(0);
+                AuthenticationError::FrameTag {
+                    sequence: fh.sequence,
+                }
+                .into()
+            })
+    }
 }
 
 /// Opens one message, unit by unit, in buffers the caller owns.
@@ -338,6 +367,32 @@ impl Decryptor {
         if layout.is_final() {
             if let Err(e) = self.finish(footer, None) {
                 ciphertext_and_tag.fill(0);
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Like [`open_frame`](Self::open_frame), but decrypts from `ciphertext_and_tag` into
+    /// `out` (`layout.body_len()` bytes) instead of in place.
+    pub fn open_frame_to(
+        &mut self,
+        layout: &FrameLayout,
+        prefix: &[u8],
+        ciphertext_and_tag: &[u8],
+        footer: &[u8],
+        out: &mut [u8],
+    ) -> Result<(), Error> {
+        self.accept_frame(layout, prefix, ciphertext_and_tag)?;
+        let State::Body(body) = &self.state else {
+            return self.fail(ConfigError::StreamFinished);
+        };
+        if let Err(e) = body.opener.open_to(layout, ciphertext_and_tag, out) {
+            return self.fail(e);
+        }
+        if layout.is_final() {
+            if let Err(e) = self.finish(footer, None) {
+                out.fill(0);
                 return Err(e);
             }
         }

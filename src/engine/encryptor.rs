@@ -51,37 +51,70 @@ impl FrameSealer {
     /// [`regular_frame_len`](Self::regular_frame_len) bytes with the plaintext at
     /// `16 .. 16 + frame_length`; the prefix and tag slots are overwritten.
     pub fn seal_frame(&mut self, sequence: u32, frame: &mut [u8]) -> Result<(), Error> {
-        if frame.len() != self.regular_frame_len() {
-            return Err(ConfigError::FrameBufferSize(frame.len()).into());
-        }
-        let iv = iv(sequence);
-        let (prefix, rest) = frame.split_at_mut(REGULAR_FRAME_PREFIX_LEN);
-        let (body, tag) = rest.split_at_mut(self.frame_length as usize);
-        write_regular_frame_header(prefix, sequence, &iv);
-        let aad = frame_aad(
-            &self.message_id,
-            BodyKind::Regular,
-            sequence,
-            body.len() as u64,
-        );
-        tag.copy_from_slice(&self.key.seal_in_place(&iv, aad.as_ref(), body)?);
-        Ok(())
+        self.seal_unit(BodyKind::Regular, sequence, None, frame)
+    }
+
+    /// Seals regular frame `sequence` from `plaintext` (`frame_length` bytes) into `frame`
+    /// ([`regular_frame_len`](Self::regular_frame_len) bytes), without copying it first.
+    pub fn seal_frame_from(
+        &mut self,
+        sequence: u32,
+        plaintext: &[u8],
+        frame: &mut [u8],
+    ) -> Result<(), Error> {
+        self.seal_unit(BodyKind::Regular, sequence, Some(plaintext), frame)
     }
 
     /// Seals the final frame `sequence` in place: `frame` is `24 + n + 16` bytes with
     /// `n <= frame_length` plaintext bytes at `24 ..`.
     pub fn seal_final_frame(&mut self, sequence: u32, frame: &mut [u8]) -> Result<(), Error> {
+        self.seal_unit(BodyKind::Final, sequence, None, frame)
+    }
+
+    /// Seals the final frame `sequence` from `plaintext` into `frame` (`24 + n + 16` bytes).
+    pub fn seal_final_frame_from(
+        &mut self,
+        sequence: u32,
+        plaintext: &[u8],
+        frame: &mut [u8],
+    ) -> Result<(), Error> {
+        self.seal_unit(BodyKind::Final, sequence, Some(plaintext), frame)
+    }
+
+    fn seal_unit(
+        &mut self,
+        kind: BodyKind,
+        sequence: u32,
+        source: Option<&[u8]>,
+        frame: &mut [u8],
+    ) -> Result<(), Error> {
+        let prefix_len = match kind {
+            BodyKind::Regular => REGULAR_FRAME_PREFIX_LEN,
+            _ => FINAL_FRAME_PREFIX_LEN,
+        };
+        let fl = self.frame_length as usize;
         let len = frame
             .len()
-            .checked_sub(FINAL_FRAME_PREFIX_LEN + TAG_LEN)
-            .filter(|&n| n <= self.frame_length as usize)
+            .checked_sub(prefix_len + TAG_LEN)
+            .filter(|&n| match kind {
+                BodyKind::Regular => n == fl,
+                _ => n <= fl,
+            })
+            .filter(|&n| source.is_none_or(|p| p.len() == n))
             .ok_or(ConfigError::FrameBufferSize(frame.len()))?;
         let iv = iv(sequence);
-        let (prefix, rest) = frame.split_at_mut(FINAL_FRAME_PREFIX_LEN);
+        let (prefix, rest) = frame.split_at_mut(prefix_len);
         let (body, tag) = rest.split_at_mut(len);
-        write_final_frame_header(prefix, sequence, &iv, len as u32);
-        let aad = frame_aad(&self.message_id, BodyKind::Final, sequence, len as u64);
-        tag.copy_from_slice(&self.key.seal_in_place(&iv, aad.as_ref(), body)?);
+        match kind {
+            BodyKind::Regular => write_regular_frame_header(prefix, sequence, &iv),
+            _ => write_final_frame_header(prefix, sequence, &iv, len as u32),
+        }
+        let aad = frame_aad(&self.message_id, kind, sequence, len as u64);
+        let sealed = match source {
+            None => self.key.seal_in_place(&iv, aad.as_ref(), body)?,
+            Some(plaintext) => self.key.seal_to(&iv, aad.as_ref(), plaintext, body)?,
+        };
+        tag.copy_from_slice(&sealed);
         Ok(())
     }
 }
@@ -238,11 +271,32 @@ impl Encryptor {
         Ok(())
     }
 
+    /// Seals the next regular frame from `plaintext` into `frame` (see
+    /// [`FrameSealer::seal_frame_from`]).
+    pub fn seal_frame_from(&mut self, plaintext: &[u8], frame: &mut [u8]) -> Result<(), Error> {
+        let seq = self.reserve_frame()?;
+        self.sealer.seal_frame_from(seq, plaintext, frame)?;
+        self.absorb(frame);
+        Ok(())
+    }
+
     /// Seals the final frame in place (see [`FrameSealer::seal_final_frame`]) and returns
     /// the footer (empty for unsigned suites).
     pub fn seal_final_frame(&mut self, frame: &mut [u8]) -> Result<Vec<u8>, Error> {
         let seq = self.reserve_final_frame()?;
         self.sealer.seal_final_frame(seq, frame)?;
+        self.absorb(frame);
+        footer(self.signer.take())
+    }
+
+    /// Seals the final frame from `plaintext` into `frame` and returns the footer.
+    pub fn seal_final_frame_from(
+        &mut self,
+        plaintext: &[u8],
+        frame: &mut [u8],
+    ) -> Result<Vec<u8>, Error> {
+        let seq = self.reserve_final_frame()?;
+        self.sealer.seal_final_frame_from(seq, plaintext, frame)?;
         self.absorb(frame);
         footer(self.signer.take())
     }

@@ -34,10 +34,17 @@ impl Job {
     }
 }
 
+/// What reaches the writer. Every failure carries its place in the message, so the
+/// error reported is the first one in message order, whatever the threads' timing.
 enum Msg {
+    /// A unit whose tag verified.
     Opened(Job),
-    /// The input ended right after the message and the signature (if any) verified.
-    Verified,
+    /// A unit whose tag did not verify.
+    Failed(u32, Error),
+    /// The reader could not produce the unit with this sequence number.
+    ReadFailed(u32, Error),
+    /// After the final unit: the input ended there and the signature (if any) verified.
+    End(Result<(), Error>),
 }
 
 fn recv<T>(rx: &Receiver<T>, abort: &AtomicBool) -> Option<T> {
@@ -68,7 +75,11 @@ fn read_unit<R: Read>(
 ) -> Result<FrameLayout, Error> {
     let (content_type, frame_length, signed) = {
         let h = &dec.header().ok_or(FormatError::Truncated)?.header;
-        (h.content_type, h.frame_length, h.suite.signature().is_some())
+        (
+            h.content_type,
+            h.frame_length,
+            h.suite.signature().is_some(),
+        )
     };
     buf.resize(24, 0);
     let prefix_len = match content_type {
@@ -190,14 +201,14 @@ fn parallel<R: Read, W: Write + Send>(
         }
         let (to_writer, writer_rx) = channel::<Msg>();
         for opener in openers {
-            let (queue, to_writer, fail) = (queue.clone(), to_writer.clone(), &fail);
+            let (queue, to_writer) = (queue.clone(), to_writer.clone());
             s.spawn(move || {
                 while let Some(mut job) = queue.next() {
                     let layout = job.layout;
                     let (_, body, _) = job.split();
                     match opener.open(&layout, body) {
                         Ok(()) => send(&to_writer, Msg::Opened(job)),
-                        Err(e) => return fail(e),
+                        Err(e) => send(&to_writer, Msg::Failed(layout.header.sequence, e)),
                     }
                 }
             });
@@ -209,6 +220,7 @@ fn parallel<R: Read, W: Write + Send>(
 
         // This thread reads and, for signed suites, hashes the units in order while the
         // workers open earlier ones.
+        let mut sequence = 1u32;
         let read = (|| -> Result<(), Error> {
             loop {
                 let Some(mut buf) = recv(&pool_rx, &abort) else {
@@ -220,17 +232,17 @@ fn parallel<R: Read, W: Write + Send>(
                 let (prefix, body, footer) = job.split();
                 dec.accept_frame(&layout, prefix, body)?;
                 if layout.is_final() {
-                    expect_end(input)?;
-                    dec.finish(footer, None)?;
+                    let end = expect_end(input).and_then(|()| dec.finish(footer, None));
                     send(&job_tx, job);
-                    send(&to_writer, Msg::Verified);
+                    send(&to_writer, Msg::End(end));
                     return Ok(());
                 }
                 send(&job_tx, job);
+                sequence += 1;
             }
         })();
         if let Err(e) = read {
-            fail(e);
+            send(&to_writer, Msg::ReadFailed(sequence, e));
         }
         drop(job_tx);
         drop(to_writer);
@@ -244,30 +256,62 @@ fn parallel<R: Read, W: Write + Send>(
 }
 
 /// Writes plaintext in sequence order; the final unit's only once the reader reported the
-/// message verified (signature and end of input).
+/// message verified (signature and end of input). Reports the first failure in message
+/// order.
 fn write_stage<W: Write>(
     mut output: W,
-    opened: &Receiver<Msg>,
+    inbox: &Receiver<Msg>,
     pool: &Sender<Vec<u8>>,
     abort: &AtomicBool,
     fail: &(dyn Fn(Error) + Sync),
 ) -> u64 {
-    let mut pending: BTreeMap<u32, Job> = BTreeMap::new();
+    let mut pending: BTreeMap<u32, Result<Job, Error>> = BTreeMap::new();
+    let mut read_failure: Option<(u32, Error)> = None;
+    let mut end: Option<Result<(), Error>> = None;
     let mut next = 1u32;
-    let mut verified = false;
     let mut written = 0u64;
-    while let Some(msg) = recv(opened, abort) {
+    while let Some(msg) = recv(inbox, abort) {
         match msg {
             Msg::Opened(job) => {
-                pending.insert(job.layout.header.sequence, job);
+                pending.insert(job.layout.header.sequence, Ok(job));
             }
-            Msg::Verified => verified = true,
+            Msg::Failed(sequence, e) => {
+                pending.insert(sequence, Err(e));
+            }
+            Msg::ReadFailed(sequence, e) => read_failure = Some((sequence, e)),
+            Msg::End(result) => end = Some(result),
         }
-        while let Some(job) = pending.get(&next) {
-            if job.layout.is_final() && !verified {
-                break;
+        loop {
+            let job = match pending.remove(&next) {
+                Some(Ok(job)) => job,
+                Some(Err(e)) => {
+                    fail(e);
+                    return written;
+                }
+                None => match read_failure.take() {
+                    Some((at, e)) if at == next => {
+                        fail(e);
+                        return written;
+                    }
+                    other => {
+                        read_failure = other;
+                        break;
+                    }
+                },
+            };
+            if job.layout.is_final() {
+                match end.take() {
+                    None => {
+                        pending.insert(next, Ok(job));
+                        break;
+                    }
+                    Some(Err(e)) => {
+                        fail(e);
+                        return written;
+                    }
+                    Some(Ok(())) => {}
+                }
             }
-            let job = pending.remove(&next).expect("present");
             if let Err(e) = output.write_all(job.plaintext()) {
                 fail(e.into());
                 return written;
