@@ -4,7 +4,7 @@ use std::io::{self, Read};
 use std::ops::Range;
 
 use crate::client::{Client, DecryptOptions};
-use crate::engine::Decryptor;
+use crate::engine::{Decryptor, FrameLayout};
 use crate::error::{ConfigError, Error, FormatError};
 use crate::format::Header;
 
@@ -81,8 +81,9 @@ impl<R: Read> DecryptingReader<R> {
         Ok(n)
     }
 
-    /// Opens the next unit in place; sets `self.plaintext`.
-    fn next_unit(&mut self) -> Result<(), Error> {
+    /// Reads the next unit whole into the buffer and returns its layout; checks that
+    /// nothing follows the final one.
+    fn next_layout(&mut self) -> Result<FrameLayout, Error> {
         let layout = loop {
             if let Some(l) = self.decryptor.next_frame(&self.buf[self.start..self.end])? {
                 if self.end - self.start >= l.total_len() {
@@ -98,20 +99,40 @@ impl<R: Read> DecryptingReader<R> {
                 return Err(FormatError::Truncated.into());
             }
         };
-        let total = layout.total_len();
         if layout.is_final() {
             // Nothing may follow the message: check before releasing the last plaintext.
             let mut probe = [0u8; 1];
-            if self.end - self.start > total || read_some(&mut self.inner, &mut probe)? > 0 {
+            if self.end - self.start > layout.total_len()
+                || read_some(&mut self.inner, &mut probe)? > 0
+            {
                 return Err(FormatError::TrailingBytes.into());
             }
         }
+        Ok(layout)
+    }
+
+    /// Opens the next unit: straight into `out` when it fits (returns the bytes written),
+    /// else in place, leaving the plaintext in `self.plaintext` (returns 0).
+    fn next_unit(&mut self, out: &mut [u8]) -> Result<usize, Error> {
+        let layout = self.next_layout()?;
+        let total = layout.total_len();
+        let unit = self.start..self.start + total;
+        self.start += total;
+        let n = layout.body_len();
+        if out.len() >= n {
+            let unit = &self.buf[unit];
+            let p = layout.header.prefix_len;
+            let (prefix, rest) = unit.split_at(p);
+            let (body, footer) = rest.split_at(n + crate::crypto::TAG_LEN);
+            self.decryptor
+                .open_frame_to(&layout, prefix, body, footer, &mut out[..n])?;
+            return Ok(n);
+        }
         let range = self
             .decryptor
-            .open_frame_in_place(&layout, &mut self.buf[self.start..self.start + total])?;
-        self.plaintext = self.start + range.start..self.start + range.end;
-        self.start += total;
-        Ok(())
+            .open_frame_in_place(&layout, &mut self.buf[unit.clone()])?;
+        self.plaintext = unit.start + range.start..unit.start + range.end;
+        Ok(0)
     }
 }
 
@@ -155,10 +176,14 @@ impl<R: Read> Read for DecryptingReader<R> {
             if self.decryptor.is_done() || out.is_empty() {
                 return Ok(0);
             }
-            if let Err(e) = self.next_unit() {
-                self.failed = true;
-                self.buf.fill(0);
-                return Err(e.into());
+            match self.next_unit(out) {
+                Ok(0) => {}
+                Ok(n) => return Ok(n),
+                Err(e) => {
+                    self.failed = true;
+                    self.buf.fill(0);
+                    return Err(e.into());
+                }
             }
         }
         let n = out.len().min(self.plaintext.len());

@@ -83,6 +83,20 @@ impl<W: Write> Write for EncryptingWriter<W> {
         }
         let written = data.len();
         let fl = self.encryptor.frame_length();
+        // Whole frames followed by more data are sealed straight from the caller's slice.
+        while self.filled == 0 && data.len() > fl {
+            let (frame_plaintext, rest) = data.split_at(fl);
+            let frame = &mut self.buf[SLACK..];
+            let sealed = self
+                .encryptor
+                .seal_frame_from(frame_plaintext, frame)
+                .and_then(|()| Ok(self.inner.write_all(frame)?));
+            if let Err(e) = sealed {
+                self.failed = true;
+                return Err(e.into());
+            }
+            data = rest;
+        }
         while !data.is_empty() {
             if self.filled == fl {
                 // More data follows, so the full buffer is a regular frame.
