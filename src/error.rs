@@ -173,6 +173,8 @@ pub enum ConfigError {
     FrameBufferSize(usize),
     /// FIPS was required and this provider is not a FIPS module in FIPS mode.
     FipsRequired(&'static str),
+    /// Random access needs an unsigned (0x0478-style), framed message.
+    RandomAccessUnsupported,
 }
 
 impl fmt::Display for Error {
@@ -304,6 +306,9 @@ impl fmt::Display for ConfigError {
             Self::FrameBufferSize(n) => write!(f, "frame buffer of {n} bytes has the wrong size"),
             Self::FipsRequired(p) => {
                 write!(f, "FIPS required, but provider {p} is not in FIPS mode")
+            }
+            Self::RandomAccessUnsupported => {
+                f.write_str("random access needs an unsigned, framed message (suite 0x0478)")
             }
         }
     }

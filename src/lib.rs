@@ -35,11 +35,13 @@ mod client;
 pub mod crypto;
 pub mod engine;
 mod error;
+pub mod file;
 pub mod format;
 pub mod keyring;
 pub mod materials;
 pub mod pipeline;
 mod policy;
+mod range;
 pub mod stream;
 
 pub use blocking::block_on;

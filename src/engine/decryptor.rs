@@ -6,8 +6,8 @@ use std::ops::Range;
 use crate::crypto::{AeadKey, CryptoProvider, Verifier, NONCE_LEN, TAG_LEN};
 use crate::error::{AuthenticationError, ConfigError, Error, FormatError, PolicyError};
 use crate::format::{
-    frame_aad, parse_footer, parse_frame_header, parse_header, BodyKind, EncryptionContext,
-    FrameHeader, HeaderLimits, ParsedHeader,
+    frame_aad, parse_footer, parse_frame_header, parse_header, BodyKind, ContentType,
+    EncryptionContext, FrameHeader, HeaderLimits, ParsedHeader, REGULAR_FRAME_PREFIX_LEN,
 };
 use crate::materials::{DecryptionMaterials, DecryptionRequest};
 use crate::policy::{CommitmentPolicy, SignaturePolicy};
@@ -430,6 +430,27 @@ impl Decryptor {
             body.next_sequence = body.next_sequence.wrapping_add(1);
         }
         Ok(())
+    }
+
+    /// Random access: positions the decryptor before unit `sequence` of an unsigned framed
+    /// message and returns that unit's offset from the end of the header (regular frames
+    /// all have the same length). Signed messages cannot be read out of order: their
+    /// signature covers every byte.
+    pub fn seek_frame(&mut self, sequence: u32) -> Result<u64, Error> {
+        let State::Body(body) = &mut self.state else {
+            return Err(ConfigError::StreamFinished.into());
+        };
+        let h = &body.header.header;
+        if h.suite.signature().is_some() || h.content_type != ContentType::Framed {
+            return Err(ConfigError::RandomAccessUnsupported.into());
+        }
+        if sequence == 0 || sequence == u32::MAX {
+            return Err(ConfigError::StreamFinished.into());
+        }
+        body.next_sequence = sequence;
+        body.final_accepted = false;
+        let regular = (REGULAR_FRAME_PREFIX_LEN + h.frame_length as usize + TAG_LEN) as u64;
+        Ok(u64::from(sequence - 1) * regular)
     }
 
     /// An opener with its own key object, for a worker thread (after the header verified).

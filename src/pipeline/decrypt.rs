@@ -67,7 +67,7 @@ fn read_exact<R: Read>(r: &mut R, buf: &mut [u8]) -> Result<(), Error> {
 }
 
 /// Reads the next unit into `buf` and validates it with the decryptor (sequence, limits).
-fn read_unit<R: Read>(
+pub(crate) fn read_unit<R: Read>(
     input: &mut R,
     dec: &mut Decryptor,
     config: &DecryptConfig,
@@ -123,7 +123,7 @@ fn read_unit<R: Read>(
 }
 
 /// Nothing may follow the message.
-fn expect_end<R: Read>(input: &mut R) -> Result<(), Error> {
+pub(crate) fn expect_end<R: Read>(input: &mut R) -> Result<(), Error> {
     let mut probe = [0u8; 1];
     match read_full(input, &mut probe)? {
         0 => Ok(()),

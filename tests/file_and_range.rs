@@ -1,0 +1,198 @@
+//! The file API (atomic, synced output; the input untouched) and random-access decryption.
+
+use std::io::Cursor;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use envcrypt::file::FileOptions;
+use envcrypt::keyring::RawAesKeyring;
+use envcrypt::pipeline::PipelineOptions;
+use envcrypt::{
+    AlgorithmSuite, AuthenticationError, Client, ConfigError, DecryptOptions, EncryptionContext,
+    Error, FormatError,
+};
+
+fn client(suite: AlgorithmSuite, frame: u32) -> Client {
+    Client::builder()
+        .keyring(RawAesKeyring::new("files", "key", &[0x21; 32]).unwrap())
+        .suite(suite)
+        .frame_length(frame)
+        .build()
+        .unwrap()
+}
+
+fn image(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 7 + i / 991) as u8).collect()
+}
+
+#[test]
+fn files_round_trip_atomically() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plain, sealed, back) = (
+        dir.path().join("study.dcm"),
+        dir.path().join("study.dcm.enc"),
+        dir.path().join("study.out.dcm"),
+    );
+    let data = image(3 << 20);
+    std::fs::write(&plain, &data).unwrap();
+    let c = client(AlgorithmSuite::Aes256GcmHkdfSha512CommitEcdsaP384, 65536);
+    let seen = AtomicU64::new(0);
+    let progress = |n: u64| seen.store(n, Ordering::Relaxed);
+    let opts = FileOptions {
+        pipeline: PipelineOptions::default(),
+        overwrite: false,
+        progress: Some(&progress),
+    };
+    let stats = c
+        .encrypt_file(&plain, &sealed, &EncryptionContext::new(), &opts)
+        .unwrap();
+    assert_eq!(stats.bytes_in, data.len() as u64);
+    assert_eq!(seen.load(Ordering::Relaxed), data.len() as u64);
+    assert_eq!(std::fs::metadata(&sealed).unwrap().len(), stats.bytes_out);
+    let (header, _) = c
+        .decrypt_file(&sealed, &back, &DecryptOptions::default(), &opts)
+        .unwrap();
+    assert_eq!(header.frame_length, 65536);
+    assert_eq!(std::fs::read(&back).unwrap(), data);
+
+    // An existing output is kept unless overwriting is asked for.
+    let e = c
+        .encrypt_file(&plain, &sealed, &EncryptionContext::new(), &opts)
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::Io(io) if io.kind() == std::io::ErrorKind::AlreadyExists),
+        "{e:?}"
+    );
+    let overwrite = FileOptions {
+        overwrite: true,
+        ..FileOptions::default()
+    };
+    c.encrypt_file(&plain, &sealed, &EncryptionContext::new(), &overwrite)
+        .unwrap();
+    // The output may never be the input.
+    let e = c
+        .encrypt_file(&plain, &plain, &EncryptionContext::new(), &overwrite)
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::Io(io) if io.kind() == std::io::ErrorKind::InvalidInput),
+        "{e:?}"
+    );
+    assert_eq!(std::fs::read(&plain).unwrap(), data);
+}
+
+#[test]
+fn a_failed_decrypt_leaves_nothing_and_keeps_the_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sealed, out) = (dir.path().join("x.enc"), dir.path().join("x.dcm"));
+    let c = client(AlgorithmSuite::Aes256GcmHkdfSha512Commit, 4096);
+    let mut message = c
+        .encrypt(&image(100_000), &EncryptionContext::new())
+        .unwrap();
+    let at = message.len() - 100;
+    message[at] ^= 1; // inside the final frame
+    std::fs::write(&sealed, &message).unwrap();
+    for threads in [1, 2] {
+        let opts = FileOptions {
+            pipeline: PipelineOptions {
+                threads,
+                frames_in_flight: 0,
+            },
+            ..FileOptions::default()
+        };
+        let e = c
+            .decrypt_file(&sealed, &out, &DecryptOptions::default(), &opts)
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::Authentication(AuthenticationError::FrameTag { .. })
+            ),
+            "{e:?}"
+        );
+        assert_eq!(std::fs::read(&sealed).unwrap(), message);
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            left,
+            [std::ffi::OsString::from("x.enc")],
+            "temporary files left"
+        );
+    }
+}
+
+#[test]
+fn ranges_decrypt_only_their_frames() {
+    let c = client(AlgorithmSuite::Aes256GcmHkdfSha512Commit, 1000);
+    for len in [0usize, 1, 999, 1000, 1001, 5000, 12_345] {
+        let data = image(len);
+        let message = c.encrypt(&data, &EncryptionContext::new()).unwrap();
+        let ranges = [
+            (0u64, 0u64),
+            (0, 1),
+            (0, len as u64),
+            (998, 1003),
+            (1000, 2000),
+            (len as u64 / 2, len as u64 / 2 + 1500),
+            (len as u64 - len.min(1) as u64, len as u64 + 10),
+            (len as u64 + 5, len as u64 + 50),
+        ];
+        for (a, b) in ranges {
+            let got = c
+                .decrypt_range(Cursor::new(&message), a..b, &DecryptOptions::default())
+                .unwrap();
+            let (a, b) = ((a as usize).min(len), (b as usize).min(len));
+            assert_eq!(got, &data[a..b.max(a)], "len {len} range {a}..{b}");
+        }
+    }
+}
+
+#[test]
+fn ranges_are_authenticated() {
+    let c = client(AlgorithmSuite::Aes256GcmHkdfSha512Commit, 1000);
+    let data = image(10_000);
+    let message = c.encrypt(&data, &EncryptionContext::new()).unwrap();
+    let header_len = message.len() - (9 * 1032 + 24 + 1000 + 16);
+    let mut tampered = message.clone();
+    tampered[header_len + 5 * 1032 + 100] ^= 1; // frame 6 = bytes 5000..6000
+    let read = |m: &[u8], a: u64, b: u64| {
+        c.decrypt_range(Cursor::new(m), a..b, &DecryptOptions::default())
+    };
+    let e = read(&tampered, 5500, 5600).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::Authentication(AuthenticationError::FrameTag { sequence: 6 })
+        ),
+        "{e:?}"
+    );
+    // Frames outside the range are not read.
+    assert_eq!(read(&tampered, 100, 4900).unwrap(), &data[100..4900]);
+    // A frame moved to another position fails: its sequence number is authenticated.
+    let mut swapped = message.clone();
+    let (f2, f3) = (header_len + 1032, header_len + 2 * 1032);
+    let frame2 = message[f2..f2 + 1032].to_vec();
+    swapped[f2..f2 + 1032].copy_from_slice(&message[f3..f3 + 1032]);
+    swapped[f3..f3 + 1032].copy_from_slice(&frame2);
+    let e = read(&swapped, 1500, 1600).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::Format(FormatError::UnexpectedSequenceNumber { .. })
+        ),
+        "{e:?}"
+    );
+    // Truncation shows.
+    let e = read(&message[..message.len() - 1], 9500, 9600).unwrap_err();
+    assert!(matches!(e, Error::Format(FormatError::Truncated)), "{e:?}");
+    // Signed messages cannot be read out of order.
+    let signed = client(AlgorithmSuite::Aes256GcmHkdfSha512CommitEcdsaP384, 1000);
+    let m = signed.encrypt(&data, &EncryptionContext::new()).unwrap();
+    let e = signed
+        .decrypt_range(Cursor::new(&m), 0..10, &DecryptOptions::default())
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::Config(ConfigError::RandomAccessUnsupported)),
+        "{e:?}"
+    );
+}
