@@ -5,15 +5,13 @@ use std::sync::Arc;
 
 use zeroize::Zeroize;
 
-use crate::crypto::{CryptoProvider, TAG_LEN};
+use crate::crypto::CryptoProvider;
 use crate::engine::{
     DecryptConfig, Decryptor, Encryptor, DEFAULT_FRAME_LENGTH, DEFAULT_MAX_ENCRYPTED_DATA_KEYS,
     DEFAULT_MAX_FRAME_LENGTH,
 };
 use crate::error::{ConfigError, Error, FormatError, PolicyError};
-use crate::format::{
-    AlgorithmSuite, EncryptionContext, Header, FINAL_FRAME_PREFIX_LEN, MAX_FRAME_LENGTH,
-};
+use crate::format::{AlgorithmSuite, EncryptionContext, Header, MAX_FRAME_LENGTH};
 use crate::keyring::Keyring;
 use crate::materials::{DefaultMaterialsManager, EncryptionRequest, MaterialsManager};
 use crate::pipeline::{PipelineOptions, StreamStats};
@@ -311,23 +309,21 @@ impl Client {
         context: &EncryptionContext,
         out: &mut Vec<u8>,
     ) -> Result<(), Error> {
-        let mut enc = self.encryptor(context, Some(plaintext.len() as u64))?;
-        let fl = enc.frame_length();
-        let rfl = enc.regular_frame_len();
-        let regular = plaintext.len().saturating_sub(1) / fl;
-        let (body, last) = plaintext.split_at(regular * fl);
-        let header_len = enc.header().len();
-        let body_end = header_len + regular * rfl + FINAL_FRAME_PREFIX_LEN + last.len() + TAG_LEN;
-        out.resize(body_end, 0);
-        out[..header_len].copy_from_slice(enc.header());
-        let mut frames = out[header_len..].chunks_exact_mut(rfl);
-        for (chunk, frame) in body.chunks_exact(fl).zip(&mut frames) {
-            enc.seal_frame_from(chunk, frame)?;
-        }
-        let final_start = header_len + regular * rfl;
-        let footer = enc.seal_final_frame_from(last, &mut out[final_start..body_end])?;
-        out.extend_from_slice(&footer);
-        Ok(())
+        self.encrypt_parallel(plaintext, context, out, &PipelineOptions::single_threaded())
+    }
+
+    /// [`encrypt_into`](Self::encrypt_into) on several cores: workers seal batches of
+    /// frames straight into their place in `out` while one thread hashes finished batches
+    /// for the signature.
+    pub fn encrypt_parallel(
+        &self,
+        plaintext: &[u8],
+        context: &EncryptionContext,
+        out: &mut Vec<u8>,
+        options: &PipelineOptions,
+    ) -> Result<(), Error> {
+        let enc = self.encryptor(context, Some(plaintext.len() as u64))?;
+        crate::pipeline::slice::encrypt(enc, plaintext, out, options)
     }
 
     /// Decrypts one whole message. Nothing is returned unless every byte verified.
@@ -346,57 +342,35 @@ impl Client {
         options: &DecryptOptions,
         out: &mut Vec<u8>,
     ) -> Result<Header, Error> {
-        let result = self.decrypt_frames(message, options, out);
-        if result.is_err() {
-            out.zeroize();
-        }
-        result
+        self.decrypt_parallel(message, options, out, &PipelineOptions::single_threaded())
     }
 
-    fn decrypt_frames(
+    /// [`decrypt_into`](Self::decrypt_into) on several cores: workers open batches of
+    /// frames straight into their place in `out` while one thread hashes the ciphertext for
+    /// the signature.
+    pub fn decrypt_parallel(
         &self,
         message: &[u8],
         options: &DecryptOptions,
         out: &mut Vec<u8>,
+        pipeline: &PipelineOptions,
     ) -> Result<Header, Error> {
-        let mut dec = Decryptor::new(self.decrypt);
-        let mut pos = dec.parse_header(message)?.ok_or(FormatError::Truncated)?;
-        self.unlock(&mut dec, options)?;
-        let header = dec
-            .header()
-            .ok_or(ConfigError::StreamFinished)?
-            .header
-            .clone();
-        // The plaintext is never longer than what follows the header.
-        out.resize(message.len() - pos, 0);
-        let mut written = 0;
-        loop {
-            let rest = &message[pos..];
-            let layout = dec.next_frame(rest)?.ok_or(FormatError::Truncated)?;
-            let total = layout.total_len();
-            if rest.len() < total {
-                return Err(FormatError::Truncated.into());
-            }
-            if layout.is_final() && rest.len() > total {
-                return Err(FormatError::TrailingBytes.into());
-            }
-            let p = layout.header.prefix_len;
-            let body_end = p + layout.body_len() + TAG_LEN;
-            let n = layout.body_len();
-            dec.open_frame_to(
-                &layout,
-                &rest[..p],
-                &rest[p..body_end],
-                &rest[body_end..total],
-                &mut out[written..written + n],
-            )?;
-            written += n;
-            pos += total;
-            if layout.is_final() {
-                out.truncate(written);
-                return Ok(header);
-            }
+        let result = (|| {
+            let mut dec = Decryptor::new(self.decrypt);
+            let pos = dec.parse_header(message)?.ok_or(FormatError::Truncated)?;
+            self.unlock(&mut dec, options)?;
+            let header = dec
+                .header()
+                .ok_or(ConfigError::StreamFinished)?
+                .header
+                .clone();
+            crate::pipeline::slice::decrypt(&mut dec, &message[pos..], out, pipeline)?;
+            Ok(header)
+        })();
+        if result.is_err() {
+            out.zeroize();
         }
+        result
     }
 
     /// Encrypts all of `input` to `output` through the parallel frame pipeline (see

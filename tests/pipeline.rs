@@ -209,3 +209,87 @@ fn the_first_error_of_a_failing_output_is_reported() {
         );
     }
 }
+
+#[test]
+fn in_memory_parallel_paths_match_the_single_threaded_ones() {
+    let ctx = EncryptionContext::from_pairs([("k", "v")]);
+    for suite in SUITES {
+        for frame in [1u32, 100, 4096] {
+            let c = client(suite, frame);
+            for len in [0usize, 1, 100 * 17, 4096 * 40 + 5, 300_000] {
+                let plaintext = data(len);
+                for threads in [1, 2, 4] {
+                    let mut message = Vec::new();
+                    c.encrypt_parallel(&plaintext, &ctx, &mut message, &opts(threads))
+                        .unwrap();
+                    let sequential = c.decrypt(&message, &DecryptOptions::default()).unwrap();
+                    assert_eq!(sequential.plaintext, plaintext);
+                    let mut out = vec![0xAA; 7];
+                    c.decrypt_parallel(
+                        &message,
+                        &DecryptOptions::default(),
+                        &mut out,
+                        &opts(threads),
+                    )
+                    .unwrap();
+                    assert_eq!(out, plaintext, "{suite:?} {frame} {len} {threads}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn in_memory_parallel_decrypt_reports_the_first_bad_frame_and_releases_nothing() {
+    for suite in SUITES {
+        let c = client(suite, 64);
+        let plaintext = data(64 * 100 + 3);
+        let message = c.encrypt(&plaintext, &EncryptionContext::new()).unwrap();
+        let limits = HeaderLimits {
+            max_encrypted_data_keys: 1,
+            max_frame_length: 64,
+        };
+        let header_len = parse_header(&message, &limits)
+            .unwrap()
+            .unwrap()
+            .bytes()
+            .len();
+        let mut t = message.clone();
+        // Frames 40 and 90 are both damaged: 40 is reported.
+        t[header_len + 39 * 96 + 30] ^= 1;
+        t[header_len + 89 * 96 + 30] ^= 1;
+        for threads in [1, 2, 4] {
+            let mut out = Vec::new();
+            let e = c
+                .decrypt_parallel(&t, &DecryptOptions::default(), &mut out, &opts(threads))
+                .unwrap_err();
+            assert!(
+                matches!(
+                    e,
+                    Error::Authentication(AuthenticationError::FrameTag { sequence: 40 })
+                ),
+                "{e:?}"
+            );
+            assert!(out.is_empty());
+            let mut long = message.clone();
+            long.push(1);
+            let e = c
+                .decrypt_parallel(&long, &DecryptOptions::default(), &mut out, &opts(threads))
+                .unwrap_err();
+            assert!(
+                matches!(e, Error::Format(FormatError::TrailingBytes)),
+                "{e:?}"
+            );
+            let e = c
+                .decrypt_parallel(
+                    &message[..message.len() - 1],
+                    &DecryptOptions::default(),
+                    &mut out,
+                    &opts(threads),
+                )
+                .unwrap_err();
+            assert!(matches!(e, Error::Format(FormatError::Truncated)), "{e:?}");
+            assert!(out.is_empty());
+        }
+    }
+}

@@ -24,6 +24,7 @@
 
 pub(crate) mod decrypt;
 pub(crate) mod encrypt;
+pub(crate) mod slice;
 
 use std::io::{self, Read};
 use std::sync::mpsc::{Receiver, Sender};
