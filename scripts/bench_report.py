@@ -2,8 +2,8 @@
 """Prints criterion results as GiB/s and as ratios to ceilings measured in the same run.
 
 Usage: python3 scripts/bench_report.py [target/criterion]
-- `throughput` bench: encrypt-side results over raw-aes-256-gcm/seal_in_place, decrypt-side
-  over raw-aes-256-gcm/open_in_place.
+- `throughput` bench: 0478 encrypt-side results over raw/seal/<frame>-t<threads>, decrypt-side
+  over raw/open/<frame>-t<threads>; 0578 over raw/sha384 (the signature's hash).
 - `providers` bench: per provider, encrypt_into over its own seal/64KiB, decrypt_into over
   its own open/64KiB; and the FIPS provider's end-to-end figures over the non-FIPS ones.
 """
@@ -23,8 +23,11 @@ for bench in sorted(root.glob("**/new/benchmark.json")):
 def ceiling(name):
     group, _, rest = name.partition("/")
     decrypt = any(k in rest for k in ("decrypt", "reader", "open"))
-    if group.startswith("envcrypt-"):
-        return "raw-aes-256-gcm/" + ("open_in_place" if decrypt else "seal_in_place")
+    if group == "envcrypt-0578":
+        return "raw/sha384"
+    if group == "envcrypt-0478":
+        _, _, shape = rest.partition("/")
+        return f"raw/{'open' if decrypt else 'seal'}/{shape}"
     if group.startswith("provider-") and rest.startswith(("encrypt", "decrypt")):
         return f"{group}/{'open' if decrypt else 'seal'}/64KiB"
     return None
