@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# File-level benchmarks of the envcrypt tool (release build), each against a ceiling
+# measured in the same run:
+#   - file to file, 1 GiB in the page cache, suites 0478 and 0578: ratio to `cp` of the file;
+#   - peak RSS (/usr/bin/time -v) of encrypt and decrypt at 256 MiB and 4 GiB;
+#   - decrypt of a Python-ESDK-written message with its default 4 KiB frames, and the
+#     Python ESDK itself on the same file (ENVCRYPT_PYTHON, default target/esdk-venv).
+# Usage: scripts/bench-files.sh [WORKDIR]   (needs ~12 GiB free in WORKDIR)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+work=${1:-$(mktemp -d)}
+py=${ENVCRYPT_PYTHON:-$root/target/esdk-venv/bin/python}
+command -v /usr/bin/time >/dev/null || { apt-get install -y -qq time >/dev/null; }
+cargo build --release --example envcrypt --quiet
+T=$root/target/release/examples/envcrypt
+key=$work/bench.key
+rm -f "$key"; $T keygen aes256 -o "$key"
+K="raw-aes:bench:bench-key:$key"
+
+# Best of 3 wall-clock seconds of a command.
+best() {
+  local best=999999 t
+  for _ in 1 2 3; do
+    t=$( { /usr/bin/time -f %e "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -1 )
+    best=$(python3 -c "print(min($best, $t))")
+  done
+  echo "$best"
+}
+gbps() { python3 -c "print(f'{$1 / $2 / 1e9:.2f}')"; }
+ratio() { python3 -c "print(f'{$2 / $1:.0%}')"; }  # ceiling time / our time
+
+mk() { [ -f "$2" ] || head -c "$1" /dev/urandom > "$2"; cat "$2" > /dev/null; }
+mk $((1 << 30)) "$work/1g.bin"
+size=$((1 << 30))
+
+echo "| what (1 GiB, page cache) | seconds | GB/s | ratio to cp |"
+echo "|---|---|---|---|"
+cp_s=$(best cp "$work/1g.bin" "$work/1g.copy")
+echo "| cp | $cp_s | $(gbps $size "$cp_s") | 100% |"
+for suite in 0478 0578; do
+  rm -f "$work/1g.enc"
+  enc_s=$(best sh -c "rm -f '$work/1g.enc'; '$T' -q encrypt -k '$K' --suite $suite -o '$work/1g.enc' '$work/1g.bin'")
+  $T -q encrypt -k "$K" --suite $suite -o "$work/1g.enc" --force "$work/1g.bin"
+  dec_s=$(best sh -c "rm -f '$work/1g.out'; '$T' -q decrypt -k '$K' -o '$work/1g.out' '$work/1g.enc'")
+  echo "| envcrypt encrypt $suite | $enc_s | $(gbps $size "$enc_s") | $(ratio "$cp_s" "$enc_s") |"
+  echo "| envcrypt decrypt $suite | $dec_s | $(gbps $size "$dec_s") | $(ratio "$cp_s" "$dec_s") |"
+done
+cmp "$work/1g.bin" "$work/1g.out"
+
+echo
+echo "| peak RSS | encrypt (MiB) | decrypt (MiB) |"
+echo "|---|---|---|"
+for spec in "256MiB:$((256 << 20))" "4GiB:$((4 << 30))"; do
+  name=${spec%%:*}; bytes=${spec#*:}
+  f=$work/$name.bin
+  mk "$bytes" "$f"
+  e=$( { /usr/bin/time -f %M "$T" -q encrypt -k "$K" -o "$f.enc" --force "$f" >/dev/null; } 2>&1 | tail -1 )
+  d=$( { /usr/bin/time -f %M "$T" -q decrypt -k "$K" -o "$f.out" --force "$f.enc" >/dev/null; } 2>&1 | tail -1 )
+  echo "| $name | $((e / 1024)) | $((d / 1024)) |"
+  rm -f "$f.enc" "$f.out"
+done
+rm -f "$work/4GiB.bin"
+
+if [ -x "$py" ]; then
+  echo
+  echo "| Python ESDK interop, 256 MiB, 0478, 4 KiB frames (its default) | seconds | GB/s |"
+  echo "|---|---|---|"
+  f=$work/256MiB.bin
+  PYKEY=$(cat "$key") "$py" - "$f" "$f.py.enc" <<'PY' 2>/dev/null
+import base64, os, sys, time
+import aws_encryption_sdk
+from aws_encryption_sdk.identifiers import CommitmentPolicy, AlgorithmSuite
+from aws_cryptographic_material_providers.mpl import AwsCryptographicMaterialProviders
+from aws_cryptographic_material_providers.mpl.config import MaterialProvidersConfig
+from aws_cryptographic_material_providers.mpl.models import CreateRawAesKeyringInput, AesWrappingAlg
+key = base64.b64decode(os.environ["PYKEY"])
+mpl = AwsCryptographicMaterialProviders(config=MaterialProvidersConfig())
+kr = mpl.create_raw_aes_keyring(input=CreateRawAesKeyringInput(key_namespace="bench", key_name="bench-key", wrapping_key=key, wrapping_alg=AesWrappingAlg.ALG_AES256_GCM_IV12_TAG16))
+client = aws_encryption_sdk.EncryptionSDKClient(commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT)
+data = open(sys.argv[1], "rb").read()
+t = time.time()
+ct, _ = client.encrypt(source=data, keyring=kr, algorithm=AlgorithmSuite.AES_256_GCM_HKDF_SHA512_COMMIT_KEY, frame_length=4096)
+print(f"| Python ESDK encrypt | {time.time() - t:.2f} | {len(data) / (time.time() - t) / 1e9:.2f} |")
+open(sys.argv[2], "wb").write(ct)
+t = time.time()
+pt, _ = client.decrypt(source=ct, keyring=kr)
+print(f"| Python ESDK decrypt | {time.time() - t:.2f} | {len(data) / (time.time() - t) / 1e9:.2f} |")
+assert pt == data
+PY
+  d=$(best sh -c "rm -f '$f.out'; '$T' -q decrypt -k '$K' -o '$f.out' '$f.py.enc'")
+  echo "| envcrypt decrypt of the Python message | $d | $(gbps $((256 << 20)) "$d") |"
+  cmp "$f" "$f.out"
+fi
