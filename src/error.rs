@@ -155,6 +155,9 @@ pub enum PolicyError {
     InvalidMaterials(&'static str),
     /// The suite is not allowed by the commitment policy for this operation.
     SuiteNotAllowed(u16),
+    /// A context key the required-context manager demands is missing (on encrypt from the
+    /// context, on decrypt from the caller's pairs).
+    MissingRequiredContext(String),
 }
 
 /// An argument out of range.
@@ -282,6 +285,9 @@ impl fmt::Display for PolicyError {
                 )
             }
             Self::InvalidMaterials(w) => write!(f, "invalid materials: {w}"),
+            Self::MissingRequiredContext(k) => {
+                write!(f, "required encryption context key {k:?} was not supplied")
+            }
             Self::SuiteNotAllowed(s) => {
                 write!(f, "suite {s:#06x} is not allowed by the commitment policy")
             }

@@ -151,6 +151,9 @@ impl Signer for RecSigner {
     fn sign(self: Box<Self>) -> Result<Vec<u8>, CryptoError> {
         record("ECDSA sign (streaming SHA-384)", || self.0.sign())
     }
+    fn fork(&self) -> Result<Box<dyn Signer>, CryptoError> {
+        Ok(Box::new(RecSigner(self.0.fork()?)))
+    }
 }
 
 impl Verifier for RecVerifier {
@@ -296,5 +299,29 @@ fn rsa_oaep_is_approved() {
         let (pt, approved) = service_indicator(|| private.decrypt(padding, &ct).unwrap());
         assert!(approved, "{padding:?} decrypt");
         assert_eq!(&pt[..], &[7; 32]);
+    }
+}
+
+/// A forked signer (cached materials) signs with the same key, through the module.
+#[test]
+fn forked_signer_signs_with_the_same_key() {
+    let mut a = inner()
+        .signature
+        .generate_signer(SignatureAlgorithm::EcdsaP384Sha384)
+        .unwrap();
+    let mut b = a.fork().unwrap();
+    assert_eq!(a.public_key_compressed(), b.public_key_compressed());
+    let public = a.public_key_compressed().unwrap();
+    a.update(b"one");
+    b.update(b"two");
+    for (signer, msg) in [(a, &b"one"[..]), (b, &b"two"[..])] {
+        let (sig, approved) = service_indicator(|| signer.sign().unwrap());
+        assert!(approved);
+        let mut v = inner()
+            .signature
+            .verifier(SignatureAlgorithm::EcdsaP384Sha384, &public)
+            .unwrap();
+        v.update(msg);
+        v.verify(&sig).unwrap();
     }
 }

@@ -261,6 +261,7 @@ impl super::Signature for Signature {
                 signature::EcdsaKeyPair::generate(signing).map_err(|_| CryptoError::Failure)?;
             Ok(Box::new(Signer {
                 key,
+                signing_alg: signing,
                 hash: digest::Context::new(digest_alg),
             }))
         }
@@ -292,6 +293,7 @@ impl super::Signature for Signature {
 #[cfg(not(feature = "fips"))]
 struct Signer {
     key: signature::EcdsaKeyPair,
+    signing_alg: &'static signature::EcdsaSigningAlgorithm,
     hash: digest::Context,
 }
 
@@ -310,6 +312,17 @@ impl super::Signer for Signer {
 
     fn update(&mut self, data: &[u8]) {
         self.hash.update(data);
+    }
+
+    fn fork(&self) -> Result<Box<dyn super::Signer>, CryptoError> {
+        let pkcs8 = self.key.to_pkcs8v1().map_err(|_| CryptoError::Failure)?;
+        let key = signature::EcdsaKeyPair::from_pkcs8(self.signing_alg, pkcs8.as_ref())
+            .map_err(|_| CryptoError::Failure)?;
+        Ok(Box::new(Signer {
+            key,
+            signing_alg: self.signing_alg,
+            hash: digest::Context::new(self.hash.algorithm()),
+        }))
     }
 
     fn sign(self: Box<Self>) -> Result<Vec<u8>, CryptoError> {
@@ -369,6 +382,10 @@ impl super::Signer for super::fips_sign::FipsSigner {
 
     fn sign(self: Box<Self>) -> Result<Vec<u8>, CryptoError> {
         super::fips_sign::FipsSigner::sign(*self)
+    }
+
+    fn fork(&self) -> Result<Box<dyn super::Signer>, CryptoError> {
+        Ok(Box::new(super::fips_sign::FipsSigner::fork(self)?))
     }
 }
 

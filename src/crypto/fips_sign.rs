@@ -16,6 +16,7 @@ use super::{CryptoError, SignatureAlgorithm};
 pub(super) struct FipsSigner {
     pkey: *mut sys::EVP_PKEY,
     ctx: *mut sys::EVP_MD_CTX,
+    md: *const sys::EVP_MD,
     failed: bool,
 }
 
@@ -42,6 +43,7 @@ impl FipsSigner {
             let mut signer = Self {
                 pkey: sys::EVP_PKEY_new(),
                 ctx: sys::EVP_MD_CTX_new(),
+                md,
                 failed: false,
             };
             if signer.pkey.is_null() || signer.ctx.is_null() {
@@ -65,6 +67,37 @@ impl FipsSigner {
                 ptr::null_mut(),
                 signer.pkey,
             ) != 1
+            {
+                signer.failed = true;
+                return Err(CryptoError::Failure);
+            }
+            Ok(signer)
+        }
+    }
+
+    /// A signer over the same key (reference counted by the module) with a fresh context.
+    pub(super) fn fork(&self) -> Result<Self, CryptoError> {
+        // SAFETY: `pkey` is a valid key owned by `self`; EVP_PKEY_up_ref gives the new signer
+        // its own reference, released in its `Drop`. The new context is checked for null and
+        // owned by the new signer from then on.
+        unsafe {
+            if sys::EVP_PKEY_up_ref(self.pkey) != 1 {
+                return Err(CryptoError::Failure);
+            }
+            let mut signer = Self {
+                pkey: self.pkey,
+                ctx: sys::EVP_MD_CTX_new(),
+                md: self.md,
+                failed: false,
+            };
+            if signer.ctx.is_null()
+                || sys::EVP_DigestSignInit(
+                    signer.ctx,
+                    ptr::null_mut(),
+                    self.md,
+                    ptr::null_mut(),
+                    signer.pkey,
+                ) != 1
             {
                 signer.failed = true;
                 return Err(CryptoError::Failure);

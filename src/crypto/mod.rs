@@ -243,6 +243,9 @@ pub trait Signer: Send {
     fn update(&mut self, data: &[u8]);
     /// Signs everything absorbed; returns a DER signature.
     fn sign(self: Box<Self>) -> Result<Vec<u8>, CryptoError>;
+    /// A signer with the same key and nothing absorbed: for cached materials, whose
+    /// messages share one key pair (its public key is in their encryption context).
+    fn fork(&self) -> Result<Box<dyn Signer>, CryptoError>;
 }
 
 /// Hashes a message as it streams past and checks its signature at the end.

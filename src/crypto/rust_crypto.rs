@@ -284,6 +284,19 @@ impl super::Signer for Signer {
         }
     }
 
+    fn fork(&self) -> Result<Box<dyn super::Signer>, CryptoError> {
+        Ok(Box::new(match self {
+            Self::P256 { key, .. } => Self::P256 {
+                key: key.clone(),
+                hash: Sha256::new(),
+            },
+            Self::P384 { key, .. } => Self::P384 {
+                key: key.clone(),
+                hash: Sha384::new(),
+            },
+        }))
+    }
+
     fn sign(self: Box<Self>) -> Result<Vec<u8>, CryptoError> {
         // Hedged signing: RFC 6979 nonces with fresh OS randomness mixed in.
         match *self {

@@ -244,6 +244,7 @@ impl Decryptor {
             encrypted_data_keys: header.encrypted_data_keys.clone(),
             encryption_context: context,
             required_context_keys,
+            reproduced_context_keys: reproduced.iter().map(|(k, _)| k.to_owned()).collect(),
         })
     }
 

@@ -6,6 +6,8 @@
 //! ("mine but failed": [`KeyringError::UnwrapFailed`]).
 
 mod multi;
+#[cfg(feature = "pkcs11")]
+pub mod pkcs11;
 mod raw_aes;
 
 use core::fmt;
@@ -13,6 +15,8 @@ use core::fmt;
 use async_trait::async_trait;
 
 pub use multi::MultiKeyring;
+#[cfg(feature = "pkcs11")]
+pub use pkcs11::{Pkcs11Config, Pkcs11KeyKind, Pkcs11Keyring};
 pub use raw_aes::RawAesKeyring;
 
 use crate::crypto::CryptoError;

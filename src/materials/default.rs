@@ -40,6 +40,30 @@ impl DefaultMaterialsManager {
     }
 }
 
+/// The verifier a signed suite needs, from `aws-crypto-public-key` in the context; `None`
+/// for unsigned suites. A key where the suite wants none (or the reverse) is refused.
+pub(crate) fn verifier_for(
+    request: &DecryptionRequest,
+) -> Result<Option<Box<dyn crate::crypto::Verifier>>, Error> {
+    let public_key = request.encryption_context.get(PUBLIC_KEY_CONTEXT_KEY);
+    match (request.suite.signature(), public_key) {
+        (Some(alg), Some(b64)) => {
+            let point = BASE64
+                .decode(b64)
+                .map_err(|_| PolicyError::PublicKeyMismatch)?;
+            Ok(Some(
+                request
+                    .provider
+                    .signature
+                    .verifier(alg, &point)
+                    .map_err(|_| PolicyError::PublicKeyMismatch)?,
+            ))
+        }
+        (None, None) => Ok(None),
+        _ => Err(PolicyError::PublicKeyMismatch.into()),
+    }
+}
+
 #[async_trait]
 impl MaterialsManager for DefaultMaterialsManager {
     async fn encryption_materials(
@@ -96,23 +120,7 @@ impl MaterialsManager for DefaultMaterialsManager {
         &self,
         request: DecryptionRequest,
     ) -> Result<DecryptionMaterials, Error> {
-        let public_key = request.encryption_context.get(PUBLIC_KEY_CONTEXT_KEY);
-        let verifier = match (request.suite.signature(), public_key) {
-            (Some(alg), Some(b64)) => {
-                let point = BASE64
-                    .decode(b64)
-                    .map_err(|_| PolicyError::PublicKeyMismatch)?;
-                Some(
-                    request
-                        .provider
-                        .signature
-                        .verifier(alg, &point)
-                        .map_err(|_| PolicyError::PublicKeyMismatch)?,
-                )
-            }
-            (None, None) => None,
-            _ => return Err(PolicyError::PublicKeyMismatch.into()),
-        };
+        let verifier = verifier_for(&request)?;
         let materials = DecryptionMaterials {
             provider: request.provider,
             suite: request.suite,

@@ -4,7 +4,9 @@
 //! signing key, and a decrypt request (the header's EDKs and context) back into the data key
 //! and a verification key. The [`DefaultMaterialsManager`] does this with one keyring.
 
+mod cache;
 mod default;
+mod required;
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -12,7 +14,9 @@ use std::fmt;
 use async_trait::async_trait;
 use zeroize::Zeroizing;
 
+pub use cache::{CacheLimits, CachingMaterialsManager};
 pub use default::DefaultMaterialsManager;
+pub use required::RequiredContextManager;
 
 use crate::crypto::{CryptoProvider, Signer, Verifier};
 use crate::format::{AlgorithmSuite, EncryptedDataKey, EncryptionContext};
@@ -137,8 +141,10 @@ pub struct DecryptionRequest {
     pub encrypted_data_keys: Vec<EncryptedDataKey>,
     /// Stored context plus the caller's required pairs.
     pub encryption_context: EncryptionContext,
-    /// Keys of the caller's required pairs.
+    /// Keys of the caller's required pairs (those not stored in the header).
     pub required_context_keys: BTreeSet<String>,
+    /// Keys of every pair the caller supplied (stored or not).
+    pub reproduced_context_keys: BTreeSet<String>,
 }
 
 /// Assembles materials for each message.
