@@ -7,7 +7,8 @@
 #
 # Configurations (each runs every test; the first provider compiled in is the default one,
 # so all core tests run on each provider):
-#   default (+ rust-crypto beside it)      aws-lc-rs           (cross-checked with RustCrypto)
+#   default (+ rust-crypto, aws-kms, pkcs11, tokio beside it)
+#                                          aws-lc-rs           (cross-checked with RustCrypto)
 #   --features fips,rust-crypto            aws-lc-rs-fips      (cross-checked with RustCrypto)
 #   --no-default-features rust-crypto      rust-crypto (pure Rust, no C)
 set -euo pipefail
@@ -15,8 +16,13 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 fuzz_seconds=${FUZZ_SECONDS:-30}
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+ALL_BUT_FIPS=rust-crypto,aws-kms,pkcs11,tokio
 
 step() { printf '\n==> %s (%ss)\n' "$*" "$SECONDS"; }
+log=target/test-all.log
+mkdir -p target && : > "$log"
+# Runs cargo test, keeping its output for the closing count.
+ctest() { cargo test "$@" 2>&1 | tee -a "$log"; }
 
 step "system packages (cmake and Go for the FIPS module; SoftHSM2 for the HSM tests)"
 need=()
@@ -59,24 +65,24 @@ cargo fmt --all -- --check
 
 step "cargo clippy (all targets, all features; and the non-FIPS aws-lc-rs code)"
 cargo clippy --all-targets --all-features -- -D warnings
-cargo clippy --all-targets --features rust-crypto -- -D warnings
+cargo clippy --all-targets --features "$ALL_BUT_FIPS" -- -D warnings
 
 step "cargo doc (no warnings)"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --all-features
 
-step "tests: default configuration (aws-lc-rs; RustCrypto beside it)"
-cargo test --release --features rust-crypto
+step "tests: default configuration (aws-lc-rs; RustCrypto, KMS, PKCS#11, tokio beside it)"
+ctest --release --features "$ALL_BUT_FIPS"
 
 step "tests: FIPS configuration (aws-lc-rs-fips; RustCrypto beside it)"
-cargo test --release --features fips,rust-crypto
+ctest --release --features fips,rust-crypto
 cargo run --release --features fips,rust-crypto --example envcrypt -- info | tee target/info-fips.json
 grep -q '"fips": *true' target/info-fips.json || { echo "FIPS build does not report fips: true" >&2; exit 1; }
 
 step "tests: RustCrypto only (pure Rust)"
-cargo test --release --no-default-features --features rust-crypto
+ctest --release --no-default-features --features rust-crypto
 
 step "benchmarks compile"
-cargo bench --no-run
+cargo bench --no-run --features "$ALL_BUT_FIPS"
 
 step "fuzz: header and decrypt targets, ${fuzz_seconds}s each"
 (cd fuzz && for t in header decrypt; do
@@ -84,3 +90,4 @@ step "fuzz: header and decrypt targets, ${fuzz_seconds}s each"
 done)
 
 step "all green"
+awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "%d passed, %d failed, %d skipped\n", p, f, i }' "$log"
