@@ -42,6 +42,9 @@ pub enum KeyringSpec {
         name: String,
         path: PathBuf,
     },
+    /// `pkcs11:...` (built with `--features pkcs11`).
+    #[cfg(feature = "pkcs11")]
+    Pkcs11(crate::pkcs11::Pkcs11Spec),
     /// A type of `CLI.md` that this build does not offer yet (`raw-rsa`, `aws-kms`,
     /// `aws-kms-discovery`, `pkcs11`). Each gets its own variant when it lands.
     NotYetSupported(&'static str),
@@ -84,6 +87,8 @@ impl KeyringSpec {
                     path: PathBuf::from(path),
                 })
             }
+            #[cfg(feature = "pkcs11")]
+            "pkcs11" => crate::pkcs11::Pkcs11Spec::parse(spec).map(Self::Pkcs11),
             other => Ok(Self::NotYetSupported(other)),
         }
     }
@@ -102,6 +107,8 @@ impl KeyringSpec {
                 })?;
                 Ok(Arc::new(keyring))
             }
+            #[cfg(feature = "pkcs11")]
+            Self::Pkcs11(spec) => spec.build(),
             Self::NotYetSupported(kind @ "aws-kms-discovery") if purpose == Purpose::Encrypt => {
                 Err(AppError::usage(format!(
                     "keyring type {kind} can only decrypt; give a key to encrypt with"

@@ -11,6 +11,8 @@ mod inspect;
 mod keygen;
 mod keyring_spec;
 mod output;
+#[cfg(feature = "pkcs11")]
+mod pkcs11;
 
 use std::process::ExitCode;
 
