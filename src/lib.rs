@@ -19,7 +19,7 @@
 //! # Ok::<(), envcrypt::Error>(())
 //! ```
 //!
-//! Layers, from the wire up: [`format`] (bytes only), [`crypto`] (the provider seam),
+//! Layers, from the wire up: [`format`](mod@format) (bytes only), [`crypto`] (the provider seam),
 //! [`keyring`] and [`materials`] (data keys), [`engine`] (sans-I/O state machines), and the
 //! adapters: [`Client`]'s one-shot calls and the [`stream`] readers and writers.
 
@@ -32,6 +32,8 @@ compile_error!("enable a crypto provider: `aws-lc-rs` (default), `fips` or `rust
 
 mod blocking;
 mod client;
+#[cfg(feature = "tokio")]
+mod client_async;
 pub mod crypto;
 pub mod engine;
 mod error;
