@@ -1,8 +1,20 @@
-//! `std::io` adapters over the engine.
+//! `std::io` adapters over the engine, and (feature `tokio`) tokio `AsyncWrite` /
+//! `AsyncRead` adapters over the parallel frame pipeline.
 
+#[cfg(feature = "tokio")]
+mod async_pipe;
+#[cfg(feature = "tokio")]
+mod async_reader;
+#[cfg(feature = "tokio")]
+mod async_writer;
 mod reader;
 mod writer;
 
 pub(crate) use reader::read_header;
 pub use reader::DecryptingReader;
 pub use writer::EncryptingWriter;
+
+#[cfg(feature = "tokio")]
+pub use async_reader::AsyncDecryptingReader;
+#[cfg(feature = "tokio")]
+pub use async_writer::AsyncEncryptingWriter;
