@@ -42,6 +42,9 @@ pub enum KeyringSpec {
         name: String,
         path: PathBuf,
     },
+    /// `aws-kms:KEY` or `aws-kms-discovery:ACCOUNT[,ACCOUNT...]` (built with `--features aws-kms`).
+    #[cfg(feature = "aws-kms")]
+    Kms(crate::kms::KmsSpec),
     /// `pkcs11:...` (built with `--features pkcs11`).
     #[cfg(feature = "pkcs11")]
     Pkcs11(crate::pkcs11::Pkcs11Spec),
@@ -87,6 +90,10 @@ impl KeyringSpec {
                     path: PathBuf::from(path),
                 })
             }
+            #[cfg(feature = "aws-kms")]
+            "aws-kms" | "aws-kms-discovery" => {
+                crate::kms::KmsSpec::parse(kind, rest).map(Self::Kms)
+            }
             #[cfg(feature = "pkcs11")]
             "pkcs11" => crate::pkcs11::Pkcs11Spec::parse(spec).map(Self::Pkcs11),
             other => Ok(Self::NotYetSupported(other)),
@@ -107,6 +114,8 @@ impl KeyringSpec {
                 })?;
                 Ok(Arc::new(keyring))
             }
+            #[cfg(feature = "aws-kms")]
+            Self::Kms(spec) => spec.build(purpose),
             #[cfg(feature = "pkcs11")]
             Self::Pkcs11(spec) => spec.build(),
             Self::NotYetSupported(kind @ "aws-kms-discovery") if purpose == Purpose::Encrypt => {

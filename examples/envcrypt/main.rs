@@ -10,6 +10,8 @@ mod error;
 mod inspect;
 mod keygen;
 mod keyring_spec;
+#[cfg(feature = "aws-kms")]
+mod kms;
 mod output;
 #[cfg(feature = "pkcs11")]
 mod pkcs11;

@@ -5,6 +5,8 @@
 //! [`KeyringError::NoMatchingKey`] ("not mine"), distinct from failing to unwrap one that is
 //! ("mine but failed": [`KeyringError::UnwrapFailed`]).
 
+#[cfg(feature = "aws-kms")]
+pub mod aws_kms;
 mod multi;
 #[cfg(feature = "pkcs11")]
 pub mod pkcs11;
@@ -14,6 +16,8 @@ use core::fmt;
 
 use async_trait::async_trait;
 
+#[cfg(feature = "aws-kms")]
+pub use aws_kms::{AwsKmsDiscoveryKeyring, AwsKmsKeyring, DiscoveryFilter, KmsClient};
 pub use multi::MultiKeyring;
 #[cfg(feature = "pkcs11")]
 pub use pkcs11::{Pkcs11Config, Pkcs11KeyKind, Pkcs11Keyring};
@@ -46,6 +50,9 @@ pub trait Keyring: Send + Sync {
 pub enum KeyringError {
     /// None of the EDKs belong to this keyring ("not mine").
     NoMatchingKey,
+    /// EDKs of this keyring's type were there, but its filter excluded every one ("not
+    /// mine", with one reason per EDK), e.g. a KMS discovery filter naming other accounts.
+    Excluded(Vec<String>),
     /// An EDK of this keyring did not unwrap: wrong key bytes or wrong encryption context.
     UnwrapFailed {
         /// Provider id of the EDK.
@@ -82,6 +89,11 @@ impl fmt::Display for KeyringError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::NoMatchingKey => f.write_str("no encrypted data key matches this keyring"),
+            Self::Excluded(why) => write!(
+                f,
+                "no encrypted data key passed this keyring's filter: {}",
+                why.join("; ")
+            ),
             Self::UnwrapFailed {
                 provider_id,
                 key_name,
