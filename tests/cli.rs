@@ -239,8 +239,6 @@ fn keygen_writes_a_private_key_and_refuses_to_overwrite() {
     assert_eq!(B64.decode(a.trim_end()).unwrap().len(), 32);
     assert_ne!(a, b);
     assert_ne!(a, text);
-
-    env.run(&["keygen", "rsa", "-o", "rsa"]).fails(2);
 }
 
 #[test]
@@ -720,7 +718,6 @@ fn keyring_specs() {
     );
     env.run(&["encrypt", "-k", "key", "p"]).fails(2);
     for spec in [
-        "raw-rsa:ns:name:oaep-sha256:key.pem",
         "aws-kms:arn:aws:kms:us-east-1:111122223333:key/abc",
         "aws-kms-discovery:111122223333",
         "pkcs11:token=t;object=o?module-path=/x.so&pin-value=SECRET-PIN",
@@ -996,4 +993,271 @@ fn demo_round_trip() {
         "{text}"
     );
     env.run(&["demo", "--size", "10"]).fails(2);
+}
+
+// ---------------------------------------------------------------------------------------
+// raw RSA: keygen rsa, raw-rsa:NAMESPACE:NAME:PADDING:PATH
+
+#[cfg(any(feature = "aws-lc-rs", feature = "fips"))]
+const RSA_PADDINGS: [&str; 5] = [
+    "pkcs1",
+    "oaep-sha1",
+    "oaep-sha256",
+    "oaep-sha384",
+    "oaep-sha512",
+];
+
+#[cfg(any(feature = "aws-lc-rs", feature = "fips"))]
+#[test]
+fn keygen_rsa_writes_pkcs8_and_spki_pem_and_refuses_to_overwrite() {
+    let env = Env::new();
+    env.run(&["keygen", "rsa", "-o", "rsa"]).ok();
+    let private = String::from_utf8(env.read("rsa.pem")).unwrap();
+    let public = String::from_utf8(env.read("rsa.pub.pem")).unwrap();
+    assert!(
+        private.starts_with("-----BEGIN PRIVATE KEY-----\n"),
+        "{private}"
+    );
+    assert!(private.ends_with("-----END PRIVATE KEY-----\n"));
+    assert!(
+        public.starts_with("-----BEGIN PUBLIC KEY-----\n"),
+        "{public}"
+    );
+    assert!(public.ends_with("-----END PUBLIC KEY-----\n"));
+    assert!(private.lines().all(|l| l.len() <= 64));
+    let mode = |name| fs::metadata(env.path(name)).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode("rsa.pem"), 0o600);
+    assert_eq!(mode("rsa.pub.pem") & 0o600, 0o600);
+    assert_eq!(mode("rsa.pub.pem") & 0o022, 0, "no group/other write");
+    // SPKI of a 3072-bit key (the default): 422 bytes of DER.
+    let der = |pem: &str| {
+        B64.decode(
+            pem.lines()
+                .filter(|l| !l.starts_with("-----"))
+                .collect::<String>(),
+        )
+        .unwrap()
+    };
+    assert_eq!(der(&public).len(), 422);
+    assert!(der(&private).len() > 1700);
+
+    // Never overwrites either file; nothing new is written.
+    for prefix in ["rsa", "half"] {
+        if prefix == "half" {
+            env.write("half.pub.pem", b"x");
+        }
+        let out = env.run(&["keygen", "rsa", "-o", prefix]).fails(2);
+        assert!(out.stderr.contains("exists"), "{}", out.stderr);
+    }
+    assert_eq!(env.read("rsa.pem"), private.as_bytes());
+    assert!(!env.exists("half.pem"));
+    // Other sizes.
+    env.run(&["keygen", "rsa", "--bits", "2048", "-o", "small"])
+        .ok();
+    let small = String::from_utf8(env.read("small.pub.pem")).unwrap();
+    assert_eq!(der(&small).len(), 294);
+    let out = env
+        .run(&["keygen", "rsa", "--bits", "1024", "-o", "weak"])
+        .fails(2);
+    assert!(out.stderr.contains("2048, 3072 or 4096"), "{}", out.stderr);
+    assert!(!env.exists("weak.pem") && !env.exists("weak.pub.pem"));
+    env.run(&["keygen", "rsa"]).fails(2); // -o PREFIX is required
+}
+
+#[cfg(any(feature = "aws-lc-rs", feature = "fips"))]
+#[test]
+fn raw_rsa_encrypt_with_public_decrypt_with_private_every_padding() {
+    let env = Env::new();
+    env.run(&["keygen", "rsa", "-o", "rsa"]).ok();
+    let plain = payload(100_000);
+    env.write("p", &plain);
+    for (i, padding) in RSA_PADDINGS.into_iter().enumerate() {
+        let suite = [S0578, S0478][i % 2];
+        let public = format!("raw-rsa:ns:rsa-key:{padding}:rsa.pub.pem");
+        let private = format!("raw-rsa:ns:rsa-key:{padding}:rsa.pem");
+        env.run(&[
+            "encrypt", "-k", &public, "--suite", suite, "-o", "p.enc", "--force", "p",
+        ])
+        .ok();
+        let h = env.inspect("p.enc");
+        let edks = h["encrypted_data_keys"].as_array().unwrap();
+        assert_eq!(edks.len(), 1, "{padding}");
+        assert_eq!(edks[0]["provider_id"], "ns");
+        assert_eq!(edks[0]["provider_info"], B64.encode("rsa-key"));
+        assert_eq!(edks[0]["ciphertext_length"], 384, "{padding}: RSA-3072");
+        env.run(&["decrypt", "-k", &private, "-o", "p.out", "--force", "p.enc"])
+            .ok();
+        assert_eq!(env.read("p.out"), plain, "{padding}");
+        // The private key encrypts too (with its public half); through pipes.
+        let enc = env.run_stdin(&["encrypt", "-k", &private], &plain).ok();
+        let dec = env
+            .run_stdin(&["decrypt", "-k", &private], &enc.stdout)
+            .ok();
+        assert_eq!(dec.stdout, plain, "{padding}");
+
+        // Any other padding fails as bad data (exit 1) and leaves no output.
+        let other = RSA_PADDINGS[(i + 1) % RSA_PADDINGS.len()];
+        let wrong = format!("raw-rsa:ns:rsa-key:{other}:rsa.pem");
+        let out = env
+            .run(&["decrypt", "-k", &wrong, "-o", "wrong.out", "p.enc"])
+            .fails(1);
+        assert!(out.stderr.contains("could not unwrap"), "{}", out.stderr);
+        assert!(!env.exists("wrong.out"));
+    }
+    // Another name: not this keyring's EDK (exit 1); another key pair: unwrap fails (exit 1).
+    env.run(&[
+        "decrypt",
+        "-k",
+        "raw-rsa:ns:other:oaep-sha512:rsa.pem",
+        "-o",
+        "x",
+        "p.enc",
+    ])
+    .fails(1);
+    env.run(&["keygen", "rsa", "--bits", "2048", "-o", "other"])
+        .ok();
+    let out = env
+        .run(&[
+            "decrypt",
+            "-k",
+            "raw-rsa:ns:rsa-key:oaep-sha512:other.pem",
+            "-o",
+            "x",
+            "p.enc",
+        ])
+        .fails(1);
+    assert!(out.stderr.contains("could not unwrap"), "{}", out.stderr);
+    // A public key cannot decrypt: a usage error before anything is read.
+    let out = env
+        .run(&[
+            "decrypt",
+            "-k",
+            "raw-rsa:ns:rsa-key:oaep-sha512:rsa.pub.pem",
+            "-o",
+            "x",
+            "p.enc",
+        ])
+        .fails(2);
+    assert!(out.stderr.contains("holds a public key"), "{}", out.stderr);
+    assert!(!env.exists("x"));
+    // The private key's bytes never appear in an error.
+    let private = String::from_utf8(env.read("rsa.pem")).unwrap();
+    let line = private.lines().nth(5).unwrap();
+    assert!(!out.stderr.contains(line));
+}
+
+/// Raw AES makes the data key, raw RSA wraps it too: each decrypts alone.
+#[cfg(any(feature = "aws-lc-rs", feature = "fips"))]
+#[test]
+fn raw_aes_and_raw_rsa_keyrings_together() {
+    let env = Env::new();
+    env.run(&["keygen", "rsa", "--bits", "2048", "-o", "rsa"])
+        .ok();
+    let rsa_pub = "raw-rsa:ns:escrow:oaep-sha256:rsa.pub.pem";
+    let rsa = "raw-rsa:ns:escrow:oaep-sha256:rsa.pem";
+    let plain = payload(70_000);
+    env.write("p", &plain);
+    env.run(&["encrypt", "-k", KEY, "-k", rsa_pub, "-o", "p.enc", "p"])
+        .ok();
+    let h = env.inspect("p.enc");
+    let edks = h["encrypted_data_keys"].as_array().unwrap();
+    assert_eq!(edks.len(), 2);
+    assert_eq!(edks[1]["provider_info"], B64.encode("escrow"));
+    for keyrings in [vec![KEY], vec![rsa], vec![rsa, KEY]] {
+        let mut args = vec!["decrypt"];
+        for k in &keyrings {
+            args.extend(["-k", k]);
+        }
+        args.push("p.enc");
+        assert_eq!(env.run(&args).ok().stdout, plain, "{keyrings:?}");
+    }
+}
+
+#[test]
+fn raw_rsa_specs_and_key_files() {
+    let env = Env::new();
+    env.write("p", b"data");
+    env.write("not.pem", b"just text\n");
+    env.write("ec.pem",
+        b"-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEYP7UuiVanTHJYet0xjVtaMBJuJI7\nYfps5mliLmDyn7Z5A/4QCLi8maQa6elWKLxk8vGyDC1+n1F3o8KU1EYimQ==\n-----END PUBLIC KEY-----\n");
+    env.write(
+        "pkcs1.pem",
+        b"-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n",
+    );
+    env.write("bin.pem", &[0xff, 0xfe, 0x00, 0x80]);
+    for (spec, needle) in [
+        (
+            "raw-rsa:ns:name:key.pem",
+            "raw-rsa:NAMESPACE:NAME:PADDING:PATH",
+        ),
+        ("raw-rsa::name:pkcs1:key.pem", "none empty"),
+        ("raw-rsa:ns:name:pkcs1:", "none empty"),
+        ("raw-rsa:ns:name:oaep:key.pem", "unknown padding"),
+        ("raw-rsa:ns:name:OAEP-SHA256:key.pem", "unknown padding"),
+        ("raw-rsa:ns:name:pkcs1:not.pem", "no -----BEGIN"),
+        ("raw-rsa:ns:name:pkcs1:ec.pem", "not rsaEncryption"),
+        ("raw-rsa:ns:name:pkcs1:pkcs1.pem", "PKCS#1"),
+        ("raw-rsa:ns:name:pkcs1:bin.pem", "not a PEM file"),
+        (
+            "raw-rsa:aws-kms:name:pkcs1:ec.pem",
+            "may not begin with aws-kms",
+        ),
+    ] {
+        let out = env.run(&["encrypt", "-k", spec, "-o", "x", "p"]).fails(2);
+        assert!(out.stderr.contains(needle), "{spec}: {}", out.stderr);
+        assert!(!env.exists("x"));
+    }
+    let out = env
+        .run(&["encrypt", "-k", "raw-rsa:ns:name:pkcs1:missing.pem", "p"])
+        .fails(3);
+    assert!(out.stderr.contains("missing.pem"), "{}", out.stderr);
+    // PATH is the rest of the spec, colons included.
+    let out = env
+        .run(&[
+            "encrypt",
+            "-k",
+            "raw-rsa:ns:name:pkcs1:dir:with:colons.pem",
+            "p",
+        ])
+        .fails(3);
+    assert!(out.stderr.contains("dir:with:colons.pem"), "{}", out.stderr);
+}
+
+/// A provider without RSA (RustCrypto) refuses RSA work as a usage error (exit 2).
+#[cfg(feature = "rust-crypto")]
+#[test]
+fn raw_rsa_with_a_provider_without_rsa_is_a_usage_error() {
+    let env = Env::new();
+    let info = env.run(&["info"]).ok().stdout_str();
+    assert!(
+        info.contains("\"rust-crypto\""),
+        "the example binary was built without rust-crypto ({info}); build it with \
+         `cargo build --release --features rust-crypto --example envcrypt` or run the whole \
+         `cargo test --features rust-crypto`"
+    );
+    let out = env
+        .run(&["--provider", "rust-crypto", "keygen", "rsa", "-o", "rsa"])
+        .fails(2);
+    assert!(out.stderr.contains("has no RSA"), "{}", out.stderr);
+    assert!(!env.exists("rsa.pem") && !env.exists("rsa.pub.pem"));
+    env.write("p", b"data");
+    env.write("pub.pem", b"-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA9sgu70LihpBZqbzCj8Jd\n38k6WAstz+kvKfSXhjH/tVnsTS64mWfzUqtS8XJ/XCn+N4z1/HaTR0Qd7LEPVE6g\nUfjcD3T17ufzTFSicol2N/i9INoqHKm+GYgVGn2euRQKCF7QtSXv8U7Rqlw8SGGK\nIInpp0AqQYkiD4xjZtR6e92PdAm2CKicnojtrNa9BnpiQKYFCd5QVFgmhMX6zjIQ\nDqOatBYB5bka4vaQQrvGnuUnSF1fgomFtW0RkVPashWKsL41+iJBSFgDH5NHr6J+\nyKqf3NCJ4AZnAnB8SjXsj2SO9m9OrIYfrjTLFTRQ+n6ut+A9AlD5n7FuQV1lpeIs\nIQIDAQAB\n-----END PUBLIC KEY-----\n");
+    let out = env
+        .run(&[
+            "--provider",
+            "rust-crypto",
+            "encrypt",
+            "-k",
+            "raw-rsa:ns:name:oaep-sha256:pub.pem",
+            "-o",
+            "x",
+            "p",
+        ])
+        .fails(2);
+    assert!(
+        out.stderr.contains("RSA is not supported"),
+        "{}",
+        out.stderr
+    );
+    assert!(!env.exists("x"));
 }

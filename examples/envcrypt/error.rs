@@ -99,9 +99,22 @@ pub fn exit_code(e: &envcrypt::Error) -> u8 {
             EXIT_DATA
         }
         Error::Keyring(k) if k.is_unavailable() => EXIT_UNAVAILABLE,
+        Error::Keyring(k) if provider_lacks(k) => EXIT_USAGE,
         Error::Keyring(_) => EXIT_DATA,
         Error::Config(_) => EXIT_USAGE,
         Error::Io(_) => EXIT_IO,
         _ => EXIT_DATA,
+    }
+}
+
+/// The chosen `--provider` does not offer what a keyring needs (RustCrypto has no RSA): a
+/// usage error, not bad data.
+fn provider_lacks(e: &envcrypt::keyring::KeyringError) -> bool {
+    use envcrypt::crypto::CryptoError;
+    use envcrypt::keyring::KeyringError;
+    match e {
+        KeyringError::Crypto(CryptoError::Unsupported(_)) => true,
+        KeyringError::AllFailed(all) => !all.is_empty() && all.iter().all(provider_lacks),
+        _ => false,
     }
 }

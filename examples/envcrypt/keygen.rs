@@ -55,3 +55,79 @@ pub fn write_new_private(path: &Path, bytes: &[u8]) -> Result<(), AppError> {
     }
     Ok(())
 }
+
+/// RSA modulus sizes `keygen rsa` makes.
+const RSA_BITS: [u32; 3] = [2048, 3072, 4096];
+
+/// Writes a new RSA key pair: `PREFIX.pem` (unencrypted PKCS#8, mode 0600) and
+/// `PREFIX.pub.pem` (SubjectPublicKeyInfo, mode 0644). Refuses to overwrite either; a failed
+/// run leaves neither behind.
+pub fn rsa(bits: u32, prefix: &Path, provider: &CryptoProvider) -> Result<(), AppError> {
+    if !RSA_BITS.contains(&bits) {
+        return Err(AppError::usage(format!(
+            "RSA keys of {bits} bits are not offered (use 2048, 3072 or 4096)"
+        )));
+    }
+    let with_suffix = |suffix: &str| {
+        let mut name = prefix.as_os_str().to_owned();
+        name.push(suffix);
+        std::path::PathBuf::from(name)
+    };
+    let (private_path, public_path) = (with_suffix(".pem"), with_suffix(".pub.pem"));
+    for path in [&private_path, &public_path] {
+        if path.exists() {
+            return Err(AppError::usage(format!(
+                "{} exists; refusing to overwrite a key file",
+                path.display()
+            )));
+        }
+    }
+    let (pkcs8, spki) = provider.rsa.generate(bits as usize).map_err(|e| match e {
+        envcrypt::crypto::CryptoError::Unsupported(_) => AppError::usage(format!(
+            "crypto provider {} has no RSA ({e}); choose another with --provider",
+            provider.name
+        )),
+        e => AppError::lib("keygen rsa", e.into()),
+    })?;
+    let private_pem = pem("PRIVATE KEY", &pkcs8);
+    let public_pem = pem("PUBLIC KEY", &spki);
+    write_new_private(&private_path, private_pem.as_bytes())?;
+    let written = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .open(&public_path)
+        .and_then(|mut f| {
+            f.write_all(public_pem.as_bytes())
+                .and_then(|()| f.sync_all())
+        });
+    if let Err(e) = written {
+        if e.kind() != io::ErrorKind::AlreadyExists {
+            let _ = std::fs::remove_file(&public_path);
+        }
+        let _ = std::fs::remove_file(&private_path);
+        return Err(AppError::io(
+            format!("cannot write {}", public_path.display()),
+            e,
+        ));
+    }
+    Ok(())
+}
+
+/// PEM armor (RFC 7468) of `der`, 64 base64 characters a line; zeroized on drop.
+fn pem(label: &str, der: &[u8]) -> Zeroizing<String> {
+    let b64 = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(der));
+    let mut out = Zeroizing::new(String::with_capacity(b64.len() * 65 / 64 + 64));
+    out.push_str("-----BEGIN ");
+    out.push_str(label);
+    out.push_str("-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        // Base64 output is ASCII.
+        out.push_str(std::str::from_utf8(line).unwrap_or_default());
+        out.push('\n');
+    }
+    out.push_str("-----END ");
+    out.push_str(label);
+    out.push_str("-----\n");
+    out
+}

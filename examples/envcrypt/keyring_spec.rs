@@ -42,13 +42,15 @@ pub enum KeyringSpec {
         name: String,
         path: PathBuf,
     },
+    /// `raw-rsa:NAMESPACE:NAME:PADDING:PATH`.
+    RawRsa(crate::raw_rsa::RawRsaSpec),
     /// `aws-kms:KEY` or `aws-kms-discovery:ACCOUNT[,ACCOUNT...]` (built with `--features aws-kms`).
     #[cfg(feature = "aws-kms")]
     Kms(crate::kms::KmsSpec),
     /// `pkcs11:...` (built with `--features pkcs11`).
     #[cfg(feature = "pkcs11")]
     Pkcs11(crate::pkcs11::Pkcs11Spec),
-    /// A type of `CLI.md` that this build does not offer yet (`raw-rsa`, `aws-kms`,
+    /// A type of `CLI.md` that this build does not offer yet (`aws-kms`,
     /// `aws-kms-discovery`, `pkcs11`). Each gets its own variant when it lands.
     NotYetSupported(&'static str),
 }
@@ -96,6 +98,7 @@ impl KeyringSpec {
             }
             #[cfg(feature = "pkcs11")]
             "pkcs11" => crate::pkcs11::Pkcs11Spec::parse(spec).map(Self::Pkcs11),
+            "raw-rsa" => crate::raw_rsa::RawRsaSpec::parse(rest).map(Self::RawRsa),
             other => Ok(Self::NotYetSupported(other)),
         }
     }
@@ -114,6 +117,7 @@ impl KeyringSpec {
                 })?;
                 Ok(Arc::new(keyring))
             }
+            Self::RawRsa(spec) => spec.build(purpose),
             #[cfg(feature = "aws-kms")]
             Self::Kms(spec) => spec.build(purpose),
             #[cfg(feature = "pkcs11")]

@@ -15,6 +15,7 @@ mod kms;
 mod output;
 #[cfg(feature = "pkcs11")]
 mod pkcs11;
+mod raw_rsa;
 
 use std::process::ExitCode;
 
@@ -46,9 +47,9 @@ fn run(cli: Cli) -> Result<(), AppError> {
         Command::Keygen(KeygenCommand::Aes256 { output }) => {
             keygen::aes256(output.as_deref(), provider)
         }
-        Command::Keygen(KeygenCommand::Rsa { .. }) => Err(AppError::usage(
-            "keygen rsa is not yet supported in this build",
-        )),
+        Command::Keygen(KeygenCommand::Rsa { bits, output }) => {
+            keygen::rsa(*bits, output, provider)
+        }
         Command::Encrypt(args) => crypt::run_encrypt(args, provider),
         Command::Decrypt(args) => crypt::run_decrypt(args, provider),
         Command::Inspect(args) => inspect::run(args.input.as_deref()),

@@ -8,9 +8,11 @@
 #[cfg(feature = "aws-kms")]
 pub mod aws_kms;
 mod multi;
+mod pem;
 #[cfg(feature = "pkcs11")]
 pub mod pkcs11;
 mod raw_aes;
+mod raw_rsa;
 
 use core::fmt;
 
@@ -22,6 +24,7 @@ pub use multi::MultiKeyring;
 #[cfg(feature = "pkcs11")]
 pub use pkcs11::{Pkcs11Config, Pkcs11KeyKind, Pkcs11Keyring};
 pub use raw_aes::RawAesKeyring;
+pub use raw_rsa::RawRsaKeyring;
 
 use crate::crypto::CryptoError;
 use crate::format::EncryptedDataKey;

@@ -8,7 +8,7 @@ JOB.json:
 CASE (every field required unless marked optional):
     {"id": "unique string",
      "op": "encrypt" | "decrypt",
-     "key": {"namespace": str, "name": str, "hex": "64 hex digits (AES-256 wrapping key)"},
+     "key": KEY,
      "input": "path",            # plaintext (encrypt) or ciphertext (decrypt)
      "output": "path",           # ciphertext (encrypt) or plaintext (decrypt)
      "api": "oneshot" | "stream",  # optional, default "oneshot"
@@ -16,6 +16,14 @@ CASE (every field required unless marked optional):
      "suite": "0478" | "0578",
      "frame_length": int,        # 0 = non-framed; else a multiple of 128 (the SDK's rule)
      "context": {str: str}}
+KEY, one of:
+    {"namespace": str, "name": str, "hex": "64 hex digits (AES-256 wrapping key)"}
+        # raw AES ("type": "raw-aes" optional)
+    {"type": "raw-rsa", "namespace": str, "name": str,
+     "padding": "pkcs1" | "oaep-sha1" | "oaep-sha256" | "oaep-sha384" | "oaep-sha512",
+     "public_pem": "path",       # optional: SubjectPublicKeyInfo PEM
+     "private_pem": "path"}      # optional: PKCS#8 PEM; needed to decrypt
+        # raw RSA (MPL create_raw_rsa_keyring); at least one of the two PEM paths
 
 RESULTS.json:
     {"esdk_version": str, "python": str,
@@ -49,6 +57,7 @@ INSTALL_HINT = (
 )
 
 SUITES = ("0478", "0578")
+RSA_PADDINGS = ("pkcs1", "oaep-sha1", "oaep-sha256", "oaep-sha384", "oaep-sha512")
 
 
 def die(code, message):
@@ -89,15 +98,23 @@ def validate(job):
         if op not in ("encrypt", "decrypt"):
             raise BadJob("case %r: unknown op %r" % (case_id, op))
         key = need(case, "key", dict)
-        for field in ("namespace", "name", "hex"):
-            if not isinstance(key.get(field), str):
-                raise BadJob("case %r: key.%s must be a string" % (case_id, field))
-        try:
-            raw = bytes.fromhex(key["hex"])
-        except ValueError:
-            raise BadJob("case %r: key.hex is not hex" % case_id)
-        if len(raw) != 32:
-            raise BadJob("case %r: key must be 32 bytes (AES-256), got %d" % (case_id, len(raw)))
+        key_type = key.get("type", "raw-aes")
+        if key_type == "raw-rsa":
+            validate_rsa_key(case_id, op, key)
+        elif key_type != "raw-aes":
+            raise BadJob("case %r: unknown key.type %r" % (case_id, key_type))
+        else:
+            for field in ("namespace", "name", "hex"):
+                if not isinstance(key.get(field), str):
+                    raise BadJob("case %r: key.%s must be a string" % (case_id, field))
+            try:
+                raw = bytes.fromhex(key["hex"])
+            except ValueError:
+                raise BadJob("case %r: key.hex is not hex" % case_id)
+            if len(raw) != 32:
+                raise BadJob(
+                    "case %r: key must be 32 bytes (AES-256), got %d" % (case_id, len(raw))
+                )
         need(case, "input", str)
         need(case, "output", str)
         api = case.get("api", "oneshot")
@@ -117,6 +134,22 @@ def validate(job):
             context = need(case, "context", dict)
             if not all(isinstance(k, str) and isinstance(v, str) for k, v in context.items()):
                 raise BadJob("case %r: context keys and values must be strings" % case_id)
+
+
+def validate_rsa_key(case_id, op, key):
+    for field in ("namespace", "name", "padding"):
+        if not isinstance(key.get(field), str):
+            raise BadJob("case %r: key.%s must be a string" % (case_id, field))
+    if key["padding"] not in RSA_PADDINGS:
+        raise BadJob("case %r: key.padding must be one of %s" % (case_id, RSA_PADDINGS))
+    paths = [f for f in ("public_pem", "private_pem") if f in key]
+    if not paths:
+        raise BadJob("case %r: a raw-rsa key needs public_pem or private_pem" % case_id)
+    for field in paths:
+        if not isinstance(key[field], str):
+            raise BadJob("case %r: key.%s must be a path" % (case_id, field))
+    if op == "decrypt" and "private_pem" not in key:
+        raise BadJob("case %r: decrypting with raw-rsa needs key.private_pem" % case_id)
 
 
 def main(argv):
@@ -141,6 +174,8 @@ def main(argv):
         from aws_cryptographic_material_providers.mpl.models import (
             AesWrappingAlg,
             CreateRawAesKeyringInput,
+            CreateRawRsaKeyringInput,
+            PaddingScheme,
         )
     except ImportError as e:
         die(
@@ -162,7 +197,37 @@ def main(argv):
     mpl = AwsCryptographicMaterialProviders(config=MaterialProvidersConfig())
     keyrings = {}
 
+    paddings = {
+        "pkcs1": PaddingScheme.PKCS1,
+        "oaep-sha1": PaddingScheme.OAEP_SHA1_MGF1,
+        "oaep-sha256": PaddingScheme.OAEP_SHA256_MGF1,
+        "oaep-sha384": PaddingScheme.OAEP_SHA384_MGF1,
+        "oaep-sha512": PaddingScheme.OAEP_SHA512_MGF1,
+    }
+
+    def read_pem(path):
+        # An unreadable key file is a broken job, not an SDK refusal.
+        try:
+            with open(path, "rb") as f:
+                return f.read()
+        except OSError as e:
+            die(EXIT_BAD_JOB, "cannot read key file %s: %s" % (path, e))
+
     def keyring_for(key):
+        if key.get("type") == "raw-rsa":
+            public, private = key.get("public_pem"), key.get("private_pem")
+            ident = ("raw-rsa", key["namespace"], key["name"], key["padding"], public, private)
+            if ident not in keyrings:
+                keyrings[ident] = mpl.create_raw_rsa_keyring(
+                    input=CreateRawRsaKeyringInput(
+                        key_namespace=key["namespace"],
+                        key_name=key["name"],
+                        padding_scheme=paddings[key["padding"]],
+                        public_key=read_pem(public) if public else None,
+                        private_key=read_pem(private) if private else None,
+                    )
+                )
+            return keyrings[ident]
         ident = (key["namespace"], key["name"], key["hex"])
         if ident not in keyrings:
             keyrings[ident] = mpl.create_raw_aes_keyring(

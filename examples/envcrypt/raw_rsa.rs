@@ -1,0 +1,105 @@
+//! `raw-rsa:NAMESPACE:NAME:PADDING:PATH` keyring specs.
+//!
+//! PADDING is `pkcs1`, `oaep-sha1`, `oaep-sha256`, `oaep-sha384` or `oaep-sha512`; PATH is a
+//! PEM public key (`-----BEGIN PUBLIC KEY-----`: encrypt only) or an unencrypted PKCS#8
+//! private key (`-----BEGIN PRIVATE KEY-----`: decrypt, or both), as `keygen rsa` writes them.
+//! Errors name the spec up to its key name and the file, never key bytes.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use envcrypt::crypto::RsaPadding;
+use envcrypt::keyring::{Keyring, RawRsaKeyring};
+use zeroize::Zeroizing;
+
+use crate::error::AppError;
+use crate::keyring_spec::Purpose;
+
+/// Largest PEM key file read (an 8192-bit PKCS#8 key is about 6.5 KB of PEM).
+const MAX_PEM_FILE: u64 = 64 * 1024;
+
+/// The paddings of the spec, by name.
+const PADDINGS: [(&str, RsaPadding); 5] = [
+    ("pkcs1", RsaPadding::Pkcs1v15),
+    ("oaep-sha1", RsaPadding::OaepSha1),
+    ("oaep-sha256", RsaPadding::OaepSha256),
+    ("oaep-sha384", RsaPadding::OaepSha384),
+    ("oaep-sha512", RsaPadding::OaepSha512),
+];
+
+const USAGE: &str = "raw-rsa keyring spec must be raw-rsa:NAMESPACE:NAME:PADDING:PATH";
+
+/// One parsed `raw-rsa:` spec.
+#[derive(Debug)]
+pub struct RawRsaSpec {
+    namespace: String,
+    name: String,
+    padding: RsaPadding,
+    path: PathBuf,
+}
+
+impl RawRsaSpec {
+    /// Parses what follows `raw-rsa:`.
+    pub fn parse(rest: &str) -> Result<Self, AppError> {
+        let mut parts = rest.splitn(4, ':');
+        let (Some(namespace), Some(name), Some(padding), Some(path)) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(AppError::usage(USAGE));
+        };
+        if namespace.is_empty() || name.is_empty() || padding.is_empty() || path.is_empty() {
+            return Err(AppError::usage(format!("{USAGE} (none empty)")));
+        }
+        let Some(&(_, padding)) = PADDINGS.iter().find(|(n, _)| *n == padding) else {
+            return Err(AppError::usage(format!(
+                "keyring raw-rsa:{namespace}:{name}: unknown padding {:?} (expected one of {})",
+                padding.chars().take(32).collect::<String>(),
+                PADDINGS.map(|(n, _)| n).join(", ")
+            )));
+        };
+        Ok(Self {
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+            padding,
+            path: PathBuf::from(path),
+        })
+    }
+
+    /// Reads the PEM key and builds the keyring. A public key cannot decrypt: asked to, this
+    /// is a usage error here rather than a failure per message.
+    pub fn build(&self, purpose: Purpose) -> Result<Arc<dyn Keyring>, AppError> {
+        let Self {
+            namespace,
+            name,
+            padding,
+            path,
+        } = self;
+        let shown = path.display();
+        let file = File::open(path).map_err(|e| AppError::io(format!("key file {shown}"), e))?;
+        let mut bytes = Zeroizing::new(Vec::with_capacity(4096));
+        file.take(MAX_PEM_FILE + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| AppError::io(format!("key file {shown}"), e))?;
+        if bytes.len() as u64 > MAX_PEM_FILE {
+            return Err(AppError::usage(format!(
+                "key file {shown}: larger than {MAX_PEM_FILE} bytes; expected a PEM RSA key"
+            )));
+        }
+        let text = std::str::from_utf8(&bytes)
+            .map_err(|_| AppError::usage(format!("key file {shown}: not a PEM file (not text)")))?;
+        let keyring = RawRsaKeyring::from_pem(namespace, name, *padding, text).map_err(|e| {
+            AppError::usage(format!(
+                "keyring raw-rsa:{namespace}:{name}: key file {shown}: {e}"
+            ))
+        })?;
+        if purpose == Purpose::Decrypt && !keyring.can_decrypt() {
+            return Err(AppError::usage(format!(
+                "keyring raw-rsa:{namespace}:{name}: key file {shown} holds a public key; \
+                 decrypting needs the private key (the PREFIX.pem of keygen rsa)"
+            )));
+        }
+        Ok(Arc::new(keyring))
+    }
+}
