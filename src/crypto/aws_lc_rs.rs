@@ -416,11 +416,8 @@ impl super::Rsa for Rsa {
                 ))
             }
         };
-        #[cfg(feature = "fips")]
-        let key = rsa::PrivateDecryptingKey::generate_fips(size);
-        #[cfg(not(feature = "fips"))]
-        let key = rsa::PrivateDecryptingKey::generate(size);
-        let key = key.map_err(|_| CryptoError::Failure)?;
+        // In the FIPS build this is the module's FIPS key generation (with pairwise check).
+        let key = rsa::PrivateDecryptingKey::generate(size).map_err(|_| CryptoError::Failure)?;
         let private: Pkcs8V1Der<'_> = key.as_der().map_err(|_| CryptoError::Failure)?;
         let public: PublicKeyX509Der<'_> = key
             .public_key()

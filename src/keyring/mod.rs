@@ -102,7 +102,7 @@ impl fmt::Display for KeyringError {
                 key_name,
             } => write!(
                 f,
-                "could not unwrap the data key of {provider_id}/{key_name} (wrong key or encryption context)"
+                "could not unwrap the data key of {provider_id}/{key_name} (wrong key, padding or encryption context)"
             ),
             Self::Unavailable(w) => write!(f, "key service unavailable: {w}"),
             Self::AccessDenied(w) => write!(f, "access denied: {w}"),
