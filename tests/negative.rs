@@ -1276,7 +1276,10 @@ fn empty_context_key_in_header() {
     );
     let (e, _) = reject_both(&client, &m, &opts(), b"", 0);
     assert!(
-        matches!(e, Error::Format(FormatError::Context(ContextError::EmptyKey))),
+        matches!(
+            e,
+            Error::Format(FormatError::Context(ContextError::EmptyKey))
+        ),
         "{e:?}"
     );
 }
