@@ -43,51 +43,67 @@ fn features() -> Vec<&'static str> {
     f
 }
 
-/// The example binary, built with KMS support once per run.
+/// The example binary, built with KMS support once per run and copied to a private
+/// directory (other test binaries may rebuild `examples/envcrypt` with other features while
+/// these tests run).
 fn bin() -> PathBuf {
-    static BUILD: std::sync::Once = std::sync::Once::new();
-    let exe = std::env::current_exe().expect("current_exe");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("test binary lives in <target>/<profile>/deps")
-        .to_path_buf();
-    BUILD.call_once(|| {
-        if std::env::var_os("ENVCRYPT_CLI_NO_BUILD").is_some() {
-            return;
-        }
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.current_dir(env!("CARGO_MANIFEST_DIR")).args([
-            "build",
-            "--quiet",
-            "--example",
-            "envcrypt",
-            "--no-default-features",
-            "--features",
-            &features().join(","),
-        ]);
-        match profile_dir.file_name().and_then(|n| n.to_str()) {
-            Some("debug") => {}
-            Some("release") => {
-                cmd.arg("--release");
+    static BIN: std::sync::OnceLock<(tempfile::TempDir, PathBuf)> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        let exe = std::env::current_exe().expect("current_exe");
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("test binary lives in <target>/<profile>/deps")
+            .to_path_buf();
+        if std::env::var_os("ENVCRYPT_CLI_NO_BUILD").is_none() {
+            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+            let mut cmd = Command::new(cargo);
+            cmd.current_dir(env!("CARGO_MANIFEST_DIR")).args([
+                "build",
+                "--quiet",
+                "--example",
+                "envcrypt",
+                "--no-default-features",
+                "--features",
+                &features().join(","),
+            ]);
+            match profile_dir.file_name().and_then(|n| n.to_str()) {
+                Some("debug") => {}
+                Some("release") => {
+                    cmd.arg("--release");
+                }
+                Some(other) => {
+                    cmd.args(["--profile", other]);
+                }
+                None => {}
             }
-            Some(other) => {
-                cmd.args(["--profile", other]);
+            if let Some(target_dir) = profile_dir.parent() {
+                cmd.env("CARGO_TARGET_DIR", target_dir);
             }
-            None => {}
+            let status = cmd.status().expect("run cargo build --example envcrypt");
+            assert!(status.success(), "cargo build --example envcrypt failed");
         }
-        if let Some(target_dir) = profile_dir.parent() {
-            cmd.env("CARGO_TARGET_DIR", target_dir);
-        }
-        let status = cmd.status().expect("run cargo build --example envcrypt");
-        assert!(status.success(), "cargo build --example envcrypt failed");
-    });
-    let bin = profile_dir
-        .join("examples")
-        .join(format!("envcrypt{}", std::env::consts::EXE_SUFFIX));
-    assert!(bin.exists(), "{} is missing", bin.display());
-    bin
+        let built = profile_dir
+            .join("examples")
+            .join(format!("envcrypt{}", std::env::consts::EXE_SUFFIX));
+        let dir = tempfile::tempdir().expect("temp dir");
+        let bin = dir.path().join(built.file_name().unwrap());
+        std::fs::copy(&built, &bin).unwrap_or_else(|e| panic!("copy {}: {e}", built.display()));
+        // A build without KMS says so for any aws-kms spec (no network needed to tell).
+        let probe = Command::new(&bin)
+            .args(["encrypt", "-k", "aws-kms-discovery:1", "/dev/null"])
+            .output()
+            .expect("run envcrypt");
+        let stderr = String::from_utf8_lossy(&probe.stderr);
+        assert!(
+            !stderr.contains("not yet supported in this build"),
+            "{} was built without --features aws-kms: {stderr}",
+            built.display()
+        );
+        (dir, bin)
+    })
+    .1
+    .clone()
 }
 
 struct Out {
