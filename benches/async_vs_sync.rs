@@ -135,26 +135,52 @@ fn async_decrypt(s: &Setup, plain: &mut Vec<u8>) {
     });
 }
 
+/// CPU time of this process so far (all threads), from /proc (Linux; 0 elsewhere).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
+    // utime and stime are fields 14 and 15 (1-based), in clock ticks of 1/100 s.
+    let tick = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (tick(11) + tick(12)) / 100.0
+}
+
 /// Sync and async alternately, `rounds` times each; prints the medians and their ratio.
 /// Alternating keeps a busy machine's noise from favouring one side.
 fn interleaved(s: &Setup, rounds: usize) {
     let mut out = Vec::with_capacity(s.message.len() + (1 << 20));
     let mut plain = Vec::with_capacity(s.data.len());
     let (mut es, mut ea, mut ds, mut da) = (vec![], vec![], vec![], vec![]);
-    let time = |f: &mut dyn FnMut()| {
-        let t = std::time::Instant::now();
+    let mut cpu = [0.0f64; 4];
+    let mut time = |i: usize, f: &mut dyn FnMut()| {
+        let (t, c) = (std::time::Instant::now(), cpu_seconds());
         f();
+        cpu[i] += cpu_seconds() - c;
         t.elapsed().as_secs_f64()
     };
     for _ in 0..rounds {
-        es.push(time(&mut || sync_encrypt(s, &mut out)));
-        ea.push(time(&mut || {
+        es.push(time(0, &mut || sync_encrypt(s, &mut out)));
+        ea.push(time(1, &mut || {
             out = async_encrypt(s, std::mem::take(&mut out))
         }));
-        ds.push(time(&mut || sync_decrypt(s, &mut plain)));
-        da.push(time(&mut || async_decrypt(s, &mut plain)));
+        ds.push(time(2, &mut || sync_decrypt(s, &mut plain)));
+        da.push(time(3, &mut || async_decrypt(s, &mut plain)));
     }
     let mib = s.data.len() as f64 / (1 << 20) as f64;
+    let r = rounds as f64;
+    println!(
+        "interleaved CPU per run (all threads): encrypt sync {:.0} ms, async {:.0} ms; decrypt sync {:.0} ms, async {:.0} ms",
+        cpu[0] / r * 1e3,
+        cpu[1] / r * 1e3,
+        cpu[2] / r * 1e3,
+        cpu[3] / r * 1e3
+    );
     for (what, sync, asy) in [("encrypt", &mut es, &mut ea), ("decrypt", &mut ds, &mut da)] {
         sync.sort_by(f64::total_cmp);
         asy.sort_by(f64::total_cmp);
