@@ -24,6 +24,10 @@ const S0478: &str = "0478";
 /// next to this one is current. `cargo test --test cli` alone does not: when the binary is
 /// missing, the first call builds it (default features, this profile).
 fn bin() -> PathBuf {
+    // A given binary (e.g. an installed one, or a copy safe from concurrent builds).
+    if let Some(p) = std::env::var_os("ENVCRYPT_BIN") {
+        return PathBuf::from(p);
+    }
     static BUILD: std::sync::Once = std::sync::Once::new();
     let exe = std::env::current_exe().expect("current_exe");
     let profile_dir = exe
@@ -836,16 +840,42 @@ fn inspect_prints_the_header() {
 
 #[test]
 fn info_prints_provider_json() {
+    // The build's providers, default first (the tool and this test share the features).
+    let compiled: Vec<&str> = envcrypt::crypto::providers()
+        .iter()
+        .map(|p| p.name)
+        .collect();
+    let default = envcrypt::crypto::default_provider();
     let env = Env::new();
-    for args in [&["info"][..], &["--provider", "aws-lc-rs", "info"][..]] {
-        let out = env.run(args).ok();
-        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-        assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
-        assert_eq!(v["provider"], "aws-lc-rs");
-        assert_eq!(v["fips"], false);
-        let providers = v["providers"].as_array().unwrap();
-        assert!(providers.contains(&Value::from("aws-lc-rs")));
+    let mut runs = vec![(vec!["info"], default)];
+    for p in envcrypt::crypto::providers() {
+        runs.push((vec!["--provider", p.name, "info"], *p));
+        // The global option also goes after the subcommand.
+        runs.push((vec!["info", "--provider", p.name], *p));
     }
+    for (args, provider) in runs {
+        let out = env.run(&args).ok();
+        let text = out.stdout_str();
+        assert_eq!(text.trim_end().lines().count(), 1, "one JSON object");
+        let v: Value = serde_json::from_str(&text).unwrap();
+        let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys, ["fips", "provider", "providers", "version"]);
+        assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
+        assert_eq!(v["provider"], provider.name, "{args:?}");
+        assert_eq!(v["fips"], provider.fips(), "{args:?}");
+        assert_eq!(v["providers"], serde_json::json!(compiled));
+    }
+    // CLI.md: the FIPS provider by default in a `fips` build, else aws-lc-rs.
+    let expected = if cfg!(feature = "fips") {
+        "aws-lc-rs-fips"
+    } else if cfg!(feature = "aws-lc-rs") {
+        "aws-lc-rs"
+    } else {
+        "rust-crypto"
+    };
+    assert_eq!(default.name, expected);
+    let out = env.run(&["--provider", "nope", "info"]).fails(2);
+    assert!(out.stderr.contains("available:"), "{}", out.stderr);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -951,6 +981,18 @@ fn demo_round_trip() {
     assert!(text.contains("MB/s"), "{text}");
     let image = fs::read(env.path("demo/envcrypt-demo.dcm")).unwrap();
     assert_eq!(image.len(), 1_048_576);
+    // CLI.md: the check is SHA-256; the summary shows it (`sha256sum` agrees).
+    let digest = text
+        .split("SHA-256 ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no SHA-256 in {text}"));
+    let sum = Command::new("sha256sum")
+        .arg(env.path("demo/envcrypt-demo.dcm"))
+        .output()
+        .expect("sha256sum (coreutils)");
+    let sum = String::from_utf8(sum.stdout).unwrap();
+    assert_eq!(Some(digest), sum.split_whitespace().next(), "{text}");
     assert_eq!(&image[..128], &[0u8; 128][..]);
     assert_eq!(&image[128..132], b"DICM");
     let decrypted = fs::read(env.path("demo/envcrypt-demo.decrypted.dcm")).unwrap();
@@ -1260,4 +1302,240 @@ fn raw_rsa_with_a_provider_without_rsa_is_a_usage_error() {
         out.stderr
     );
     assert!(!env.exists("x"));
+}
+
+// ---------------------------------------------------------------------------------------
+// issue 5: the rest of the contract (help, --provider, --threads, failed decrypts leave
+// nothing). Folders, pipes between processes, the progress bar and the Python ESDK are in
+// `tests/cli_folders.rs`.
+
+#[test]
+fn help_texts_show_examples_and_the_context_warning() {
+    let env = Env::new();
+    for args in [
+        &["--help"][..],
+        &["encrypt", "--help"],
+        &["decrypt", "--help"],
+        &["inspect", "--help"],
+        &["demo", "--help"],
+        &["keygen", "--help"],
+        &["info", "--help"],
+    ] {
+        let text = env.run(args).ok().stdout_str();
+        assert!(text.contains("Example"), "{args:?}: {text}");
+    }
+    for args in [
+        &["--help"][..],
+        &["encrypt", "--help"],
+        &["decrypt", "--help"],
+    ] {
+        let text = env.run(args).ok().stdout_str();
+        assert!(text.contains("UNENCRYPTED"), "{args:?}: {text}");
+        assert!(text.contains("patient identifiers"), "{args:?}: {text}");
+    }
+    let text = env.run(&["encrypt", "--help"]).ok().stdout_str();
+    for option in [
+        "--recursive",
+        "--force",
+        "--quiet",
+        "--threads",
+        "--follow-symlinks",
+        "--provider",
+        "--suite",
+        "--frame-length",
+        "--required-context",
+    ] {
+        assert!(text.contains(option), "{option}: {text}");
+    }
+    let text = env.run(&["decrypt", "--help"]).ok().stdout_str();
+    for option in [
+        "--allow-v1",
+        "--unsigned-only",
+        "--max-edks",
+        "--max-frame-length",
+        "--required-context",
+    ] {
+        assert!(text.contains(option), "{option}: {text}");
+    }
+    // A bare `envcrypt` prints the help with exit 2.
+    let out = env.run(&[]);
+    assert_eq!(out.code, 2);
+}
+
+#[test]
+fn provider_option_picks_the_provider_for_each_direction() {
+    let env = Env::new();
+    let plain = payload(200_000);
+    env.write("p", &plain);
+    for a in envcrypt::crypto::providers() {
+        for b in envcrypt::crypto::providers() {
+            env.run(&[
+                "--provider",
+                a.name,
+                "encrypt",
+                "-k",
+                KEY,
+                "-o",
+                "p.enc",
+                "--force",
+                "p",
+            ])
+            .ok();
+            let out = env
+                .run(&["decrypt", "--provider", b.name, "-k", KEY, "p.enc"])
+                .ok();
+            assert_eq!(out.stdout, plain, "{} -> {}", a.name, b.name);
+        }
+    }
+    let out = env
+        .run(&[
+            "--provider",
+            "aws-lc-rs-nope",
+            "encrypt",
+            "-k",
+            KEY,
+            "-o",
+            "x",
+            "p",
+        ])
+        .fails(2);
+    assert!(out.stderr.contains("aws-lc-rs-nope"), "{}", out.stderr);
+    assert!(!env.exists("x"));
+}
+
+#[test]
+fn threads_option_maps_to_the_pipeline() {
+    let env = Env::new();
+    let plain = payload(1_000_000);
+    env.write("p", &plain);
+    for threads in ["1", "2", "7"] {
+        env.run(&[
+            "encrypt",
+            "--threads",
+            threads,
+            "-k",
+            KEY,
+            "--frame-length",
+            "4096",
+            "-o",
+            "p.enc",
+            "--force",
+            "p",
+        ])
+        .ok();
+        for dthreads in ["1", "3"] {
+            let out = env
+                .run(&["decrypt", "--threads", dthreads, "-k", KEY, "p.enc"])
+                .ok();
+            assert_eq!(out.stdout, plain, "{threads}/{dthreads}");
+        }
+        let enc = env
+            .run_stdin(&["encrypt", "--threads", threads, "-k", KEY], &plain)
+            .ok()
+            .stdout;
+        let dec = env
+            .run_stdin(&["decrypt", "--threads", threads, "-k", KEY], &enc)
+            .ok()
+            .stdout;
+        assert_eq!(dec, plain);
+    }
+    for bad in ["0", "-1", "x", "100000"] {
+        env.run(&["encrypt", "--threads", bad, "-k", KEY, "p"])
+            .fails(2);
+    }
+}
+
+/// Tampered, wrong key, context mismatch, truncated: exit 1, no output file (new or
+/// existing with `--force`), the input byte-for-byte and time-stamp untouched, no temporary
+/// files; from a file or from stdin.
+#[test]
+fn failed_decrypt_leaves_no_output_and_an_untouched_input() {
+    let env = Env::new();
+    env.run(&["keygen", "aes256", "-o", "other"]).ok();
+    let plain = payload(300_000);
+    let enc = encrypt_file(
+        &env,
+        "p",
+        &plain,
+        &["-c", "study=s1", "--frame-length", "4096"],
+    );
+    let mut tampered = enc.clone();
+    tampered[enc.len() / 3] ^= 0x08;
+    let cases: [(&str, Vec<u8>, Vec<&str>); 4] = [
+        ("tampered", tampered, vec!["-k", KEY]),
+        (
+            "wrong-key",
+            enc.clone(),
+            vec!["-k", "raw-aes:ns:key1:other"],
+        ),
+        ("context", enc.clone(), vec!["-k", KEY, "-c", "study=s2"]),
+        (
+            "truncated",
+            enc[..enc.len() - 100].to_vec(),
+            vec!["-k", KEY],
+        ),
+    ];
+    for (name, bytes, keys) in &cases {
+        let input = format!("{name}.enc");
+        env.write(&input, bytes);
+        let mtime = fs::metadata(env.path(&input)).unwrap().modified().unwrap();
+        // A new output, an existing one with --force, and stdin to a file.
+        let runs: [(Vec<&str>, Option<&[u8]>); 3] = [
+            (vec!["-o", "out", &input], None),
+            (vec!["-o", "kept", "--force", &input], None),
+            (vec!["-o", "out", "-"], Some(&bytes[..])),
+        ];
+        env.write("kept", b"keep me");
+        for (extra, stdin) in runs {
+            let mut args = vec!["decrypt"];
+            args.extend(keys.iter().copied());
+            args.extend(extra);
+            let out = match stdin {
+                Some(data) => env.run_stdin(&args, data),
+                None => env.run(&args),
+            };
+            let out = out.fails(1);
+            assert!(!out.stderr.contains("panicked"), "{name}");
+            assert!(!env.exists("out"), "{name}: no output file");
+            assert_eq!(env.read("kept"), b"keep me", "{name}: existing output kept");
+        }
+        assert_eq!(&env.read(&input), bytes, "{name}: input untouched");
+        assert_eq!(
+            fs::metadata(env.path(&input)).unwrap().modified().unwrap(),
+            mtime
+        );
+        fs::remove_file(env.path("kept")).unwrap();
+    }
+    let mut names = env.files();
+    names.retain(|n| n.starts_with('.'));
+    assert!(names.is_empty(), "temporary files left: {names:?}");
+}
+
+#[test]
+fn stdin_to_a_file_and_inspect_from_stdin() {
+    let env = Env::new();
+    let plain = payload(150_000);
+    let out = env
+        .run_stdin(&["encrypt", "-k", KEY, "-o", "s.enc"], &plain)
+        .ok();
+    assert!(out.stdout.is_empty() && out.stderr.is_empty());
+    let enc = env.read("s.enc");
+    let out = env
+        .run_stdin(&["decrypt", "-k", KEY, "-o", "s.out", "-"], &enc)
+        .ok();
+    assert!(out.stdout.is_empty());
+    assert_eq!(env.read("s.out"), plain);
+    let h: Value =
+        serde_json::from_slice(&env.run_stdin(&["inspect", "-"], &enc).ok().stdout).unwrap();
+    assert_eq!(h, env.inspect("s.enc"));
+    // Only the header is needed.
+    let hl = h["header_length"].as_u64().unwrap() as usize;
+    let h2: Value =
+        serde_json::from_slice(&env.run_stdin(&["inspect"], &enc[..hl]).ok().stdout).unwrap();
+    assert_eq!(h2, h);
+    env.run_stdin(&["inspect"], &enc[..hl - 1]).fails(1);
+    // An existing output needs --force from stdin too.
+    env.run_stdin(&["encrypt", "-k", KEY, "-o", "s.enc"], &plain)
+        .fails(2);
+    assert_eq!(env.read("s.enc"), enc);
 }

@@ -10,7 +10,7 @@ use envcrypt::AlgorithmSuite;
 
 /// Client-side envelope encryption in the AWS Encryption SDK message format.
 #[derive(Debug, Parser)]
-#[command(name = "envcrypt", version, about, max_term_width = 100)]
+#[command(name = "envcrypt", version, about, max_term_width = 100, after_help = MAIN_HELP)]
 pub struct Cli {
     /// Crypto provider to use (`aws-lc-rs`, `aws-lc-rs-fips`, `rust-crypto`: any compiled in).
     #[arg(long, global = true, value_name = "NAME")]
@@ -20,21 +20,110 @@ pub struct Cli {
     pub command: Command,
 }
 
+const MAIN_HELP: &str = "\
+Examples:
+  envcrypt demo                                   # round trip on a synthetic 512 MiB image
+  envcrypt keygen aes256 -o site.key
+  envcrypt encrypt -k raw-aes:hospital-a:imaging-2026:site.key -r -o upload/ study/
+  envcrypt decrypt -k raw-aes:hospital-a:imaging-2026:site.key -o scan.dcm scan.dcm.enc
+  envcrypt inspect scan.dcm.enc
+  tar c study/ | envcrypt encrypt -k raw-aes:hospital-a:imaging-2026:site.key > study.tar.enc
+
+Exit codes: 0 ok, 1 authentication or policy failure (tampered, truncated, wrong key, context \
+mismatch), 2 usage, 3 I/O, 4 keyring unreachable or refused.
+
+Warning: the encryption context (-c KEY=VALUE) is stored UNENCRYPTED in the header; never put \
+patient identifiers in it.";
+
+const DEMO_HELP: &str = "\
+Examples:
+  envcrypt demo                         # 512 MiB in a temporary directory, removed afterwards
+  envcrypt demo --size 100000000 --dir demo --suite 0478
+  envcrypt demo --threads 1             # compare with the parallel pipeline";
+
+const KEYGEN_HELP: &str = "\
+Examples:
+  envcrypt keygen aes256 -o site.key     # then -k raw-aes:NAMESPACE:NAME:site.key
+  envcrypt keygen rsa -o escrow          # escrow.pem (private), escrow.pub.pem (public)
+
+Keep key files out of the folders you upload; anyone holding a key decrypts its messages.";
+
+const ENCRYPT_HELP: &str = "\
+Examples:
+  # One file (the result is written only if everything succeeded):
+  envcrypt encrypt -k raw-aes:hospital-a:imaging-2026:site.key -o scan.dcm.enc scan.dcm
+  # A study folder for upload: upload/ gets the same tree, each file with .enc added:
+  envcrypt encrypt -k raw-aes:hospital-a:imaging-2026:site.key -c purpose=archive -r -o upload/ study/
+  # A second keyring also wraps the data key (escrow); either one decrypts:
+  envcrypt encrypt -k raw-aes:hospital-a:imaging-2026:site.key -k raw-rsa:escrow:2026:oaep-sha256:escrow.pub.pem -o x.enc x
+  # In a pipe:
+  pg_dump db | envcrypt encrypt -k raw-aes:hospital-a:imaging-2026:site.key > db.sql.enc
+
+An existing output is never replaced without --force. A progress bar is drawn on stderr when it \
+is a terminal (not with -q); in pipes stderr carries only errors.
+
+With -r, symbolic links are skipped (and named) unless --follow-symlinks; a file that fails is \
+reported at the end and the others are still processed; the exit code is the most serious \
+failure (1 > 4 > 3 > 2). OUTDIR may not be inside INPUT.
+
+Warning: the encryption context (-c KEY=VALUE) is authenticated but stored UNENCRYPTED in the \
+message header: anyone holding the file can read it. Never put patient identifiers (names, \
+MRNs, dates of birth, accession numbers) or other secrets in it.";
+
+const DECRYPT_HELP: &str = "\
+Examples:
+  envcrypt decrypt -k raw-aes:hospital-a:imaging-2026:site.key -o scan.dcm scan.dcm.enc
+  # Refuse the file unless its context says purpose=archive:
+  envcrypt decrypt -k raw-aes:hospital-a:imaging-2026:site.key -c purpose=archive -o scan.dcm scan.dcm.enc
+  # A folder made by `encrypt -r`: .enc is removed from each name:
+  envcrypt decrypt -k raw-aes:hospital-a:imaging-2026:site.key -r -o study/ upload/
+  curl -s https://example.org/scan.dcm.enc | envcrypt decrypt -k raw-aes:hospital-a:imaging-2026:site.key > scan.dcm
+
+With -o the plaintext appears only once the whole message verified (tampered, truncated, wrong \
+key or context mismatch: exit 1, no output file, the input untouched). To stdout, each frame is \
+written once it verified; a failure mid-way exits 1 after part of the data was written.
+
+With -r, files whose names do not end in .enc are skipped (and named unless -q), symbolic \
+links too unless --follow-symlinks; failures are reported at the end, the others are still \
+decrypted.
+
+Warning: the encryption context is stored UNENCRYPTED in the message header; never put patient \
+identifiers in it.";
+
+const INSPECT_HELP: &str = "\
+Examples:
+  envcrypt inspect scan.dcm.enc                 # which keys and context a file needs
+  envcrypt inspect scan.dcm.enc | jq '.encrypted_data_keys[].provider_id'
+  head -c 4096 big.enc | envcrypt inspect        # the header is enough
+
+No key is needed and nothing is decrypted. The output shows the encryption context, which is \
+stored unencrypted in every message.";
+
+const INFO_HELP: &str = "\
+Example:
+  envcrypt --provider rust-crypto info
+  {\"version\": \"0.1.0\", \"provider\": \"rust-crypto\", \"fips\": false, \"providers\": [...]}";
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Round trip on a synthetic DICOM-like image with a local key: encrypt, inspect,
     /// decrypt, verify, and report throughput.
+    #[command(after_help = DEMO_HELP)]
     Demo(DemoArgs),
     /// Generate a key.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = KEYGEN_HELP)]
     Keygen(KeygenCommand),
-    /// Encrypt one input (file or stdin) into one message.
+    /// Encrypt one input (file or stdin) into one message, or a folder with -r.
+    #[command(after_help = ENCRYPT_HELP)]
     Encrypt(EncryptArgs),
-    /// Decrypt one message.
+    /// Decrypt one message, or a folder of messages with -r.
+    #[command(after_help = DECRYPT_HELP)]
     Decrypt(DecryptArgs),
     /// Print a message header as one JSON object (no key needed; nothing decrypted).
+    #[command(after_help = INSPECT_HELP)]
     Inspect(InspectArgs),
     /// Print version and crypto provider information as one JSON object.
+    #[command(after_help = INFO_HELP)]
     Info,
 }
 
@@ -54,6 +143,12 @@ pub struct DemoArgs {
     #[arg(long, value_name = "N", default_value_t = 65536,
           value_parser = clap::value_parser!(u32).range(1..=0x7FFF_FFFF))]
     pub frame_length: u32,
+    /// Worker threads of the frame pipeline (default: one per core).
+    #[arg(long, value_name = "N", value_parser = parse_threads)]
+    pub threads: Option<usize>,
+    /// No progress bar.
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -82,24 +177,33 @@ pub struct CommonArgs {
     /// aws-kms-discovery:..., pkcs11:...
     #[arg(short, long = "keyring", value_name = "KEYRING", required = true)]
     pub keyrings: Vec<String>,
-    /// Encryption context pair (repeatable).
+    /// Encryption context pair (repeatable): on encrypt stored in the header, on decrypt
+    /// required to be there with this value. Stored UNENCRYPTED: never patient identifiers.
     #[arg(short = 'c', long = "context", value_name = "KEY=VALUE", value_parser = parse_pair)]
     pub context: Vec<(String, String)>,
-    /// Output file (default: stdout). Written to a temporary file and renamed into place
-    /// only on success.
+    /// Output file (default: stdout), or the output folder with -r. Written to a temporary
+    /// file and renamed into place only on success.
     #[arg(short, long, value_name = "OUT")]
     pub output: Option<PathBuf>,
-    /// Allow replacing an existing OUT.
+    /// Allow replacing an existing OUT (with -r: existing files in OUTDIR).
     #[arg(long)]
     pub force: bool,
-    /// No messages except errors.
+    /// No progress bar and no notes about skipped files; only errors.
     #[arg(short, long)]
     pub quiet: bool,
-    /// Input file, or `-` for stdin (the default).
+    /// INPUT is a folder: process every file in it into the folder -o OUTDIR (same relative
+    /// paths, `.enc` added on encrypt, removed on decrypt).
+    #[arg(short, long)]
+    pub recursive: bool,
+    /// With -r: follow symbolic links (default: skip them).
+    #[arg(long, requires = "recursive")]
+    pub follow_symlinks: bool,
+    /// Worker threads of the frame pipeline (default: one per core).
+    #[arg(long, value_name = "N", value_parser = parse_threads)]
+    pub threads: Option<usize>,
+    /// Input file (a folder with -r), or `-` for stdin (the default).
     #[arg(value_name = "INPUT")]
     pub input: Option<PathBuf>,
-    // `-r/--recursive` (directory INPUT, `-o OUTDIR`) and the progress bar belong here; see
-    // `crypt::Job`, which already describes one file to process.
 }
 
 #[derive(Debug, Args)]
@@ -145,6 +249,14 @@ pub struct InspectArgs {
     /// Message file, or `-` for stdin (the default).
     #[arg(value_name = "INPUT")]
     pub input: Option<PathBuf>,
+}
+
+/// `--threads N`: 1 to 1024.
+fn parse_threads(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n @ 1..=1024) => Ok(n),
+        _ => Err("expected a number of threads from 1 to 1024".to_owned()),
+    }
 }
 
 /// `KEY=VALUE`, split at the first `=`; the key must not be empty.

@@ -1,40 +1,28 @@
-//! `encrypt` and `decrypt`: one input to one output, streamed with flat memory.
+//! `encrypt` and `decrypt`: one input to one output, or a folder (`-r`, see `walk`).
+//!
+//! Files go through the library's file API (`Client::encrypt_file` / `decrypt_file`: a
+//! temporary file in the target directory, synced and renamed into place only on success);
+//! stdout goes through the parallel frame pipeline (`encrypt_stream` / `decrypt_stream`).
+//! Memory stays flat whatever the size: a few frames per worker.
 
 use std::io::{self, Read, Write};
-use std::path::PathBuf;
+use std::path::Path;
 
 use envcrypt::crypto::CryptoProvider;
-use envcrypt::{Client, CommitmentPolicy, DecryptOptions, EncryptionContext, SignaturePolicy};
+use envcrypt::file::FileOptions;
+use envcrypt::pipeline::{PipelineOptions, StreamStats};
+use envcrypt::{
+    Client, CommitmentPolicy, DecryptOptions, EncryptionContext, Header, SignaturePolicy,
+};
 
-use crate::cli::{DecryptArgs, EncryptArgs};
+use crate::cli::{CommonArgs, DecryptArgs, EncryptArgs};
 use crate::error::AppError;
 use crate::keyring_spec::{build_keyring, Purpose};
-use crate::output::{display_name, open_input, Output, BUF_SIZE};
-
-/// One file to process. The future `-r/--recursive` mode walks a directory and runs one
-/// `Job` per file (and a progress bar would wrap the copy loops below).
-#[derive(Debug, Clone)]
-pub struct Job {
-    /// Input file; `None` or `-` is stdin.
-    pub input: Option<PathBuf>,
-    /// Output file; `None` or `-` is stdout.
-    pub output: Option<PathBuf>,
-    /// Allow replacing an existing output.
-    pub force: bool,
-}
-
-impl Job {
-    fn input_name(&self) -> String {
-        display_name(self.input.as_deref(), "stdin")
-    }
-}
-
-/// Bytes read and written by one job.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Stats {
-    pub bytes_in: u64,
-    pub bytes_out: u64,
-}
+use crate::output::{
+    binary_stdout, check_input_file, check_output_file, display_name, is_std, open_input,
+    stdin_file,
+};
+use crate::progress::{self, Progress, Tracker};
 
 /// Builds a context from `KEY=VALUE` pairs, refusing a key given twice.
 pub fn context_from_pairs<'a>(
@@ -50,6 +38,123 @@ pub fn context_from_pairs<'a>(
         }
     }
     Ok(context)
+}
+
+/// What to do to each input.
+#[derive(Clone, Copy)]
+pub enum Op<'a> {
+    Encrypt {
+        client: &'a Client,
+        context: &'a EncryptionContext,
+    },
+    Decrypt {
+        client: &'a Client,
+        options: &'a DecryptOptions,
+    },
+}
+
+/// What one input became.
+#[derive(Debug, Clone, Default)]
+pub struct Done {
+    pub stats: StreamStats,
+    /// The authenticated header (decrypt only).
+    pub header: Option<Header>,
+}
+
+impl Op<'_> {
+    /// `encrypt` or `decrypt`.
+    pub fn verb(&self) -> &'static str {
+        match self {
+            Op::Encrypt { .. } => "encrypt",
+            Op::Decrypt { .. } => "decrypt",
+        }
+    }
+
+    /// File to file, atomically (the library's file API).
+    pub fn file(
+        &self,
+        input: &Path,
+        output: &Path,
+        options: &FileOptions<'_>,
+    ) -> Result<Done, envcrypt::Error> {
+        match *self {
+            Op::Encrypt { client, context } => client
+                .encrypt_file(input, output, context, options)
+                .map(|stats| Done {
+                    stats,
+                    header: None,
+                }),
+            Op::Decrypt { client, options: o } => client
+                .decrypt_file(input, output, o, options)
+                .map(|(header, stats)| Done {
+                    stats,
+                    header: Some(header),
+                }),
+        }
+    }
+
+    /// Stream to stream through the frame pipeline.
+    pub fn stream<R: Read, W: Write + Send>(
+        &self,
+        input: R,
+        output: W,
+        pipeline: &PipelineOptions,
+    ) -> Result<Done, envcrypt::Error> {
+        match *self {
+            Op::Encrypt { client, context } => client
+                .encrypt_stream(input, output, context, pipeline)
+                .map(|stats| Done {
+                    stats,
+                    header: None,
+                }),
+            Op::Decrypt { client, options } => client
+                .decrypt_stream(input, output, options, pipeline)
+                .map(|(header, stats)| Done {
+                    stats,
+                    header: Some(header),
+                }),
+        }
+    }
+}
+
+/// How inputs are processed (from the common options).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub force: bool,
+    pub quiet: bool,
+    pub pipeline: PipelineOptions,
+    /// Draw a progress bar (stderr is a terminal and no `-q`).
+    pub progress: bool,
+}
+
+impl Settings {
+    pub fn new(common: &CommonArgs) -> Self {
+        Self {
+            force: common.force,
+            quiet: common.quiet,
+            pipeline: pipeline_options(common.threads),
+            progress: progress::wanted(common.quiet),
+        }
+    }
+}
+
+/// `--threads N` (default: one worker per core).
+pub fn pipeline_options(threads: Option<usize>) -> PipelineOptions {
+    PipelineOptions {
+        threads: threads.unwrap_or(0),
+        frames_in_flight: 0,
+    }
+}
+
+/// A library error while doing `what`. An output that appeared meanwhile (another process
+/// won the race with our existence check) is the usage error of `--force`.
+pub fn lib_error(what: &str, e: envcrypt::Error) -> AppError {
+    match &e {
+        envcrypt::Error::Io(io) if io.kind() == io::ErrorKind::AlreadyExists => {
+            AppError::usage(format!("{what}: {io} (use --force to replace it)"))
+        }
+        _ => AppError::lib(what, e),
+    }
 }
 
 /// `envcrypt encrypt`.
@@ -72,12 +177,11 @@ pub fn run_encrypt(args: &EncryptArgs, provider: &'static CryptoProvider) -> Res
         .required_context_keys(args.required_context.iter().map(|(k, _)| k.clone()))
         .build()
         .map_err(|e| AppError::lib("encrypt", e))?;
-    let job = Job {
-        input: common.input.clone(),
-        output: common.output.clone(),
-        force: common.force,
+    let op = Op::Encrypt {
+        client: &client,
+        context: &context,
     };
-    encrypt_job(&client, &context, &job).map(|_| ())
+    run(common, op)
 }
 
 /// `envcrypt decrypt`.
@@ -108,143 +212,114 @@ pub fn run_decrypt(args: &DecryptArgs, provider: &'static CryptoProvider) -> Res
         builder = builder.max_frame_length(max);
     }
     let client = builder.build().map_err(|e| AppError::lib("decrypt", e))?;
-    let job = Job {
-        input: common.input.clone(),
-        output: common.output.clone(),
-        force: common.force,
+    let op = Op::Decrypt {
+        client: &client,
+        options: &options,
     };
-    decrypt_job(&client, &options, &job).map(|_| ())
+    run(common, op)
 }
 
-/// Encrypts one input into one message.
-pub fn encrypt_job(
-    client: &Client,
-    context: &EncryptionContext,
-    job: &Job,
-) -> Result<Stats, AppError> {
-    let input_name = job.input_name();
-    let mut input = open_input(job.input.as_deref())?;
-    let mut out = Output::create(job.output.as_deref(), job.force, job.input.as_deref())?;
-    let out_name = out.name();
-    let what = format!("encrypt {input_name}");
-    let mut counted = CountingWriter::new(&mut out);
-    let mut writer = client
-        .encrypt_writer(&mut counted, context)
-        .map_err(|e| AppError::lib(&what, e))?;
-    let mut buf = vec![0u8; BUF_SIZE];
-    let mut bytes_in = 0u64;
-    loop {
-        let n = read_some(&mut input, &mut buf)
-            .map_err(|e| AppError::io(format!("cannot read {input_name}"), e))?;
-        if n == 0 {
-            break;
+fn run(common: &CommonArgs, op: Op<'_>) -> Result<(), AppError> {
+    let settings = Settings::new(common);
+    if common.recursive {
+        let (Some(input), Some(outdir)) = (common.input.as_deref(), common.output.as_deref())
+        else {
+            return Err(AppError::usage(
+                "-r/--recursive needs a directory INPUT and -o OUTDIR",
+            ));
+        };
+        return crate::walk::run(op, input, outdir, common.follow_symlinks, &settings);
+    }
+    single(
+        op,
+        common.input.as_deref(),
+        common.output.as_deref(),
+        &settings,
+    )
+    .map(|_| ())
+}
+
+/// One input (file or stdin) to one output (file or stdout).
+pub fn single(
+    op: Op<'_>,
+    input: Option<&Path>,
+    output: Option<&Path>,
+    settings: &Settings,
+) -> Result<Done, AppError> {
+    let verb = op.verb();
+    let what = format!("{verb} {}", display_name(input, "stdin"));
+    let (in_std, out_std) = (is_std(input), is_std(output));
+    match input {
+        Some(path) if !in_std => check_input_file(path)?,
+        _ => {}
+    }
+    if let (Some(out), false) = (output, out_std) {
+        check_output_file(out, settings.force, input)?;
+    }
+    let mut stdout = if out_std {
+        Some(binary_stdout()?)
+    } else {
+        None
+    };
+    let total = match input {
+        Some(p) if !in_std => std::fs::metadata(p).ok().map(|m| m.len()),
+        _ => stdin_size(),
+    };
+    let bar = Progress::start(settings.progress, verb, total, 0);
+    let tracker = bar.tracker();
+    let done = match (output, stdout.as_mut()) {
+        (Some(out), None) => {
+            // File output: the library's atomic file API. Stdin is read through its path.
+            let source = if in_std {
+                stdin_file(input.is_some())?;
+                Path::new("/dev/stdin")
+            } else {
+                input.expect("a file input")
+            };
+            let report = |n: u64| tracker.read_so_far(n);
+            let options = FileOptions {
+                pipeline: settings.pipeline.clone(),
+                overwrite: settings.force,
+                progress: Some(&report),
+            };
+            op.file(source, out, &options)
+                .map_err(|e| lib_error(&what, e))?
         }
-        writer
-            .write_all(&buf[..n])
-            .map_err(|e| AppError::stream(&what, format!("cannot write {out_name}"), e))?;
-        bytes_in += n as u64;
-    }
-    let counted = writer.finish().map_err(|e| AppError::lib(&what, e))?;
-    let bytes_out = counted.count;
-    out.commit()?;
-    Ok(Stats {
-        bytes_in,
-        bytes_out,
-    })
-}
-
-/// Decrypts one message into one output. On failure a file output is removed (nothing
-/// written to OUT); stdout may have received plaintext of the frames that verified.
-pub fn decrypt_job(
-    client: &Client,
-    options: &DecryptOptions,
-    job: &Job,
-) -> Result<Stats, AppError> {
-    let input_name = job.input_name();
-    let input = open_input(job.input.as_deref())?;
-    let mut out = Output::create(job.output.as_deref(), job.force, job.input.as_deref())?;
-    let out_name = out.name();
-    let what = format!("decrypt {input_name}");
-    let mut counted = CountingReader::new(input);
-    let mut reader = client
-        .decrypt_reader(&mut counted, options)
-        .map_err(|e| AppError::lib(&what, e))?;
-    let mut buf = vec![0u8; BUF_SIZE];
-    let mut bytes_out = 0u64;
-    loop {
-        let n = read_some(&mut reader, &mut buf)
-            .map_err(|e| AppError::stream(&what, format!("cannot read {input_name}"), e))?;
-        if n == 0 {
-            break;
+        (_, Some(stdout)) => {
+            let reader = Counted {
+                inner: open_input(input)?,
+                tracker: &tracker,
+                read: 0,
+            };
+            op.stream(reader, stdout, &settings.pipeline)
+                .map_err(|e| lib_error(&what, e))?
         }
-        out.write_all(&buf[..n])
-            .map_err(|e| AppError::io(format!("cannot write {out_name}"), e))?;
-        bytes_out += n as u64;
-    }
-    drop(reader);
-    out.commit()?;
-    Ok(Stats {
-        bytes_in: counted.count,
-        bytes_out,
-    })
+        (None, None) => unreachable!("no output and no stdout"),
+    };
+    bar.finish();
+    Ok(done)
 }
 
-/// One `read`, retried on `Interrupted`.
-fn read_some(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    loop {
-        match r.read(buf) {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            other => return other,
-        }
-    }
+/// The size of stdin when it is a regular file (`< file`), for the progress bar.
+fn stdin_size() -> Option<u64> {
+    use std::os::fd::AsFd;
+    let fd = io::stdin().as_fd().try_clone_to_owned().ok()?;
+    let meta = std::fs::File::from(fd).metadata().ok()?;
+    meta.is_file().then_some(meta.len())
 }
 
-/// Counts the bytes written through it.
-struct CountingWriter<W> {
-    inner: W,
-    count: u64,
-}
-
-impl<W> CountingWriter<W> {
-    fn new(inner: W) -> Self {
-        Self { inner, count: 0 }
-    }
-}
-
-impl<W: Write> Write for CountingWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.count += n as u64;
-        Ok(n)
-    }
-
-    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        self.inner.write_all(buf)?;
-        self.count += buf.len() as u64;
-        Ok(())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
-/// Counts the bytes read through it.
-struct CountingReader<R> {
+/// Reports the bytes read through it to a progress bar.
+struct Counted<'a, R> {
     inner: R,
-    count: u64,
+    tracker: &'a Tracker<'a>,
+    read: u64,
 }
 
-impl<R> CountingReader<R> {
-    fn new(inner: R) -> Self {
-        Self { inner, count: 0 }
-    }
-}
-
-impl<R: Read> Read for CountingReader<R> {
+impl<R: Read> Read for Counted<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.count += n as u64;
+        self.read += n as u64;
+        self.tracker.read_so_far(self.read);
         Ok(n)
     }
 }

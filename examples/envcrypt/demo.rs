@@ -1,8 +1,10 @@
 //! `demo`: the main job in one command, with a local key and no cloud.
 //!
-//! Makes a synthetic DICOM-like image, a raw AES-256 key, encrypts, inspects, decrypts,
-//! compares the result with the original byte for byte, and prints a short summary.
-//! Everything streams: memory stays flat for any `--size`.
+//! Makes a synthetic DICOM-like image, a raw AES-256 key, encrypts it with the library's
+//! file API (parallel frame pipeline, temporary file, sync, rename), inspects the header
+//! without the key, decrypts, checks the result is identical (byte for byte, and shows its
+//! SHA-256), and prints a short summary with throughput figures. Everything streams: memory
+//! stays flat for any `--size`.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Read, Write};
@@ -10,15 +12,18 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use envcrypt::crypto::CryptoProvider;
+use envcrypt::file::FileOptions;
 use envcrypt::format::MessageVersion;
 use envcrypt::{Client, DecryptOptions, EncryptionContext};
 
 use crate::cli::DemoArgs;
-use crate::crypt::{decrypt_job, encrypt_job, Job};
+use crate::crypt::{lib_error, pipeline_options, Done, Op};
 use crate::error::AppError;
 use crate::inspect::read_header;
 use crate::keyring_spec::{build_keyring, Purpose};
 use crate::output::BUF_SIZE;
+use crate::progress::{self, Progress};
+use crate::sha256::Sha256;
 
 const KEY_FILE: &str = "envcrypt-demo.key";
 const IMAGE_FILE: &str = "envcrypt-demo.dcm";
@@ -64,10 +69,21 @@ pub fn run(args: &DemoArgs, provider: &'static CryptoProvider) -> Result<(), App
             )));
         }
     }
+    let bars = progress::wanted(args.quiet);
+    let pipeline = pipeline_options(args.threads);
+    let workers = match pipeline.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
 
     // 1. The image.
     let t = Instant::now();
-    let image = write_image(&path(IMAGE_FILE), args.size)?;
+    let image = {
+        let bar = Progress::start(bars, "image", Some(args.size), 0);
+        let image = write_image(&path(IMAGE_FILE), args.size, &bar)?;
+        bar.finish();
+        image
+    };
     let made_secs = t.elapsed().as_secs_f64();
 
     // 2. The key and the client.
@@ -88,19 +104,35 @@ pub fn run(args: &DemoArgs, provider: &'static CryptoProvider) -> Result<(), App
         ("modality", "CT"),
         ("content", "synthetic"),
     ]);
+    // Each step through the library's file API, with a progress bar on a terminal.
+    let step = |op: Op<'_>, from: &str, to: &str| -> Result<(Done, f64), AppError> {
+        let total = std::fs::metadata(path(from)).map(|m| m.len()).ok();
+        let bar = Progress::start(bars, op.verb(), total, 0);
+        let tracker = bar.tracker();
+        let report = |n: u64| tracker.read_so_far(n);
+        let options = FileOptions {
+            pipeline: pipeline.clone(),
+            overwrite: false,
+            progress: Some(&report),
+        };
+        let t = Instant::now();
+        let done = op
+            .file(&path(from), &path(to), &options)
+            .map_err(|e| lib_error(&format!("demo: {} {from}", op.verb()), e))?;
+        let secs = t.elapsed().as_secs_f64();
+        bar.finish();
+        Ok((done, secs))
+    };
 
     // 3. Encrypt.
-    let t = Instant::now();
-    let enc = encrypt_job(
-        &client,
-        &context,
-        &Job {
-            input: Some(path(IMAGE_FILE)),
-            output: Some(path(ENCRYPTED_FILE)),
-            force: false,
+    let (enc, enc_secs) = step(
+        Op::Encrypt {
+            client: &client,
+            context: &context,
         },
+        IMAGE_FILE,
+        ENCRYPTED_FILE,
     )?;
-    let enc_secs = t.elapsed().as_secs_f64();
 
     // 4. Inspect (header only, no key).
     let mut f = File::open(path(ENCRYPTED_FILE))
@@ -121,25 +153,35 @@ pub fn run(args: &DemoArgs, provider: &'static CryptoProvider) -> Result<(), App
     }
 
     // 5. Decrypt, requiring the context.
-    let t = Instant::now();
-    let dec = decrypt_job(
-        &client,
-        &DecryptOptions {
-            expected_context: context.clone(),
-            required_context: EncryptionContext::new(),
+    let options = DecryptOptions {
+        expected_context: context.clone(),
+        required_context: EncryptionContext::new(),
+    };
+    let (dec, dec_secs) = step(
+        Op::Decrypt {
+            client: &client,
+            options: &options,
         },
-        &Job {
-            input: Some(path(ENCRYPTED_FILE)),
-            output: Some(path(DECRYPTED_FILE)),
-            force: false,
-        },
+        ENCRYPTED_FILE,
+        DECRYPTED_FILE,
     )?;
-    let dec_secs = t.elapsed().as_secs_f64();
+    let authenticated = dec
+        .header
+        .as_ref()
+        .map(|h| h.message_id == header.message_id);
+    if authenticated != Some(true) {
+        return Err(AppError::data("demo: decrypted a different message"));
+    }
 
-    // 6. Compare.
+    // 6. Compare, and hash what was compared.
     let t = Instant::now();
-    let same = identical(&path(IMAGE_FILE), &path(DECRYPTED_FILE))
-        .map_err(|e| AppError::io("demo: cannot compare the files", e))?;
+    let digest = {
+        let bar = Progress::start(bars, "verify", Some(args.size), 0);
+        let digest = identical(&path(IMAGE_FILE), &path(DECRYPTED_FILE), &bar)
+            .map_err(|e| AppError::io("demo: cannot compare the files", e))?;
+        bar.finish();
+        digest
+    };
     let cmp_secs = t.elapsed().as_secs_f64();
 
     let frames = args.size.div_ceil(u64::from(args.frame_length)).max(1);
@@ -154,7 +196,12 @@ pub fn run(args: &DemoArgs, provider: &'static CryptoProvider) -> Result<(), App
         .map(|e| e.provider_id.as_str())
         .collect::<Vec<_>>()
         .join(", ");
-    println!("envcrypt demo (provider {})", provider.name);
+    let (bytes_in, bytes_out) = (enc.stats.bytes_in, enc.stats.bytes_out);
+    println!(
+        "envcrypt demo: {} synthetic CT image, local AES-256 key, provider {}, {workers} worker thread(s)",
+        progress::bytes(args.size),
+        provider.name
+    );
     match &temp_dir {
         Some(_) => println!(
             "  directory     {} (temporary, removed at exit)",
@@ -163,9 +210,9 @@ pub fn run(args: &DemoArgs, provider: &'static CryptoProvider) -> Result<(), App
         None => println!("  directory     {}", dir.display()),
     }
     println!(
-        "  image         {IMAGE_FILE}: {} bytes, DICOM-like ({} {}x{} 16-bit frames), made in {:.2} s",
+        "  image         {IMAGE_FILE}: {} bytes, DICOM-like ({} frames of {}x{} 16-bit), made in {:.2} s",
         group(args.size),
-        image.frames,
+        group(image.frames),
         COLUMNS,
         ROWS,
         made_secs
@@ -184,33 +231,34 @@ pub fn run(args: &DemoArgs, provider: &'static CryptoProvider) -> Result<(), App
         group(frames)
     );
     println!(
-        "  encrypted     {ENCRYPTED_FILE}: {} bytes (header {} bytes, overhead {:.3} %) in {:.2} s: {:.0} MB/s (file to file, synced)",
-        group(enc.bytes_out),
+        "  encrypted     {ENCRYPTED_FILE}: {} bytes (header {} bytes, overhead {:.3} %) in {:.2} s: {:.0} MB/s",
+        group(bytes_out),
         parsed.bytes().len(),
-        (enc.bytes_out - enc.bytes_in) as f64 * 100.0 / enc.bytes_in.max(1) as f64,
+        bytes_out.saturating_sub(bytes_in) as f64 * 100.0 / bytes_in.max(1) as f64,
         enc_secs,
-        mb_per_s(enc.bytes_in, enc_secs)
+        mb_per_s(bytes_in, enc_secs)
     );
     println!(
-        "  inspected     version 2, {} encrypted data key(s) ({edks}), context {{{ctx}}}",
+        "  inspected     version 2, {} encrypted data key(s) ({edks}), context {{{ctx}}} (no key needed)",
         header.encrypted_data_keys.len()
     );
     println!(
-        "  decrypted     {DECRYPTED_FILE}: {} bytes in {:.2} s: {:.0} MB/s (file to file, synced)",
-        group(dec.bytes_out),
+        "  decrypted     {DECRYPTED_FILE}: {} bytes in {:.2} s: {:.0} MB/s (context required and checked)",
+        group(dec.stats.bytes_out),
         dec_secs,
-        mb_per_s(dec.bytes_out, dec_secs)
+        mb_per_s(dec.stats.bytes_out, dec_secs)
     );
     if let Some(peak) = peak_rss_kib() {
         println!("  peak memory   {:.1} MiB (RSS)", peak as f64 / 1024.0);
     }
-    if !same {
+    let Some(digest) = digest else {
         println!("  verified      DIFFERENT: the round trip failed");
         return Err(AppError::data(
             "demo: the decrypted file differs from the original",
         ));
-    }
-    println!("  verified      identical (byte-for-byte), compared in {cmp_secs:.2} s");
+    };
+    println!("  verified      identical (byte-for-byte) in {cmp_secs:.2} s; SHA-256 {digest}");
+    println!("  (MB/s: file to file including the sync to disk; 1 MB = 10^6 bytes)");
     if temp_dir.is_none() {
         println!(
             "  try           envcrypt decrypt -k {} -o copy.dcm {}",
@@ -232,7 +280,7 @@ struct Image {
 /// Writes a synthetic DICOM-like file of exactly `size` bytes: 128-byte preamble, `DICM`,
 /// file meta elements, a few data elements (explicit VR little endian), then 16-bit pixel
 /// data (a disc phantom with noise) filling the rest.
-fn write_image(path: &PathBuf, size: u64) -> Result<Image, AppError> {
+fn write_image(path: &PathBuf, size: u64, bar: &Progress) -> Result<Image, AppError> {
     let shown = path.display();
     let err = |e| AppError::io(format!("cannot write {shown}"), e);
     let header_len = dicom_header(0, 0).len() as u64;
@@ -271,6 +319,7 @@ fn write_image(path: &PathBuf, size: u64) -> Result<Image, AppError> {
         w.write_all(&row[..n]).map_err(err)?;
         left -= n as u64;
         line += 1;
+        bar.add(n as u64);
     }
     w.flush().map_err(err)?;
     Ok(Image { frames })
@@ -363,25 +412,47 @@ fn element(out: &mut Vec<u8>, group: u16, elem: u16, vr: &[u8; 2], value: &[u8])
     out.extend_from_slice(&value);
 }
 
-/// Compares two files chunk by chunk.
-fn identical(a: &Path, b: &Path) -> io::Result<bool> {
+/// Compares two files chunk by chunk; when they are identical, returns their SHA-256 (hex).
+/// The hash runs on a second thread while the files are read and compared.
+fn identical(a: &Path, b: &Path, bar: &Progress) -> io::Result<Option<String>> {
     let mut fa = File::open(a)?;
     let mut fb = File::open(b)?;
     if fa.metadata()?.len() != fb.metadata()?.len() {
-        return Ok(false);
+        return Ok(None);
     }
-    let mut ba = vec![0u8; BUF_SIZE];
+    let (to_hash, chunks) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
+    let (spare_tx, spare) = std::sync::mpsc::channel::<Vec<u8>>();
+    let hasher = std::thread::spawn(move || {
+        let mut h = Sha256::new();
+        for chunk in chunks {
+            h.update(&chunk);
+            let _ = spare_tx.send(chunk);
+        }
+        h.finish()
+    });
     let mut bb = vec![0u8; BUF_SIZE];
-    loop {
+    let same = loop {
+        let mut ba = spare.try_recv().unwrap_or_else(|_| vec![0u8; BUF_SIZE]);
+        ba.resize(BUF_SIZE, 0);
         let na = read_full(&mut fa, &mut ba)?;
         let nb = read_full(&mut fb, &mut bb)?;
         if na != nb || ba[..na] != bb[..nb] {
-            return Ok(false);
+            break false;
         }
         if na == 0 {
-            return Ok(true);
+            break true;
         }
-    }
+        bar.add(na as u64);
+        ba.truncate(na);
+        if to_hash.send(ba).is_err() {
+            break false;
+        }
+    };
+    drop(to_hash);
+    let digest = hasher
+        .join()
+        .map_err(|_| io::Error::other("hash thread failed"))?;
+    Ok(same.then(|| digest.iter().map(|b| format!("{b:02x}")).collect()))
 }
 
 /// Reads until `buf` is full or the input ends.
@@ -407,7 +478,7 @@ fn group(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

@@ -46,6 +46,14 @@ impl AppError {
         }
     }
 
+    /// An error with a given exit code (a summary of several failures).
+    pub fn with_code(code: u8, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+
     /// An I/O error while doing `what` (exit 3).
     pub fn io(what: impl fmt::Display, e: io::Error) -> Self {
         Self {
@@ -59,16 +67,6 @@ impl AppError {
         Self {
             code: exit_code(&e),
             message: format!("{what}: {e}"),
-        }
-    }
-
-    /// An error surfaced through a `std::io` adapter of the library: either an
-    /// [`envcrypt::Error`] carried inside the `io::Error`, or a plain I/O error while doing
-    /// `io_what`.
-    pub fn stream(what: impl fmt::Display, io_what: impl fmt::Display, e: io::Error) -> Self {
-        match e.downcast::<envcrypt::Error>() {
-            Ok(inner) => Self::lib(what, inner),
-            Err(e) => Self::io(io_what, e),
         }
     }
 

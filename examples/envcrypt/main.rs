@@ -15,7 +15,10 @@ mod kms;
 mod output;
 #[cfg(feature = "pkcs11")]
 mod pkcs11;
+mod progress;
 mod raw_rsa;
+mod sha256;
+mod walk;
 
 use std::process::ExitCode;
 
