@@ -182,6 +182,8 @@ impl Env {
         }
         let out = Command::new("script")
             .args(["-qfec", &cmd, "/dev/null"])
+            // CI runners often say TERM=dumb, which turns the bar off on purpose.
+            .env("TERM", "xterm")
             .stdin(Stdio::null())
             .output()
             .expect("run `script` (util-linux) for the pseudo-terminal tests");

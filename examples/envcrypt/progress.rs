@@ -225,6 +225,9 @@ pub fn render(
             ));
             if last {
                 line.push_str(&format!("  in {}", clock(secs)));
+            } else if done >= total {
+                // Everything read; the last frames, the signature and the sync remain.
+                line.push_str("  finishing");
             } else if rate > 0.0 {
                 let eta = (total - done) as f64 / rate;
                 line.push_str(&format!("  ETA {}", clock(eta)));
