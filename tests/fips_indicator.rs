@@ -180,9 +180,22 @@ static RECORDING: CryptoProvider = CryptoProvider {
     hkdf: &RecHkdf,
     signature: &RecSignature,
     random: &RecRandom,
-    // The message paths under test use no RSA; RSA-OAEP is checked on its own below.
+    // The message paths under test use no RSA or standalone digest; RSA-OAEP is checked
+    // on its own below.
     rsa: &crypto::NoRsa,
+    digest: &RecDigest,
 };
+
+struct RecDigest;
+
+impl crypto::Digest for RecDigest {
+    fn start(&self, alg: HashAlgorithm) -> Box<dyn crypto::HashContext> {
+        inner().digest.start(alg)
+    }
+    fn fips(&self) -> bool {
+        inner().digest.fips()
+    }
+}
 
 #[test]
 fn every_service_of_encrypt_and_decrypt_is_approved() {

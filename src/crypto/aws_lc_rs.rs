@@ -23,6 +23,7 @@ pub static PROVIDER: CryptoProvider = CryptoProvider {
     signature: &Signature,
     random: &Random,
     rsa: &Rsa,
+    digest: &Digest,
 };
 
 /// aws-lc-rs on the AWS-LC FIPS 140-3 module.
@@ -34,6 +35,7 @@ pub static PROVIDER: CryptoProvider = CryptoProvider {
     signature: &Signature,
     random: &Random,
     rsa: &Rsa,
+    digest: &Digest,
 };
 
 struct Aead;
@@ -487,5 +489,33 @@ impl super::RsaPrivateKey for RsaPrivateKey {
 
     fn public_key(&self) -> Result<Box<dyn super::RsaPublicKey>, CryptoError> {
         Ok(Box::new(RsaPublicKey(self.0.public_key())))
+    }
+}
+
+struct Digest;
+
+impl super::Digest for Digest {
+    fn start(&self, alg: HashAlgorithm) -> Box<dyn super::HashContext> {
+        Box::new(HashContext(digest::Context::new(match alg {
+            HashAlgorithm::Sha256 => &digest::SHA256,
+            HashAlgorithm::Sha384 => &digest::SHA384,
+            HashAlgorithm::Sha512 => &digest::SHA512,
+        })))
+    }
+
+    fn fips(&self) -> bool {
+        fips_mode()
+    }
+}
+
+struct HashContext(digest::Context);
+
+impl super::HashContext for HashContext {
+    fn update(&mut self, data: &[u8]) {
+        self.0.update(data);
+    }
+
+    fn finish(self: Box<Self>) -> Vec<u8> {
+        self.0.finish().as_ref().to_vec()
     }
 }

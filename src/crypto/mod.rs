@@ -40,6 +40,8 @@ pub struct CryptoProvider {
     pub random: &'static dyn SecureRandom,
     /// RSA encryption (raw RSA keyring); providers without it answer `Unsupported`.
     pub rsa: &'static dyn Rsa,
+    /// Message digests (checksums for tools; the signatures hash internally).
+    pub digest: &'static dyn Digest,
 }
 
 impl CryptoProvider {
@@ -50,6 +52,7 @@ impl CryptoProvider {
             && self.signature.fips()
             && self.random.fips()
             && self.rsa.fips()
+            && self.digest.fips()
     }
 }
 
@@ -262,6 +265,29 @@ pub trait SecureRandom: Send + Sync {
     fn fill(&self, out: &mut [u8]) -> Result<(), CryptoError>;
     /// True when this component is a FIPS-validated module in FIPS mode.
     fn fips(&self) -> bool;
+}
+
+/// SHA-2 message digests.
+///
+/// ```
+/// use envcrypt::crypto::{default_provider, HashAlgorithm};
+/// let mut h = default_provider().digest.start(HashAlgorithm::Sha256);
+/// h.update(b"abc");
+/// assert_eq!(h.finish()[..4], [0xba, 0x78, 0x16, 0xbf]);
+/// ```
+pub trait Digest: Send + Sync {
+    /// A fresh hash computation.
+    fn start(&self, alg: HashAlgorithm) -> Box<dyn HashContext>;
+    /// True when this component is a FIPS-validated module in FIPS mode.
+    fn fips(&self) -> bool;
+}
+
+/// A running hash computation.
+pub trait HashContext: Send {
+    /// Absorbs more bytes.
+    fn update(&mut self, data: &[u8]);
+    /// The digest of everything absorbed.
+    fn finish(self: Box<Self>) -> Vec<u8>;
 }
 
 /// RSA encryption paddings of the raw RSA keyring.

@@ -32,6 +32,7 @@ pub static PROVIDER: CryptoProvider = CryptoProvider {
     signature: &Signature,
     random: &Random,
     rsa: &super::NoRsa,
+    digest: &Digests,
 };
 
 type Aes192Gcm = AesGcm<Aes192, U12>;
@@ -362,5 +363,31 @@ impl super::SecureRandom for Random {
 
     fn fips(&self) -> bool {
         false
+    }
+}
+
+struct Digests;
+
+impl super::Digest for Digests {
+    fn start(&self, alg: HashAlgorithm) -> Box<dyn super::HashContext> {
+        match alg {
+            HashAlgorithm::Sha256 => Box::new(Sha256::new()),
+            HashAlgorithm::Sha384 => Box::new(Sha384::new()),
+            HashAlgorithm::Sha512 => Box::new(Sha512::new()),
+        }
+    }
+
+    fn fips(&self) -> bool {
+        false
+    }
+}
+
+impl<D: Digest + Send + 'static> super::HashContext for D {
+    fn update(&mut self, data: &[u8]) {
+        <D as Digest>::update(self, data);
+    }
+
+    fn finish(self: Box<Self>) -> Vec<u8> {
+        self.finalize().to_vec()
     }
 }
