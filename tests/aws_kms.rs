@@ -1462,3 +1462,48 @@ fn interop_with_python_esdk_kms_keyrings() {
         calls.latency_summary()
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// The data-key cache in front of KMS: calls counted at the wire (SDK interceptor).
+
+#[test]
+fn cached_kms_keyring_cuts_generate_data_key_calls() {
+    use envcrypt::materials::{CacheLimits, CachingMaterialsManager, DefaultMaterialsManager};
+    let moto = Moto::start();
+    let admin = Admin::new(&moto);
+    let (arn, _) = admin.create_key();
+    let (kms, calls) = kms(&moto.endpoint);
+    let context = EncryptionContext::from_pairs([("dept", "radiology")]);
+    for (limits, expected) in [
+        (CacheLimits::default(), 1),
+        (
+            CacheLimits {
+                max_messages: 100,
+                ..CacheLimits::default()
+            },
+            10,
+        ),
+    ] {
+        let keyring = AwsKmsKeyring::new(kms.clone(), &arn).unwrap();
+        let cache = CachingMaterialsManager::new(DefaultMaterialsManager::new(keyring), 8, limits);
+        let client = Client::builder()
+            .materials_manager(cache)
+            .suite(AlgorithmSuite::Aes256GcmHkdfSha512Commit)
+            .build()
+            .unwrap();
+        calls.reset();
+        let mut last = Vec::new();
+        for i in 0..1000u32 {
+            last = client.encrypt(&i.to_be_bytes(), &context).unwrap();
+        }
+        assert_eq!(calls.count("GenerateDataKey"), expected, "{limits:?}");
+        assert_eq!(calls.total(), expected);
+        // And the messages still decrypt (one Decrypt call, then the cache).
+        calls.reset();
+        for _ in 0..10 {
+            let out = client.decrypt(&last, &DecryptOptions::default()).unwrap();
+            assert_eq!(out.plaintext, 999u32.to_be_bytes());
+        }
+        assert_eq!(calls.count("Decrypt"), 1);
+    }
+}
