@@ -3,17 +3,14 @@
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{channel, Receiver, Sender};
 use std::thread;
-use std::time::Duration;
 
-use super::{read_full, send, FirstError, PipelineOptions, Queue, StreamStats};
+use super::{read_full, recv, send, FirstError, PipelineOptions, Queue, StreamStats};
 use crate::crypto::TAG_LEN;
 use crate::engine::{DecryptConfig, Decryptor, FrameLayout};
 use crate::error::{Error, FormatError};
 use crate::format::{parse_frame_header, ContentType, FINAL_MARKER};
-
-const POLL: Duration = Duration::from_millis(20);
 
 /// One unit (frame or non-framed block) with its bytes: prefix, ciphertext, tag, footer.
 struct Job {
@@ -45,17 +42,6 @@ enum Msg {
     ReadFailed(u32, Error),
     /// After the final unit: the input ended there and the signature (if any) verified.
     End(Result<(), Error>),
-}
-
-fn recv<T>(rx: &Receiver<T>, abort: &AtomicBool) -> Option<T> {
-    loop {
-        match rx.recv_timeout(POLL) {
-            Ok(v) => return Some(v),
-            Err(RecvTimeoutError::Disconnected) => return None,
-            Err(RecvTimeoutError::Timeout) if abort.load(Ordering::Relaxed) => return None,
-            Err(RecvTimeoutError::Timeout) => {}
-        }
-    }
 }
 
 fn read_exact<R: Read>(r: &mut R, buf: &mut [u8]) -> Result<(), Error> {

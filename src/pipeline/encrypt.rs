@@ -3,11 +3,10 @@
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{channel, Receiver, Sender};
 use std::thread;
-use std::time::Duration;
 
-use super::{read_full, send, FirstError, PipelineOptions, Queue, StreamStats};
+use super::{read_full, recv, send, FirstError, PipelineOptions, Queue, StreamStats};
 use crate::crypto::{Signer, TAG_LEN};
 use crate::engine::{footer, Encryptor};
 use crate::error::Error;
@@ -16,7 +15,6 @@ use crate::format::{FINAL_FRAME_PREFIX_LEN, REGULAR_FRAME_PREFIX_LEN};
 /// The final frame's prefix is 8 bytes longer than a regular one's: plaintext sits at a
 /// fixed offset and each frame is sealed from the slot that fits it.
 const SLACK: usize = FINAL_FRAME_PREFIX_LEN - REGULAR_FRAME_PREFIX_LEN;
-const POLL: Duration = Duration::from_millis(20);
 
 /// One frame on its way through the pipeline.
 struct Job {
@@ -69,18 +67,6 @@ impl Reorder {
         let job = self.pending.remove(&self.next)?;
         self.next += 1;
         Some(job)
-    }
-}
-
-/// Receives, waking up regularly to give up once another stage failed.
-fn recv<T>(rx: &Receiver<T>, abort: &AtomicBool) -> Option<T> {
-    loop {
-        match rx.recv_timeout(POLL) {
-            Ok(v) => return Some(v),
-            Err(RecvTimeoutError::Disconnected) => return None,
-            Err(RecvTimeoutError::Timeout) if abort.load(Ordering::Relaxed) => return None,
-            Err(RecvTimeoutError::Timeout) => {}
-        }
     }
 }
 

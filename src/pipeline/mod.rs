@@ -27,8 +27,10 @@ pub(crate) mod encrypt;
 pub(crate) mod slice;
 
 use std::io::{self, Read};
-use std::sync::mpsc::{Receiver, Sender};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use crate::error::Error;
 
@@ -122,6 +124,21 @@ impl FirstError {
 
     pub(crate) fn take(&self) -> Option<Error> {
         self.0.lock().ok()?.take()
+    }
+}
+
+/// How often a waiting stage checks whether another one failed.
+const POLL: Duration = Duration::from_millis(20);
+
+/// Receives, waking up regularly to give up once another stage failed (`abort`).
+pub(crate) fn recv<T>(rx: &Receiver<T>, abort: &AtomicBool) -> Option<T> {
+    loop {
+        match rx.recv_timeout(POLL) {
+            Ok(v) => return Some(v),
+            Err(RecvTimeoutError::Disconnected) => return None,
+            Err(RecvTimeoutError::Timeout) if abort.load(Ordering::Relaxed) => return None,
+            Err(RecvTimeoutError::Timeout) => {}
+        }
     }
 }
 
