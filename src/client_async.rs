@@ -18,6 +18,11 @@ impl Client {
     /// thread as well (blocking path, in the caller's runtime context); this future waits
     /// for them and fails with their error.
     ///
+    /// Each adapter has its own pipeline thread, plus `pipeline.threads` workers while it
+    /// runs (default: one per core). Many concurrent streams are better served with
+    /// [`PipelineOptions::single_threaded`]: one thread each, the cores shared between the
+    /// streams.
+    ///
     /// ```
     /// use tokio::io::AsyncWriteExt;
     /// use envcrypt::{Client, DecryptOptions, EncryptionContext, keyring::RawAesKeyring};
