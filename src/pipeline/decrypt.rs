@@ -67,7 +67,7 @@ pub(crate) fn read_unit<R: Read>(
             h.suite.signature().is_some(),
         )
     };
-    buf.resize(24, 0);
+    grow(buf, 24);
     let prefix_len = match content_type {
         ContentType::NonFramed => {
             read_exact(input, &mut buf[..20])?;
@@ -91,14 +91,14 @@ pub(crate) fn read_unit<R: Read>(
         return Err(FormatError::BodyTooLong(fh.content_len).into());
     }
     let mut total = prefix_len + fh.content_len as usize + TAG_LEN;
-    buf.resize(total, 0);
+    grow(buf, total);
     read_exact(input, &mut buf[prefix_len..total])?;
     if signed && fh.kind != crate::format::BodyKind::Regular {
-        buf.resize(total + 2, 0);
+        grow(buf, total + 2);
         read_exact(input, &mut buf[total..total + 2])?;
         let sig_len = u16::from_be_bytes([buf[total], buf[total + 1]]) as usize;
-        buf.resize(total + 2 + sig_len, 0);
-        read_exact(input, &mut buf[total + 2..])?;
+        grow(buf, total + 2 + sig_len);
+        read_exact(input, &mut buf[total + 2..total + 2 + sig_len])?;
         total += 2 + sig_len;
     }
     let layout = dec
@@ -106,6 +106,14 @@ pub(crate) fn read_unit<R: Read>(
         .ok_or(FormatError::Truncated)?;
     debug_assert_eq!(layout.total_len(), total);
     Ok(layout)
+}
+
+/// Makes `buf` at least `len` bytes long; a reused buffer is not zeroed again (units use
+/// only their own length of it).
+fn grow(buf: &mut Vec<u8>, len: usize) {
+    if buf.len() < len {
+        buf.resize(len, 0);
+    }
 }
 
 /// Nothing may follow the message.
