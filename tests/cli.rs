@@ -729,6 +729,9 @@ fn keyring_specs() {
         if cfg!(feature = "aws-kms") && spec.starts_with("aws-kms") {
             continue; // built with KMS: tests/cli_kms.rs covers these specs.
         }
+        if cfg!(feature = "pkcs11") && spec.starts_with("pkcs11") {
+            continue; // built with PKCS#11: tests/cli_pkcs11.rs covers this spec.
+        }
         let out = env.run(&["decrypt", "-k", spec, "p"]).fails(2);
         assert!(
             out.stderr.contains("not yet supported in this build"),
