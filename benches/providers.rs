@@ -1,13 +1,14 @@
 //! Per-provider throughput through the crypto seam: AES-256-GCM seal and open at 4 KiB,
 //! 64 KiB and 1 MiB frames, and end-to-end one-shot encrypt/decrypt (suite 0x0478, 64 KiB
-//! frames) on the same provider, so each end-to-end figure has its own raw ceiling.
+//! frames) on the same provider, so each end-to-end figure has its own raw ceiling; and
+//! SHA-384 (the signed suites' hash) per provider.
 //!
 //! `scripts/bench-providers.sh` runs it in the default and the FIPS build, then reports.
 
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
-use envcrypt::crypto::{self, AeadAlgorithm, CryptoProvider, NONCE_LEN, TAG_LEN};
+use envcrypt::crypto::{self, AeadAlgorithm, CryptoProvider, HashAlgorithm, NONCE_LEN, TAG_LEN};
 use envcrypt::keyring::RawAesKeyring;
 use envcrypt::{AlgorithmSuite, Client, DecryptOptions, EncryptionContext};
 
@@ -63,6 +64,15 @@ fn primitives(c: &mut Criterion, p: &'static CryptoProvider, data: &[u8]) {
             )
         });
     }
+    g.bench_function(BenchmarkId::new("sha384", "stream"), |b| {
+        b.iter(|| {
+            let mut h = p.digest.start(HashAlgorithm::Sha384);
+            for chunk in data.chunks(64 << 10) {
+                h.update(chunk);
+            }
+            h.finish()
+        })
+    });
     let client = Client::builder()
         .provider(p)
         .keyring(RawAesKeyring::new("bench", "key", &[7; 32]).unwrap())
