@@ -254,7 +254,7 @@ fn key_files_raw_or_base64_of_every_aes_size() {
         let key = payload(len + i)[i..].to_vec();
         env.write("raw.key", &key);
         env.write("b64.key", format!("{}\n", B64.encode(&key)).as_bytes());
-        env.run(&[
+        let encrypt = [
             "encrypt",
             "-k",
             "raw-aes:ns:k:raw.key",
@@ -262,8 +262,14 @@ fn key_files_raw_or_base64_of_every_aes_size() {
             "p.enc",
             "--force",
             "p",
-        ])
-        .ok();
+        ];
+        if cfg!(feature = "fips") && len == 24 {
+            // AES-192 wrapping is not an approved service of the FIPS module: refused.
+            let out = env.run(&encrypt).fails(2);
+            assert!(out.stderr.contains("AES-192"), "{}", out.stderr);
+            continue;
+        }
+        env.run(&encrypt).ok();
         env.run(&[
             "decrypt",
             "-k",
