@@ -359,19 +359,9 @@ impl Decryptor {
         footer: &[u8],
     ) -> Result<(), Error> {
         self.accept_frame(layout, prefix, ciphertext_and_tag)?;
-        let State::Body(body) = &self.state else {
-            return self.fail(ConfigError::StreamFinished);
-        };
-        if let Err(e) = body.opener.open(layout, ciphertext_and_tag) {
-            return self.fail(e);
-        }
-        if layout.is_final() {
-            if let Err(e) = self.finish(footer, None) {
-                ciphertext_and_tag.fill(0);
-                return Err(e);
-            }
-        }
-        Ok(())
+        self.open_accepted(layout, footer, ciphertext_and_tag, |opener, buf| {
+            opener.open(layout, buf)
+        })
     }
 
     /// Like [`open_frame`](Self::open_frame), but decrypts from `ciphertext_and_tag` into
@@ -385,15 +375,29 @@ impl Decryptor {
         out: &mut [u8],
     ) -> Result<(), Error> {
         self.accept_frame(layout, prefix, ciphertext_and_tag)?;
+        self.open_accepted(layout, footer, out, |opener, out| {
+            opener.open_to(layout, ciphertext_and_tag, out)
+        })
+    }
+
+    /// Opens an accepted unit into `plaintext` with `open`, then ends the message if the
+    /// unit is the final one. Any failure wipes `plaintext` and finishes the decryptor.
+    fn open_accepted(
+        &mut self,
+        layout: &FrameLayout,
+        footer: &[u8],
+        plaintext: &mut [u8],
+        open: impl FnOnce(&FrameOpener, &mut [u8]) -> Result<(), Error>,
+    ) -> Result<(), Error> {
         let State::Body(body) = &self.state else {
             return self.fail(ConfigError::StreamFinished);
         };
-        if let Err(e) = body.opener.open_to(layout, ciphertext_and_tag, out) {
+        if let Err(e) = open(&body.opener, plaintext) {
             return self.fail(e);
         }
         if layout.is_final() {
             if let Err(e) = self.finish(footer, None) {
-                out.fill(0);
+                plaintext.fill(0);
                 return Err(e);
             }
         }

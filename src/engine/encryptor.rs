@@ -288,16 +288,4 @@ impl Encryptor {
         self.absorb(frame);
         footer(self.signer.take())
     }
-
-    /// Seals the final frame from `plaintext` into `frame` and returns the footer.
-    pub fn seal_final_frame_from(
-        &mut self,
-        plaintext: &[u8],
-        frame: &mut [u8],
-    ) -> Result<Vec<u8>, Error> {
-        let seq = self.reserve_final_frame()?;
-        self.sealer.seal_final_frame_from(seq, plaintext, frame)?;
-        self.absorb(frame);
-        footer(self.signer.take())
-    }
 }

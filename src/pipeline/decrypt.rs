@@ -2,11 +2,10 @@
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::thread;
 
-use super::{read_full, recv, send, FirstError, PipelineOptions, Queue, StreamStats};
+use super::{read_full, recv, send, Failure, PipelineOptions, Queue, StreamStats};
 use crate::crypto::TAG_LEN;
 use crate::engine::{DecryptConfig, Decryptor, FrameLayout};
 use crate::error::{Error, FormatError};
@@ -176,12 +175,7 @@ fn parallel<R: Read, W: Write + Send>(
     output: &mut W,
     options: &PipelineOptions,
 ) -> Result<StreamStats, Error> {
-    let errors = FirstError::default();
-    let abort = AtomicBool::new(false);
-    let fail = |e: Error| {
-        errors.set(e);
-        abort.store(true, Ordering::Relaxed);
-    };
+    let failure = Failure::default();
     let openers = (0..options.workers())
         .map(|_| dec.frame_opener())
         .collect::<Result<Vec<_>, _>>()?;
@@ -208,8 +202,8 @@ fn parallel<R: Read, W: Write + Send>(
             });
         }
         let writer = {
-            let (abort, fail) = (&abort, &fail);
-            s.spawn(move || write_stage(output, &writer_rx, &pool_tx, abort, fail))
+            let failure = &failure;
+            s.spawn(move || write_stage(output, &writer_rx, &pool_tx, failure))
         };
 
         // This thread reads and, for signed suites, hashes the units in order while the
@@ -217,7 +211,7 @@ fn parallel<R: Read, W: Write + Send>(
         let mut sequence = 1u32;
         let read = (|| -> Result<(), Error> {
             loop {
-                let Some(mut buf) = recv(&pool_rx, &abort) else {
+                let Some(mut buf) = recv(&pool_rx, &failure) else {
                     return Ok(());
                 };
                 let layout = read_unit(input, dec, config, &mut buf)?;
@@ -242,7 +236,7 @@ fn parallel<R: Read, W: Write + Send>(
         drop(to_writer);
         writer.join().unwrap_or(0)
     });
-    if let Some(e) = errors.take() {
+    if let Some(e) = failure.take() {
         return Err(e);
     }
     stats.bytes_out = bytes_out;
@@ -256,15 +250,14 @@ fn write_stage<W: Write>(
     mut output: W,
     inbox: &Receiver<Msg>,
     pool: &Sender<Vec<u8>>,
-    abort: &AtomicBool,
-    fail: &(dyn Fn(Error) + Sync),
+    failure: &Failure,
 ) -> u64 {
     let mut pending: BTreeMap<u32, Result<Job, Error>> = BTreeMap::new();
     let mut read_failure: Option<(u32, Error)> = None;
     let mut end: Option<Result<(), Error>> = None;
     let mut next = 1u32;
     let mut written = 0u64;
-    while let Some(msg) = recv(inbox, abort) {
+    while let Some(msg) = recv(inbox, failure) {
         match msg {
             Msg::Opened(job) => {
                 pending.insert(job.layout.header.sequence, Ok(job));
@@ -279,12 +272,12 @@ fn write_stage<W: Write>(
             let job = match pending.remove(&next) {
                 Some(Ok(job)) => job,
                 Some(Err(e)) => {
-                    fail(e);
+                    failure.fail(e);
                     return written;
                 }
                 None => match read_failure.take() {
                     Some((at, e)) if at == next => {
-                        fail(e);
+                        failure.fail(e);
                         return written;
                     }
                     other => {
@@ -300,14 +293,14 @@ fn write_stage<W: Write>(
                         break;
                     }
                     Some(Err(e)) => {
-                        fail(e);
+                        failure.fail(e);
                         return written;
                     }
                     Some(Ok(())) => {}
                 }
             }
             if let Err(e) = output.write_all(job.plaintext()) {
-                fail(e.into());
+                failure.fail(e.into());
                 return written;
             }
             written += job.layout.body_len() as u64;

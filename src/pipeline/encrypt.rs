@@ -2,11 +2,10 @@
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::thread;
 
-use super::{read_full, recv, send, FirstError, PipelineOptions, Queue, StreamStats};
+use super::{read_full, recv, send, Failure, PipelineOptions, Queue, StreamStats};
 use crate::crypto::{Signer, TAG_LEN};
 use crate::engine::{footer, Encryptor};
 use crate::error::Error;
@@ -132,12 +131,7 @@ fn parallel<R: Read, W: Write + Send>(
     options: &PipelineOptions,
 ) -> Result<StreamStats, Error> {
     let fl = enc.frame_length();
-    let errors = FirstError::default();
-    let abort = AtomicBool::new(false);
-    let fail = |e: Error| {
-        errors.set(e);
-        abort.store(true, Ordering::Relaxed);
-    };
+    let failure = Failure::default();
     let sealers = (0..options.workers())
         .map(|_| enc.frame_sealer())
         .collect::<Result<Vec<_>, _>>()?;
@@ -158,14 +152,14 @@ fn parallel<R: Read, W: Write + Send>(
         let to_sealed = match signer {
             Some(signer) => {
                 let (tx, rx) = channel::<Msg>();
-                let (abort, fail) = (&abort, &fail);
-                s.spawn(move || hash_stage(signer, &rx, &to_writer, abort, fail));
+                let failure = &failure;
+                s.spawn(move || hash_stage(signer, &rx, &to_writer, failure));
                 tx
             }
             None => to_writer,
         };
         for mut sealer in sealers {
-            let (queue, to_sealed, fail) = (queue.clone(), to_sealed.clone(), &fail);
+            let (queue, to_sealed, failure) = (queue.clone(), to_sealed.clone(), &failure);
             s.spawn(move || {
                 while let Some(mut job) = queue.next() {
                     let range = job.frame_range();
@@ -177,21 +171,21 @@ fn parallel<R: Read, W: Write + Send>(
                     };
                     match sealed {
                         Ok(()) => send(&to_sealed, Msg::Frame(job)),
-                        Err(e) => return fail(e),
+                        Err(e) => return failure.fail(e),
                     }
                 }
             });
         }
         drop(to_sealed);
         let writer = {
-            let (abort, fail) = (&abort, &fail);
-            s.spawn(move || write_stage(output, &writer_rx, &pool_tx, signed, abort, fail))
+            let failure = &failure;
+            s.spawn(move || write_stage(output, &writer_rx, &pool_tx, signed, failure))
         };
 
         // This thread reads, in order, into free buffers; a full buffer is a regular frame
         // only if more input follows it.
         let read = (|| -> Result<(), Error> {
-            let Some(mut cur) = recv(&pool_rx, &abort) else {
+            let Some(mut cur) = recv(&pool_rx, &failure) else {
                 return Ok(());
             };
             let mut n = read_full(input, &mut cur[FINAL_FRAME_PREFIX_LEN..][..fl])?;
@@ -200,7 +194,7 @@ fn parallel<R: Read, W: Write + Send>(
                 let mut next = None;
                 let mut m = 0;
                 if n == fl {
-                    let Some(mut buf) = recv(&pool_rx, &abort) else {
+                    let Some(mut buf) = recv(&pool_rx, &failure) else {
                         return Ok(());
                     };
                     m = read_full(input, &mut buf[FINAL_FRAME_PREFIX_LEN..][..fl])?;
@@ -226,12 +220,12 @@ fn parallel<R: Read, W: Write + Send>(
             }
         })();
         if let Err(e) = read {
-            fail(e);
+            failure.fail(e);
         }
         drop(job_tx);
         writer.join().unwrap_or(0)
     });
-    if let Some(e) = errors.take() {
+    if let Some(e) = failure.take() {
         return Err(e);
     }
     stats.bytes_out = bytes_out;
@@ -242,11 +236,10 @@ fn hash_stage(
     mut signer: Box<dyn Signer>,
     sealed: &Receiver<Msg>,
     ordered: &Sender<Msg>,
-    abort: &AtomicBool,
-    fail: &(dyn Fn(Error) + Sync),
+    failure: &Failure,
 ) {
     let mut reorder = Reorder::new();
-    while let Some(Msg::Frame(job)) = recv(sealed, abort) {
+    while let Some(Msg::Frame(job)) = recv(sealed, failure) {
         reorder.push(job);
         while let Some(job) = reorder.pop() {
             signer.update(&job.buf[job.frame_range()]);
@@ -255,7 +248,7 @@ fn hash_stage(
             if last {
                 match footer(Some(signer)) {
                     Ok(f) => send(ordered, Msg::Footer(f)),
-                    Err(e) => fail(e),
+                    Err(e) => failure.fail(e),
                 }
                 return;
             }
@@ -268,18 +261,17 @@ fn write_stage<W: Write>(
     ordered: &Receiver<Msg>,
     pool: &Sender<Vec<u8>>,
     signed: bool,
-    abort: &AtomicBool,
-    fail: &(dyn Fn(Error) + Sync),
+    failure: &Failure,
 ) -> u64 {
     let mut reorder = Reorder::new();
     let mut written = 0u64;
     let mut wrote_last = false;
-    while let Some(msg) = recv(ordered, abort) {
+    while let Some(msg) = recv(ordered, failure) {
         match msg {
             Msg::Frame(job) => reorder.push(job),
             Msg::Footer(footer) => {
                 if let Err(e) = output.write_all(&footer) {
-                    fail(e.into());
+                    failure.fail(e.into());
                 }
                 return written + footer.len() as u64;
             }
@@ -287,7 +279,7 @@ fn write_stage<W: Write>(
         while let Some(job) = reorder.pop() {
             let frame = &job.buf[job.frame_range()];
             if let Err(e) = output.write_all(frame) {
-                fail(e.into());
+                failure.fail(e.into());
                 return written;
             }
             written += frame.len() as u64;

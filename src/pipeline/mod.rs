@@ -111,32 +111,41 @@ impl<T> Queue<T> {
     }
 }
 
-/// Records the first error any stage hit; later ones are consequences.
+/// Shared by a pipeline's stages: the first error any stage hit (later ones are
+/// consequences) and the flag that tells every waiting stage to give up.
 #[derive(Default)]
-pub(crate) struct FirstError(Mutex<Option<Error>>);
+pub(crate) struct Failure {
+    first: Mutex<Option<Error>>,
+    aborted: AtomicBool,
+}
 
-impl FirstError {
-    pub(crate) fn set(&self, e: Error) {
-        if let Ok(mut slot) = self.0.lock() {
+impl Failure {
+    /// Records `e` (if it is the first) and stops the other stages.
+    pub(crate) fn fail(&self, e: Error) {
+        if let Ok(mut slot) = self.first.lock() {
             slot.get_or_insert(e);
         }
+        self.aborted.store(true, Ordering::Relaxed);
     }
 
+    /// The first error, if any stage failed.
     pub(crate) fn take(&self) -> Option<Error> {
-        self.0.lock().ok()?.take()
+        self.first.lock().ok()?.take()
     }
 }
 
 /// How often a waiting stage checks whether another one failed.
 const POLL: Duration = Duration::from_millis(20);
 
-/// Receives, waking up regularly to give up once another stage failed (`abort`).
-pub(crate) fn recv<T>(rx: &Receiver<T>, abort: &AtomicBool) -> Option<T> {
+/// Receives, waking up regularly to give up once another stage failed.
+pub(crate) fn recv<T>(rx: &Receiver<T>, failure: &Failure) -> Option<T> {
     loop {
         match rx.recv_timeout(POLL) {
             Ok(v) => return Some(v),
             Err(RecvTimeoutError::Disconnected) => return None,
-            Err(RecvTimeoutError::Timeout) if abort.load(Ordering::Relaxed) => return None,
+            Err(RecvTimeoutError::Timeout) if failure.aborted.load(Ordering::Relaxed) => {
+                return None
+            }
             Err(RecvTimeoutError::Timeout) => {}
         }
     }

@@ -101,12 +101,10 @@ impl<R: Read> DecryptingReader<R> {
         };
         if layout.is_final() {
             // Nothing may follow the message: check before releasing the last plaintext.
-            let mut probe = [0u8; 1];
-            if self.end - self.start > layout.total_len()
-                || read_some(&mut self.inner, &mut probe)? > 0
-            {
+            if self.end - self.start > layout.total_len() {
                 return Err(FormatError::TrailingBytes.into());
             }
+            crate::pipeline::decrypt::expect_end(&mut self.inner)?;
         }
         Ok(layout)
     }
