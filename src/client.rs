@@ -229,6 +229,11 @@ impl Client {
         self.provider
     }
 
+    /// The frame length of the messages this client writes.
+    pub fn frame_length(&self) -> u32 {
+        self.frame_length
+    }
+
     /// The decrypt-side configuration.
     pub fn decrypt_config(&self) -> DecryptConfig {
         self.decrypt

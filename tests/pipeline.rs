@@ -293,3 +293,50 @@ fn in_memory_parallel_decrypt_reports_the_first_bad_frame_and_releases_nothing()
         }
     }
 }
+
+/// Counts the `read` calls a stream makes on its source.
+struct CountingReads<'a> {
+    inner: &'a [u8],
+    calls: usize,
+}
+
+impl std::io::Read for CountingReads<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.calls += 1;
+        self.inner.read(buf)
+    }
+}
+
+#[test]
+fn a_regular_frame_takes_one_read_of_the_source() {
+    // Each extra regular frame costs exactly one read call (one syscall on a file), for
+    // every suite and thread count.
+    let ctx = EncryptionContext::new();
+    for suite in SUITES {
+        let c = client(suite, 4096);
+        for threads in [1, 2] {
+            let mut calls = Vec::new();
+            for frames in [100usize, 300] {
+                let message = c.encrypt(&data(frames * 4096 + 7), &ctx).unwrap();
+                let mut source = CountingReads {
+                    inner: &message,
+                    calls: 0,
+                };
+                let mut out = Vec::new();
+                c.decrypt_stream(
+                    &mut source,
+                    &mut out,
+                    &DecryptOptions::default(),
+                    &opts(threads),
+                )
+                .unwrap();
+                calls.push(source.calls);
+            }
+            assert_eq!(
+                calls[1] - calls[0],
+                200,
+                "{suite:?} threads {threads}: {calls:?}"
+            );
+        }
+    }
+}

@@ -1,15 +1,17 @@
 //! The decrypting pipeline: read + hash (in order) -> open (workers) -> write (in order).
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::thread;
 
-use super::{read_full, recv, send, Failure, PipelineOptions, Queue, StreamStats};
+use super::{recv, send, Failure, Input, Output, PipelineOptions, Queue, StreamStats};
 use crate::crypto::TAG_LEN;
 use crate::engine::{DecryptConfig, Decryptor, FrameLayout};
 use crate::error::{Error, FormatError};
-use crate::format::{parse_frame_header, ContentType, FINAL_MARKER};
+use crate::format::{
+    parse_frame_header, BodyKind, ContentType, FINAL_FRAME_PREFIX_LEN, FINAL_MARKER,
+    NON_FRAMED_PREFIX_LEN, REGULAR_FRAME_PREFIX_LEN,
+};
 
 /// One unit (frame or non-framed block) with its bytes: prefix, ciphertext, tag, footer.
 struct Job {
@@ -23,10 +25,6 @@ impl Job {
         let (prefix, rest) = self.buf[..self.layout.total_len()].split_at_mut(p);
         let (body, footer) = rest.split_at_mut(self.layout.body_len() + TAG_LEN);
         (prefix, body, footer)
-    }
-
-    fn plaintext(&self) -> &[u8] {
-        &self.buf[self.layout.plaintext_range()]
     }
 }
 
@@ -43,17 +41,52 @@ enum Msg {
     End(Result<(), Error>),
 }
 
-fn read_exact<R: Read>(r: &mut R, buf: &mut [u8]) -> Result<(), Error> {
-    if read_full(r, buf)? == buf.len() {
+/// Bytes of the unit being read: `have` of them are in the buffer; `ended` once the input
+/// ran out.
+struct Gathered {
+    have: usize,
+    ended: bool,
+}
+
+impl Gathered {
+    /// Reads until the first `k` bytes of `buf` hold input or the input ends.
+    fn read_to<I: Input>(
+        &mut self,
+        input: &mut I,
+        buf: &mut Vec<u8>,
+        k: usize,
+    ) -> Result<(), Error> {
+        if self.have < k && !self.ended {
+            grow(buf, k);
+            self.have += input.fill(buf, self.have, k - self.have)?;
+            self.ended = self.have < k;
+        }
         Ok(())
-    } else {
-        Err(FormatError::Truncated.into())
+    }
+
+    /// Makes sure the first `k` bytes of `buf` hold input.
+    fn ensure<I: Input>(
+        &mut self,
+        input: &mut I,
+        buf: &mut Vec<u8>,
+        k: usize,
+    ) -> Result<(), Error> {
+        self.read_to(input, buf, k)?;
+        if self.have < k {
+            return Err(FormatError::Truncated.into());
+        }
+        Ok(())
     }
 }
 
 /// Reads the next unit into `buf` and validates it with the decryptor (sequence, limits).
-pub(crate) fn read_unit<R: Read>(
-    input: &mut R,
+///
+/// A regular frame has a fixed length, so one read asks for exactly that much: a whole
+/// regular frame arrives in one call (one syscall on a file, one buffer hand-over from the
+/// async adapters), and a final frame with its footer arrives in one or two. Reading past
+/// the final unit finds the end of the input or bytes that must not be there.
+pub(crate) fn read_unit<I: Input>(
+    input: &mut I,
     dec: &mut Decryptor,
     config: &DecryptConfig,
     buf: &mut Vec<u8>,
@@ -66,23 +99,25 @@ pub(crate) fn read_unit<R: Read>(
             h.suite.signature().is_some(),
         )
     };
-    grow(buf, 24);
+    let mut got = Gathered {
+        have: 0,
+        ended: false,
+    };
     let prefix_len = match content_type {
-        ContentType::NonFramed => {
-            read_exact(input, &mut buf[..20])?;
-            20
-        }
+        ContentType::NonFramed => NON_FRAMED_PREFIX_LEN,
         ContentType::Framed => {
-            read_exact(input, &mut buf[..4])?;
+            let regular = REGULAR_FRAME_PREFIX_LEN + frame_length as usize + TAG_LEN;
+            // Short only at a final frame; checked below.
+            got.read_to(input, buf, regular)?;
+            got.ensure(input, buf, 4)?;
             if buf[..4] == FINAL_MARKER.to_be_bytes() {
-                read_exact(input, &mut buf[4..24])?;
-                24
+                FINAL_FRAME_PREFIX_LEN
             } else {
-                read_exact(input, &mut buf[4..16])?;
-                16
+                REGULAR_FRAME_PREFIX_LEN
             }
         }
     };
+    got.ensure(input, buf, prefix_len)?;
     let fh = parse_frame_header(&buf[..prefix_len], content_type, frame_length)?
         .ok_or(FormatError::Truncated)?;
     // Bound the allocation before reading the body.
@@ -90,15 +125,17 @@ pub(crate) fn read_unit<R: Read>(
         return Err(FormatError::BodyTooLong(fh.content_len).into());
     }
     let mut total = prefix_len + fh.content_len as usize + TAG_LEN;
-    grow(buf, total);
-    read_exact(input, &mut buf[prefix_len..total])?;
-    if signed && fh.kind != crate::format::BodyKind::Regular {
-        grow(buf, total + 2);
-        read_exact(input, &mut buf[total..total + 2])?;
+    got.ensure(input, buf, total)?;
+    let last = fh.kind != BodyKind::Regular;
+    if signed && last {
+        got.ensure(input, buf, total + 2)?;
         let sig_len = u16::from_be_bytes([buf[total], buf[total + 1]]) as usize;
-        grow(buf, total + 2 + sig_len);
-        read_exact(input, &mut buf[total + 2..total + 2 + sig_len])?;
         total += 2 + sig_len;
+        got.ensure(input, buf, total)?;
+    }
+    if got.have > total {
+        // Only a final unit can be shorter than what was asked for.
+        return Err(FormatError::TrailingBytes.into());
     }
     let layout = dec
         .next_frame(&buf[..total])?
@@ -116,9 +153,9 @@ fn grow(buf: &mut Vec<u8>, len: usize) {
 }
 
 /// Nothing may follow the message.
-pub(crate) fn expect_end<R: Read>(input: &mut R) -> Result<(), Error> {
-    let mut probe = [0u8; 1];
-    match read_full(input, &mut probe)? {
+pub(crate) fn expect_end<I: Input>(input: &mut I) -> Result<(), Error> {
+    let mut probe = vec![0u8; 1];
+    match input.fill(&mut probe, 0, 1)? {
         0 => Ok(()),
         _ => Err(FormatError::TrailingBytes.into()),
     }
@@ -126,11 +163,11 @@ pub(crate) fn expect_end<R: Read>(input: &mut R) -> Result<(), Error> {
 
 /// Decrypts the body of `input` (the header already parsed and authenticated by `dec`)
 /// to `output`.
-pub(crate) fn run<R: Read, W: Write + Send>(
+pub(crate) fn run<I: Input, O: Output + Send>(
     mut dec: Decryptor,
     config: DecryptConfig,
-    mut input: R,
-    mut output: W,
+    mut input: I,
+    mut output: O,
     options: &PipelineOptions,
 ) -> Result<StreamStats, Error> {
     let stats = if options.workers() <= 1 {
@@ -138,15 +175,15 @@ pub(crate) fn run<R: Read, W: Write + Send>(
     } else {
         parallel(&mut dec, &config, &mut input, &mut output, options)?
     };
-    output.flush()?;
+    output.flush_output()?;
     Ok(stats)
 }
 
-fn sequential<R: Read, W: Write>(
+fn sequential<I: Input, O: Output>(
     dec: &mut Decryptor,
     config: &DecryptConfig,
-    input: &mut R,
-    output: &mut W,
+    input: &mut I,
+    output: &mut O,
 ) -> Result<StreamStats, Error> {
     let mut stats = StreamStats::default();
     let mut buf = Vec::new();
@@ -159,20 +196,20 @@ fn sequential<R: Read, W: Write>(
         let mut job = Job { layout, buf };
         let (prefix, body, footer) = job.split();
         dec.open_frame(&layout, prefix, body, footer)?;
-        output.write_all(job.plaintext())?;
+        let back = output.put_buffer(job.buf, layout.plaintext_range())?;
         stats.bytes_out += layout.body_len() as u64;
         if layout.is_final() {
             return Ok(stats);
         }
-        buf = job.buf;
+        buf = back.unwrap_or_default();
     }
 }
 
-fn parallel<R: Read, W: Write + Send>(
+fn parallel<I: Input, O: Output + Send>(
     dec: &mut Decryptor,
     config: &DecryptConfig,
-    input: &mut R,
-    output: &mut W,
+    input: &mut I,
+    output: &mut O,
     options: &PipelineOptions,
 ) -> Result<StreamStats, Error> {
     let failure = Failure::default();
@@ -246,8 +283,8 @@ fn parallel<R: Read, W: Write + Send>(
 /// Writes plaintext in sequence order; the final unit's only once the reader reported the
 /// message verified (signature and end of input). Reports the first failure in message
 /// order.
-fn write_stage<W: Write>(
-    mut output: W,
+fn write_stage<O: Output>(
+    output: &mut O,
     inbox: &Receiver<Msg>,
     pool: &Sender<Vec<u8>>,
     failure: &Failure,
@@ -299,16 +336,20 @@ fn write_stage<W: Write>(
                     Some(Ok(())) => {}
                 }
             }
-            if let Err(e) = output.write_all(job.plaintext()) {
-                failure.fail(e.into());
-                return written;
-            }
-            written += job.layout.body_len() as u64;
-            if job.layout.is_final() {
+            let layout = job.layout;
+            let back = match output.put_buffer(job.buf, layout.plaintext_range()) {
+                Ok(back) => back,
+                Err(e) => {
+                    failure.fail(e.into());
+                    return written;
+                }
+            };
+            written += layout.body_len() as u64;
+            if layout.is_final() {
                 return written;
             }
             next += 1;
-            send(pool, job.buf);
+            send(pool, back.unwrap_or_default());
         }
     }
     written

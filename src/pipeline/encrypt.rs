@@ -1,11 +1,10 @@
 //! The encrypting pipeline: read -> seal (workers) -> hash (signed suites) -> write.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::thread;
 
-use super::{read_full, recv, send, Failure, PipelineOptions, Queue, StreamStats};
+use super::{recv, send, Failure, Input, Output, PipelineOptions, Queue, StreamStats};
 use crate::crypto::{Signer, TAG_LEN};
 use crate::engine::{footer, Encryptor};
 use crate::error::Error;
@@ -34,8 +33,22 @@ impl Job {
     }
 }
 
-fn frame_buffer(frame_length: usize) -> Vec<u8> {
-    vec![0u8; FINAL_FRAME_PREFIX_LEN + frame_length + TAG_LEN]
+/// A buffer that holds any frame of the message, plaintext at [`PLAINTEXT_AT`].
+pub(crate) fn frame_buffer(frame_length: usize) -> Vec<u8> {
+    vec![0u8; frame_buffer_len(frame_length)]
+}
+
+pub(crate) const fn frame_buffer_len(frame_length: usize) -> usize {
+    FINAL_FRAME_PREFIX_LEN + frame_length + TAG_LEN
+}
+
+/// Where plaintext sits in a frame buffer.
+pub(crate) const PLAINTEXT_AT: usize = FINAL_FRAME_PREFIX_LEN;
+
+/// A buffer the output handed back, if it can hold a frame, or a new one.
+fn reuse(back: Option<Vec<u8>>, frame_length: usize) -> Vec<u8> {
+    back.filter(|b| b.len() >= frame_buffer_len(frame_length))
+        .unwrap_or_else(|| frame_buffer(frame_length))
 }
 
 /// What flows to the writer: sealed frames, then (signed suites) the footer.
@@ -70,64 +83,65 @@ impl Reorder {
 }
 
 /// Encrypts `input` to `output` with the header already built in `enc`.
-pub(crate) fn run<R: Read, W: Write + Send>(
+pub(crate) fn run<I: Input, O: Output + Send>(
     mut enc: Encryptor,
-    mut input: R,
-    mut output: W,
+    mut input: I,
+    mut output: O,
     options: &PipelineOptions,
 ) -> Result<StreamStats, Error> {
-    output.write_all(enc.header())?;
+    output.put(enc.header())?;
     let header_len = enc.header().len() as u64;
     let stats = if options.workers() <= 1 {
         sequential(&mut enc, &mut input, &mut output)?
     } else {
         parallel(&mut enc, &mut input, &mut output, options)?
     };
-    output.flush()?;
+    output.flush_output()?;
     Ok(StreamStats {
         bytes_in: stats.bytes_in,
         bytes_out: stats.bytes_out + header_len,
     })
 }
 
-fn sequential<R: Read, W: Write>(
+fn sequential<I: Input, O: Output>(
     enc: &mut Encryptor,
-    input: &mut R,
-    output: &mut W,
+    input: &mut I,
+    output: &mut O,
 ) -> Result<StreamStats, Error> {
     let fl = enc.frame_length();
     let mut stats = StreamStats::default();
     let mut cur = frame_buffer(fl);
     let mut next = frame_buffer(fl);
-    let mut n = read_full(input, &mut cur[FINAL_FRAME_PREFIX_LEN..][..fl])?;
+    let mut n = input.fill(&mut cur, PLAINTEXT_AT, fl)?;
     loop {
         stats.bytes_in += n as u64;
         let m = if n == fl {
-            read_full(input, &mut next[FINAL_FRAME_PREFIX_LEN..][..fl])?
+            input.fill(&mut next, PLAINTEXT_AT, fl)?
         } else {
             0
         };
         if m == 0 {
-            let frame = &mut cur[..FINAL_FRAME_PREFIX_LEN + n + TAG_LEN];
-            let footer = enc.seal_final_frame(frame)?;
-            output.write_all(frame)?;
-            output.write_all(&footer)?;
-            stats.bytes_out += (frame.len() + footer.len()) as u64;
+            let end = FINAL_FRAME_PREFIX_LEN + n + TAG_LEN;
+            let footer = enc.seal_final_frame(&mut cur[..end])?;
+            output.put_buffer(cur, 0..end)?;
+            output.put(&footer)?;
+            stats.bytes_out += (end + footer.len()) as u64;
             return Ok(stats);
         }
-        let frame = &mut cur[SLACK..];
-        enc.seal_frame(frame)?;
-        output.write_all(frame)?;
-        stats.bytes_out += frame.len() as u64;
-        std::mem::swap(&mut cur, &mut next);
+        let end = FINAL_FRAME_PREFIX_LEN + fl + TAG_LEN;
+        enc.seal_frame(&mut cur[SLACK..end])?;
+        let back = output.put_buffer(cur, SLACK..end)?;
+        stats.bytes_out += (end - SLACK) as u64;
+        cur = next;
+        next = reuse(back, fl);
         n = m;
     }
 }
 
-fn parallel<R: Read, W: Write + Send>(
+fn parallel<I: Input, O: Output + Send>(
     enc: &mut Encryptor,
-    input: &mut R,
-    output: &mut W,
+    input: &mut I,
+    output: &mut O,
     options: &PipelineOptions,
 ) -> Result<StreamStats, Error> {
     let fl = enc.frame_length();
@@ -179,7 +193,7 @@ fn parallel<R: Read, W: Write + Send>(
         drop(to_sealed);
         let writer = {
             let failure = &failure;
-            s.spawn(move || write_stage(output, &writer_rx, &pool_tx, signed, failure))
+            s.spawn(move || write_stage(output, &writer_rx, &pool_tx, signed, fl, failure))
         };
 
         // This thread reads, in order, into free buffers; a full buffer is a regular frame
@@ -188,7 +202,7 @@ fn parallel<R: Read, W: Write + Send>(
             let Some(mut cur) = recv(&pool_rx, &failure) else {
                 return Ok(());
             };
-            let mut n = read_full(input, &mut cur[FINAL_FRAME_PREFIX_LEN..][..fl])?;
+            let mut n = input.fill(&mut cur, PLAINTEXT_AT, fl)?;
             loop {
                 stats.bytes_in += n as u64;
                 let mut next = None;
@@ -197,7 +211,7 @@ fn parallel<R: Read, W: Write + Send>(
                     let Some(mut buf) = recv(&pool_rx, &failure) else {
                         return Ok(());
                     };
-                    m = read_full(input, &mut buf[FINAL_FRAME_PREFIX_LEN..][..fl])?;
+                    m = input.fill(&mut buf, PLAINTEXT_AT, fl)?;
                     next = Some(buf);
                 }
                 let last = m == 0;
@@ -256,11 +270,12 @@ fn hash_stage(
     }
 }
 
-fn write_stage<W: Write>(
-    mut output: W,
+fn write_stage<O: Output>(
+    output: &mut O,
     ordered: &Receiver<Msg>,
     pool: &Sender<Vec<u8>>,
     signed: bool,
+    frame_length: usize,
     failure: &Failure,
 ) -> u64 {
     let mut reorder = Reorder::new();
@@ -270,21 +285,23 @@ fn write_stage<W: Write>(
         match msg {
             Msg::Frame(job) => reorder.push(job),
             Msg::Footer(footer) => {
-                if let Err(e) = output.write_all(&footer) {
+                if let Err(e) = output.put(&footer) {
                     failure.fail(e.into());
                 }
                 return written + footer.len() as u64;
             }
         }
         while let Some(job) = reorder.pop() {
-            let frame = &job.buf[job.frame_range()];
-            if let Err(e) = output.write_all(frame) {
-                failure.fail(e.into());
-                return written;
-            }
-            written += frame.len() as u64;
+            let range = job.frame_range();
+            written += range.len() as u64;
             wrote_last = job.last;
-            send(pool, job.buf);
+            match output.put_buffer(job.buf, range) {
+                Ok(back) => send(pool, reuse(back, frame_length)),
+                Err(e) => {
+                    failure.fail(e.into());
+                    return written;
+                }
+            }
         }
         if wrote_last && !signed {
             return written;

@@ -26,7 +26,8 @@ pub(crate) mod decrypt;
 pub(crate) mod encrypt;
 pub(crate) mod slice;
 
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
+use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
@@ -88,6 +89,49 @@ pub(crate) fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize>
         }
     }
     Ok(n)
+}
+
+/// Where a pipeline's read stage gets its bytes. Every `Read` is one; the async adapters'
+/// channel is another, which hands whole buffers over instead of copying them.
+pub(crate) trait Input {
+    /// Fills `buf[at..at + len]` until it is full or the input ends; returns the bytes
+    /// read. May swap `buf` for a buffer at least as long that holds them at the same place.
+    fn fill(&mut self, buf: &mut Vec<u8>, at: usize, len: usize) -> io::Result<usize>;
+}
+
+impl<R: Read> Input for R {
+    fn fill(&mut self, buf: &mut Vec<u8>, at: usize, len: usize) -> io::Result<usize> {
+        read_full(self, &mut buf[at..at + len])
+    }
+}
+
+/// Where a pipeline's write stage puts its bytes. Every `Write` is one; the async
+/// adapters' channel is another, which takes whole buffers instead of copying them.
+pub(crate) trait Output {
+    /// Writes all of `bytes` (a header or a footer).
+    fn put(&mut self, bytes: &[u8]) -> io::Result<()>;
+
+    /// Writes `buf[range]`; returns a buffer to reuse (`buf` itself or one the consumer is
+    /// done with), or `None` when there is none at hand yet.
+    fn put_buffer(&mut self, buf: Vec<u8>, range: Range<usize>) -> io::Result<Option<Vec<u8>>>;
+
+    /// Flushes what was put.
+    fn flush_output(&mut self) -> io::Result<()>;
+}
+
+impl<W: Write> Output for W {
+    fn put(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.write_all(bytes)
+    }
+
+    fn put_buffer(&mut self, buf: Vec<u8>, range: Range<usize>) -> io::Result<Option<Vec<u8>>> {
+        self.write_all(&buf[range])?;
+        Ok(Some(buf))
+    }
+
+    fn flush_output(&mut self) -> io::Result<()> {
+        self.flush()
+    }
 }
 
 /// A job queue that several workers pull from in FIFO order (so each worker sees rising

@@ -7,11 +7,12 @@ use std::task::{ready, Context, Poll};
 use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
 use zeroize::Zeroize;
 
-use super::async_pipe::{self, AsyncSide, Chunk, In, Out};
+use super::async_pipe::{self, AsyncSide, Chunk, In, Layout, Out};
 use crate::client::{Client, DecryptOptions};
+use crate::crypto::TAG_LEN;
 use crate::engine::Decryptor;
 use crate::error::{ConfigError, Error, FormatError};
-use crate::format::Header;
+use crate::format::{Header, REGULAR_FRAME_PREFIX_LEN};
 use crate::pipeline::{PipelineOptions, StreamStats};
 
 /// Read size while looking for the end of the header.
@@ -55,6 +56,10 @@ pub struct AsyncDecryptingReader<R> {
     inner: R,
     header: Header,
     chan: AsyncSide,
+    /// How ciphertext chunks are laid out for the pipeline.
+    layout: Layout,
+    /// Bytes read past the header while looking for its end, and how many of them went on.
+    leftover: (Vec<u8>, usize),
     /// Ciphertext read from `inner`, not yet handed to the pipeline thread.
     staging: Option<Chunk>,
     /// `inner` reached its end.
@@ -105,8 +110,12 @@ impl<R: AsyncRead + Unpin> AsyncDecryptingReader<R> {
             }
         };
         buf.truncate(end);
-
-        let (chan, thread) = async_pipe::channels();
+        let (layout, unit_len) = {
+            let header = &decryptor.header().ok_or(FormatError::Truncated)?.header;
+            let frame = header.frame_length as usize + REGULAR_FRAME_PREFIX_LEN + TAG_LEN;
+            (Layout::ciphertext(header), frame)
+        };
+        let (chan, thread) = async_pipe::channels(layout, unit_len);
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<Result<Header, Error>>();
         let (client, options, pipeline) = (client.clone(), options.clone(), pipeline.clone());
         let runtime = async_pipe::current_runtime();
@@ -126,12 +135,14 @@ impl<R: AsyncRead + Unpin> AsyncDecryptingReader<R> {
             if ready_tx.send(header).is_err() || failed {
                 return;
             }
-            let mut leftover = io::Cursor::new(buf);
-            leftover.set_position(start as u64);
-            let body = io::Read::chain(leftover, thread.reader);
             let mut writer = thread.writer;
-            let result =
-                crate::pipeline::decrypt::run(decryptor, config, body, &mut writer, &pipeline);
+            let result = crate::pipeline::decrypt::run(
+                decryptor,
+                config,
+                thread.reader,
+                &mut writer,
+                &pipeline,
+            );
             writer.finish(result.map(|mut stats| {
                 stats.bytes_in += start as u64;
                 stats
@@ -144,6 +155,8 @@ impl<R: AsyncRead + Unpin> AsyncDecryptingReader<R> {
             inner,
             header,
             chan,
+            layout,
+            leftover: (buf, start),
             staging: None,
             inner_eof: false,
             input_ended: false,
@@ -185,29 +198,38 @@ impl<R: AsyncRead + Unpin> AsyncDecryptingReader<R> {
 
     /// Moves ciphertext from `inner` to the pipeline thread until one of them has to wait
     /// (or the input ended). Each party that makes us wait has the task's waker.
+    ///
+    /// Chunks go out full (or at the end of `inner`): the pipeline needs whole frames
+    /// anyway, and a full chunk is exactly one frame it can take without a copy.
     fn pump_input(&mut self, cx: &mut Context<'_>) -> Result<(), Error> {
         while !self.input_ended {
-            let mut stalled = false;
             let chunk = match &mut self.staging {
                 Some(chunk) => chunk,
                 None => self
                     .staging
-                    .insert(Chunk::take(&mut self.chan.input_recycle)),
+                    .insert(Chunk::take(&mut self.chan.input_recycle, self.layout)),
             };
-            // Fill the chunk while `inner` has bytes at hand.
+            let (rest, used) = &mut self.leftover;
+            if *used < rest.len() {
+                let spare = chunk.spare();
+                let n = spare.len().min(rest.len() - *used);
+                spare[..n].copy_from_slice(&rest[*used..*used + n]);
+                chunk.filled(n);
+                *used += n;
+            }
             while !chunk.is_full() && !self.inner_eof {
-                let mut rb = ReadBuf::new(&mut chunk.buf[chunk.len..]);
+                let mut rb = ReadBuf::new(chunk.spare());
                 match Pin::new(&mut self.inner).poll_read(cx, &mut rb) {
                     Poll::Ready(Ok(())) if rb.filled().is_empty() => self.inner_eof = true,
-                    Poll::Ready(Ok(())) => chunk.len += rb.filled().len(),
-                    Poll::Ready(Err(e)) => return Err(e.into()),
-                    Poll::Pending => {
-                        stalled = true;
-                        break;
+                    Poll::Ready(Ok(())) => {
+                        let n = rb.filled().len();
+                        chunk.filled(n);
                     }
+                    Poll::Ready(Err(e)) => return Err(e.into()),
+                    Poll::Pending => return Ok(()),
                 }
             }
-            if chunk.len > 0 {
+            if chunk.len() > 0 {
                 match self.chan.input.poll_reserve(cx) {
                     Poll::Ready(true) => {
                         if let Some(chunk) = self.staging.take() {
@@ -215,8 +237,7 @@ impl<R: AsyncRead + Unpin> AsyncDecryptingReader<R> {
                         }
                     }
                     // The thread stopped taking input: the output tells why.
-                    Poll::Ready(false) => return Ok(()),
-                    Poll::Pending => return Ok(()),
+                    Poll::Ready(false) | Poll::Pending => return Ok(()),
                 }
             }
             if self.inner_eof {
@@ -224,12 +245,10 @@ impl<R: AsyncRead + Unpin> AsyncDecryptingReader<R> {
                     Poll::Ready(true) => {
                         self.chan.input.send(In::End);
                         self.input_ended = true;
+                        self.leftover = (Vec::new(), 0);
                     }
                     Poll::Ready(false) | Poll::Pending => return Ok(()),
                 }
-            }
-            if stalled {
-                return Ok(());
             }
         }
         Ok(())
@@ -248,10 +267,10 @@ impl<R: AsyncRead + Unpin> AsyncDecryptingReader<R> {
         self.pump_input(cx)?;
         loop {
             if let Some((chunk, pos)) = &mut self.current {
-                let n = out.remaining().min(chunk.len - *pos);
-                out.put_slice(&chunk.buf[*pos..*pos + n]);
+                let n = out.remaining().min(chunk.len() - *pos);
+                out.put_slice(&chunk.data()[*pos..*pos + n]);
                 *pos += n;
-                if *pos == chunk.len {
+                if *pos == chunk.len() {
                     if let Some((chunk, _)) = self.current.take() {
                         let _ = self.chan.output_recycle.send(chunk.buf);
                     }

@@ -6,10 +6,11 @@ use std::task::{ready, Context, Poll};
 
 use tokio::io::AsyncWrite;
 
-use super::async_pipe::{self, AsyncSide, Chunk, In, Out};
+use super::async_pipe::{self, AsyncSide, Chunk, In, Layout, Out};
 use crate::client::Client;
 use crate::error::{ConfigError, Error};
 use crate::format::EncryptionContext;
+use crate::pipeline::encrypt::frame_buffer_len;
 use crate::pipeline::{PipelineOptions, StreamStats};
 
 /// Encrypts everything written to it into one message on the inner `AsyncWrite`.
@@ -51,6 +52,8 @@ use crate::pipeline::{PipelineOptions, StreamStats};
 pub struct AsyncEncryptingWriter<W> {
     inner: W,
     chan: AsyncSide,
+    /// How plaintext chunks are laid out for the pipeline.
+    layout: Layout,
     /// Plaintext gathered for the pipeline thread.
     staging: Option<Chunk>,
     /// Ciphertext being written to `inner`, and how much of it is written.
@@ -97,7 +100,9 @@ impl<W: AsyncWrite + Unpin> AsyncEncryptingWriter<W> {
         context: &EncryptionContext,
         options: &PipelineOptions,
     ) -> Result<Self, Error> {
-        let (chan, thread) = async_pipe::channels();
+        let frame_length = client.frame_length() as usize;
+        let layout = Layout::plaintext(frame_length);
+        let (chan, thread) = async_pipe::channels(layout, frame_buffer_len(frame_length));
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<Result<(), Error>>();
         let (client, context, options) = (client.clone(), context.clone(), options.clone());
         let runtime = async_pipe::current_runtime();
@@ -124,6 +129,7 @@ impl<W: AsyncWrite + Unpin> AsyncEncryptingWriter<W> {
         Ok(Self {
             inner,
             chan,
+            layout,
             staging: None,
             pending: None,
             state: State::Open,
@@ -167,8 +173,8 @@ impl<W: AsyncWrite + Unpin> AsyncEncryptingWriter<W> {
     fn poll_drain(&mut self, cx: &mut Context<'_>) -> Result<Drain, Error> {
         loop {
             if let Some((chunk, written)) = &mut self.pending {
-                while *written < chunk.len {
-                    let data = &chunk.buf[*written..chunk.len];
+                while *written < chunk.len() {
+                    let data = &chunk.data()[*written..];
                     match Pin::new(&mut self.inner).poll_write(cx, data) {
                         Poll::Ready(Ok(0)) => {
                             return Err(io::Error::from(io::ErrorKind::WriteZero).into())
@@ -223,7 +229,7 @@ impl<W: AsyncWrite + Unpin> AsyncEncryptingWriter<W> {
 
     /// Hands the staged chunk (if any) to the pipeline thread.
     fn poll_send_staging(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        if self.staging.as_ref().is_none_or(|c| c.len == 0) {
+        if self.staging.as_ref().is_none_or(|c| c.len() == 0) {
             return Poll::Ready(Ok(()));
         }
         ready!(self.poll_reserve(cx))?;
@@ -250,11 +256,12 @@ impl<W: AsyncWrite + Unpin> AsyncEncryptingWriter<W> {
             Some(chunk) => chunk,
             None => self
                 .staging
-                .insert(Chunk::take(&mut self.chan.input_recycle)),
+                .insert(Chunk::take(&mut self.chan.input_recycle, self.layout)),
         };
-        let n = buf.len().min(chunk.buf.len() - chunk.len);
-        chunk.buf[chunk.len..chunk.len + n].copy_from_slice(&buf[..n]);
-        chunk.len += n;
+        let spare = chunk.spare();
+        let n = buf.len().min(spare.len());
+        spare[..n].copy_from_slice(&buf[..n]);
+        chunk.filled(n);
         if chunk.is_full() {
             // Hand it on now if there is room, else on the next call.
             if let Poll::Ready(Err(e)) = self.poll_send_staging(cx) {
