@@ -66,13 +66,67 @@ impl<R: Read> Read for Counting<'_, R> {
     }
 }
 
+/// Output bytes between two early syncs (see [`EarlySync`]).
+const SYNC_EVERY: u64 = 64 << 20;
+
+/// Writes to the temporary file and, every [`SYNC_EVERY`] bytes, asks a helper thread to
+/// sync what is written so far. The disk then takes the data while the pipeline works, so
+/// the sync that must precede the rename finds little left to write; the writer never
+/// waits for a sync it asked for.
+struct EarlySync<'a> {
+    file: &'a mut File,
+    since_sync: u64,
+    /// Wakes the helper; a full slot means a sync is already pending, which covers this one.
+    wake: std::sync::mpsc::SyncSender<()>,
+}
+
+impl io::Write for EarlySync<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.since_sync += n as u64;
+        if self.since_sync >= SYNC_EVERY {
+            self.since_sync = 0;
+            let _ = self.wake.try_send(());
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+/// Runs `work` writing into `file`, syncing early on a helper thread (see [`EarlySync`]).
+/// A failed early sync is not an error here: the final sync reports it.
+fn with_early_sync<T>(
+    file: &mut File,
+    work: impl FnOnce(&mut EarlySync<'_>) -> Result<T, Error>,
+) -> Result<T, Error> {
+    let syncer = file.try_clone()?;
+    let (wake, woken) = std::sync::mpsc::sync_channel::<()>(1);
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            while woken.recv().is_ok() {
+                let _ = syncer.sync_data();
+            }
+        });
+        let mut out = EarlySync {
+            file,
+            since_sync: 0,
+            wake,
+        };
+        work(&mut out)
+        // `out` (the only sender) is dropped here: the helper stops.
+    })
+}
+
 /// Runs `work` from `input` into a temporary file next to `output`, then syncs and renames
 /// it into place. On any error the temporary file is removed.
 fn atomically<T>(
     input: &Path,
     output: &Path,
     options: &FileOptions<'_>,
-    work: impl FnOnce(&mut dyn Read, &mut File) -> Result<T, Error>,
+    work: impl FnOnce(&mut dyn Read, &mut EarlySync<'_>) -> Result<T, Error>,
 ) -> Result<T, Error> {
     let source = File::open(input)?;
     if same_file(input, output) {
@@ -100,7 +154,7 @@ fn atomically<T>(
         read: 0,
         progress: options.progress,
     };
-    let value = work(&mut reader, tmp.as_file_mut())?;
+    let value = with_early_sync(tmp.as_file_mut(), |out| work(&mut reader, out))?;
     tmp.as_file().sync_all()?;
     if options.overwrite {
         tmp.persist(output).map_err(|e| e.error)?;

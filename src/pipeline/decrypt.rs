@@ -1,10 +1,12 @@
-//! The decrypting pipeline: read + hash (in order) -> open (workers) -> write (in order).
+//! The decrypting pipeline: read + hash (in order) -> open (workers) -> write (in order),
+//! the reads and writes on one thread.
 
 use std::collections::BTreeMap;
+use std::io;
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::thread;
 
-use super::{recv, send, Failure, Input, Output, PipelineOptions, Queue, StreamStats};
+use super::{send, Input, Output, PipelineOptions, Queue, StreamStats};
 use crate::crypto::TAG_LEN;
 use crate::engine::{DecryptConfig, Decryptor, FrameLayout};
 use crate::error::{Error, FormatError};
@@ -26,19 +28,6 @@ impl Job {
         let (body, footer) = rest.split_at_mut(self.layout.body_len() + TAG_LEN);
         (prefix, body, footer)
     }
-}
-
-/// What reaches the writer. Every failure carries its place in the message, so the
-/// error reported is the first one in message order, whatever the threads' timing.
-enum Msg {
-    /// A unit whose tag verified.
-    Opened(Job),
-    /// A unit whose tag did not verify.
-    Failed(u32, Error),
-    /// The reader could not produce the unit with this sequence number.
-    ReadFailed(u32, Error),
-    /// After the final unit: the input ended there and the signature (if any) verified.
-    End(Result<(), Error>),
 }
 
 /// Bytes of the unit being read: `have` of them are in the buffer; `ended` once the input
@@ -205,6 +194,8 @@ fn sequential<I: Input, O: Output>(
     }
 }
 
+/// Workers open; this thread does all the I/O (reads, the signature's hash, writes in
+/// order), like the encrypting pipeline and for the same reason.
 fn parallel<I: Input, O: Output + Send>(
     dec: &mut Decryptor,
     config: &DecryptConfig,
@@ -212,145 +203,172 @@ fn parallel<I: Input, O: Output + Send>(
     output: &mut O,
     options: &PipelineOptions,
 ) -> Result<StreamStats, Error> {
-    let failure = Failure::default();
     let openers = (0..options.workers())
         .map(|_| dec.frame_opener())
         .collect::<Result<Vec<_>, _>>()?;
     let mut stats = StreamStats::default();
-    let bytes_out = thread::scope(|s| {
+    let result = thread::scope(|s| {
         let (job_tx, job_rx) = channel::<Job>();
         let queue = Queue::new(job_rx);
-        let (pool_tx, pool_rx) = channel::<Vec<u8>>();
-        for _ in 0..options.in_flight().max(2) {
-            send(&pool_tx, Vec::new());
-        }
-        let (to_writer, writer_rx) = channel::<Msg>();
+        let (done_tx, done_rx) = channel::<Opened>();
         for opener in openers {
-            let (queue, to_writer) = (queue.clone(), to_writer.clone());
+            let (queue, done_tx) = (queue.clone(), done_tx.clone());
             s.spawn(move || {
                 while let Some(mut job) = queue.next() {
                     let layout = job.layout;
                     let (_, body, _) = job.split();
-                    match opener.open(&layout, body) {
-                        Ok(()) => send(&to_writer, Msg::Opened(job)),
-                        Err(e) => send(&to_writer, Msg::Failed(layout.header.sequence, e)),
-                    }
+                    let opened = opener.open(&layout, body).map(|()| job);
+                    send(&done_tx, (layout.header.sequence, opened));
                 }
             });
         }
-        let writer = {
-            let failure = &failure;
-            s.spawn(move || write_stage(output, &writer_rx, &pool_tx, failure))
+        drop(done_tx);
+        let io = Io {
+            dec,
+            config,
+            input,
+            output,
+            jobs: job_tx,
+            done: &done_rx,
+            free: (0..options.in_flight().max(2)).map(|_| Vec::new()).collect(),
+            stats: &mut stats,
+            order: InOrder::default(),
         };
-
-        // This thread reads and, for signed suites, hashes the units in order while the
-        // workers open earlier ones.
-        let mut sequence = 1u32;
-        let read = (|| -> Result<(), Error> {
-            loop {
-                let Some(mut buf) = recv(&pool_rx, &failure) else {
-                    return Ok(());
-                };
-                let layout = read_unit(input, dec, config, &mut buf)?;
-                stats.bytes_in += layout.total_len() as u64;
-                let mut job = Job { layout, buf };
-                let (prefix, body, footer) = job.split();
-                dec.accept_frame(&layout, prefix, body)?;
-                if layout.is_final() {
-                    let end = expect_end(input).and_then(|()| dec.finish(footer, None));
-                    send(&job_tx, job);
-                    send(&to_writer, Msg::End(end));
-                    return Ok(());
-                }
-                send(&job_tx, job);
-                sequence += 1;
-            }
-        })();
-        if let Err(e) = read {
-            send(&to_writer, Msg::ReadFailed(sequence, e));
-        }
-        drop(job_tx);
-        drop(to_writer);
-        writer.join().unwrap_or(0)
+        io.run()
     });
-    if let Some(e) = failure.take() {
-        return Err(e);
-    }
-    stats.bytes_out = bytes_out;
-    Ok(stats)
+    result.map(|()| stats)
 }
 
-/// Writes plaintext in sequence order; the final unit's only once the reader reported the
-/// message verified (signature and end of input). Reports the first failure in message
-/// order.
-fn write_stage<O: Output>(
-    output: &mut O,
-    inbox: &Receiver<Msg>,
-    pool: &Sender<Vec<u8>>,
-    failure: &Failure,
-) -> u64 {
-    let mut pending: BTreeMap<u32, Result<Job, Error>> = BTreeMap::new();
-    let mut read_failure: Option<(u32, Error)> = None;
-    let mut end: Option<Result<(), Error>> = None;
-    let mut next = 1u32;
-    let mut written = 0u64;
-    while let Some(msg) = recv(inbox, failure) {
-        match msg {
-            Msg::Opened(job) => {
-                pending.insert(job.layout.header.sequence, Ok(job));
-            }
-            Msg::Failed(sequence, e) => {
-                pending.insert(sequence, Err(e));
-            }
-            Msg::ReadFailed(sequence, e) => read_failure = Some((sequence, e)),
-            Msg::End(result) => end = Some(result),
-        }
+/// A unit back from a worker: its sequence number and the unit opened, or why not.
+type Opened = (u32, Result<Job, Error>);
+
+/// The I/O side of [`parallel`].
+struct Io<'a, I, O> {
+    dec: &'a mut Decryptor,
+    config: &'a DecryptConfig,
+    input: &'a mut I,
+    output: &'a mut O,
+    jobs: Sender<Job>,
+    done: &'a Receiver<Opened>,
+    /// Buffers not in flight.
+    free: Vec<Vec<u8>>,
+    stats: &'a mut StreamStats,
+    order: InOrder,
+}
+
+impl<I: Input, O: Output> Io<'_, I, O> {
+    fn run(mut self) -> Result<(), Error> {
+        let mut reading = true;
+        let mut sequence = 1u32;
+        let mut in_flight = 0usize;
         loop {
-            let job = match pending.remove(&next) {
-                Some(Ok(job)) => job,
-                Some(Err(e)) => {
-                    failure.fail(e);
-                    return written;
-                }
-                None => match read_failure.take() {
-                    Some((at, e)) if at == next => {
-                        failure.fail(e);
-                        return written;
+            while reading {
+                let Some(buf) = self.free.pop() else {
+                    break;
+                };
+                match self.read(buf) {
+                    Ok((job, last)) => {
+                        send(&self.jobs, job);
+                        in_flight += 1;
+                        reading = !last;
                     }
+                    Err(e) => {
+                        self.order.read_failure = Some((sequence, e));
+                        reading = false;
+                    }
+                }
+                sequence += 1;
+            }
+            if self.order.write_ready(self.output, &mut self.free, self.stats)? {
+                return Ok(());
+            }
+            if reading && !self.free.is_empty() {
+                continue;
+            }
+            // Units are in flight (else a read failure or the end would have completed
+            // the message above); the workers answer every one of them.
+            let first = match in_flight {
+                0 => None,
+                _ => self.done.recv().ok(),
+            };
+            let Some(first) = first else {
+                return Err(io::Error::other("the decrypting pipeline lost a unit").into());
+            };
+            for (sequence, opened) in std::iter::once(first).chain(self.done.try_iter()) {
+                in_flight -= 1;
+                self.order.pending.insert(sequence, opened);
+            }
+        }
+    }
+
+    /// Reads the next unit into `buf`, checks and (signed suites) hashes it; for the final
+    /// unit also checks the end of the input and the signature.
+    fn read(&mut self, mut buf: Vec<u8>) -> Result<(Job, bool), Error> {
+        let layout = read_unit(self.input, self.dec, self.config, &mut buf)?;
+        self.stats.bytes_in += layout.total_len() as u64;
+        let mut job = Job { layout, buf };
+        let (prefix, body, footer) = job.split();
+        self.dec.accept_frame(&layout, prefix, body)?;
+        let last = layout.is_final();
+        if last {
+            self.order.end = Some(expect_end(self.input).and_then(|()| self.dec.finish(footer, None)));
+        }
+        Ok((job, last))
+    }
+}
+
+/// Plaintext released in sequence order; the final unit's only once the message verified
+/// (signature and end of input). The first failure in message order is the one reported.
+#[derive(Default)]
+struct InOrder {
+    pending: BTreeMap<u32, Result<Job, Error>>,
+    /// The reader could not produce the unit with this sequence number.
+    read_failure: Option<(u32, Error)>,
+    /// After the final unit: the input ended there and the signature (if any) verified.
+    end: Option<Result<(), Error>>,
+    /// Sequence number of the next unit to write (0 = not started: 1).
+    written: u32,
+}
+
+impl InOrder {
+    /// Writes the units that are next in order; `true` once the message is complete.
+    fn write_ready<O: Output>(
+        &mut self,
+        output: &mut O,
+        free: &mut Vec<Vec<u8>>,
+        stats: &mut StreamStats,
+    ) -> Result<bool, Error> {
+        loop {
+            let next = self.written + 1;
+            let job = match self.pending.remove(&next) {
+                Some(Ok(job)) => job,
+                Some(Err(e)) => return Err(e),
+                None => match self.read_failure.take() {
+                    Some((at, e)) if at == next => return Err(e),
                     other => {
-                        read_failure = other;
-                        break;
+                        self.read_failure = other;
+                        return Ok(false);
                     }
                 },
             };
             if job.layout.is_final() {
-                match end.take() {
+                match self.end.take() {
                     None => {
-                        pending.insert(next, Ok(job));
-                        break;
+                        self.pending.insert(next, Ok(job));
+                        return Ok(false);
                     }
-                    Some(Err(e)) => {
-                        failure.fail(e);
-                        return written;
-                    }
+                    Some(Err(e)) => return Err(e),
                     Some(Ok(())) => {}
                 }
             }
             let layout = job.layout;
-            let back = match output.put_buffer(job.buf, layout.plaintext_range()) {
-                Ok(back) => back,
-                Err(e) => {
-                    failure.fail(e.into());
-                    return written;
-                }
-            };
-            written += layout.body_len() as u64;
+            let back = output.put_buffer(job.buf, layout.plaintext_range())?;
+            stats.bytes_out += layout.body_len() as u64;
+            self.written = next;
             if layout.is_final() {
-                return written;
+                return Ok(true);
             }
-            next += 1;
-            send(pool, back.unwrap_or_default());
+            free.push(back.unwrap_or_default());
         }
     }
-    written
 }

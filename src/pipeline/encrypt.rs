@@ -138,6 +138,10 @@ fn sequential<I: Input, O: Output>(
     }
 }
 
+/// Workers seal; this thread does all the I/O: it reads plaintext into free buffers and
+/// writes sealed frames in order as they come back. One thread for reads and writes keeps
+/// the kernel's page-cache work on one core (two threads copying into and out of the page
+/// cache at once contend in the kernel and cost more than they overlap).
 fn parallel<I: Input, O: Output + Send>(
     enc: &mut Encryptor,
     input: &mut I,
@@ -150,27 +154,23 @@ fn parallel<I: Input, O: Output + Send>(
         .map(|_| enc.frame_sealer())
         .collect::<Result<Vec<_>, _>>()?;
     let signer = enc.take_signer();
+    let signed = signer.is_some();
 
     let mut stats = StreamStats::default();
-    let bytes_out = thread::scope(|s| {
+    thread::scope(|s| {
         let (job_tx, job_rx) = channel::<Job>();
         let queue = Queue::new(job_rx);
-        let (pool_tx, pool_rx) = channel::<Vec<u8>>();
-        for _ in 0..options.in_flight().max(2) {
-            send(&pool_tx, frame_buffer(fl));
-        }
-        let (to_writer, writer_rx) = channel::<Msg>();
-        let signed = signer.is_some();
+        let (done_tx, done_rx) = channel::<Msg>();
         // Signed suites: one thread hashes the sealed frames in order while the workers
-        // seal the next ones, and hands them on to the writer, then the footer.
+        // seal the next ones, and hands them on, then the footer.
         let to_sealed = match signer {
             Some(signer) => {
                 let (tx, rx) = channel::<Msg>();
                 let failure = &failure;
-                s.spawn(move || hash_stage(signer, &rx, &to_writer, failure));
+                s.spawn(move || hash_stage(signer, &rx, &done_tx, failure));
                 tx
             }
-            None => to_writer,
+            None => done_tx,
         };
         for mut sealer in sealers {
             let (queue, to_sealed, failure) = (queue.clone(), to_sealed.clone(), &failure);
@@ -191,59 +191,123 @@ fn parallel<I: Input, O: Output + Send>(
             });
         }
         drop(to_sealed);
-        let writer = {
-            let failure = &failure;
-            s.spawn(move || write_stage(output, &writer_rx, &pool_tx, signed, fl, failure))
+        let io = Io {
+            enc,
+            input,
+            output,
+            jobs: job_tx,
+            done: &done_rx,
+            failure: &failure,
+            free: (0..options.in_flight().max(2))
+                .map(|_| frame_buffer(fl))
+                .collect(),
+            frame_length: fl,
+            signed,
+            stats: &mut stats,
         };
-
-        // This thread reads, in order, into free buffers; a full buffer is a regular frame
-        // only if more input follows it.
-        let read = (|| -> Result<(), Error> {
-            let Some(mut cur) = recv(&pool_rx, &failure) else {
-                return Ok(());
-            };
-            let mut n = input.fill(&mut cur, PLAINTEXT_AT, fl)?;
-            loop {
-                stats.bytes_in += n as u64;
-                let mut next = None;
-                let mut m = 0;
-                if n == fl {
-                    let Some(mut buf) = recv(&pool_rx, &failure) else {
-                        return Ok(());
-                    };
-                    m = input.fill(&mut buf, PLAINTEXT_AT, fl)?;
-                    next = Some(buf);
-                }
-                let last = m == 0;
-                let sequence = if last {
-                    enc.reserve_final_frame()?
-                } else {
-                    enc.reserve_frame()?
-                };
-                let job = Job {
-                    sequence,
-                    last,
-                    len: n,
-                    buf: cur,
-                };
-                send(&job_tx, job);
-                match next {
-                    Some(buf) if !last => (cur, n) = (buf, m),
-                    _ => return Ok(()),
-                }
-            }
-        })();
-        if let Err(e) = read {
+        if let Err(e) = io.run() {
             failure.fail(e);
         }
-        drop(job_tx);
-        writer.join().unwrap_or(0)
     });
-    if let Some(e) = failure.take() {
-        return Err(e);
+    match failure.take() {
+        Some(e) => Err(e),
+        None => Ok(stats),
     }
-    stats.bytes_out = bytes_out;
-    Ok(stats)
+}
+
+/// The I/O side of [`parallel`].
+struct Io<'a, I, O> {
+    enc: &'a mut Encryptor,
+    input: &'a mut I,
+    output: &'a mut O,
+    jobs: Sender<Job>,
+    done: &'a Receiver<Msg>,
+    failure: &'a Failure,
+    /// Buffers not in flight.
+    free: Vec<Vec<u8>>,
+    frame_length: usize,
+    signed: bool,
+    stats: &'a mut StreamStats,
+}
+
+impl<I: Input, O: Output> Io<'_, I, O> {
+    fn run(mut self) -> Result<(), Error> {
+        let fl = self.frame_length;
+        // A full frame read but not sent yet: it is a regular frame only if more follows.
+        let mut held: Option<(Vec<u8>, usize)> = None;
+        let mut reading = true;
+        let mut reorder = Reorder::new();
+        let mut wrote_last = false;
+        loop {
+            while reading {
+                let Some(mut buf) = self.free.pop() else {
+                    break;
+                };
+                let n = self.input.fill(&mut buf, PLAINTEXT_AT, fl)?;
+                self.stats.bytes_in += n as u64;
+                if let Some((prev, len)) = held.take() {
+                    if n == 0 {
+                        self.free.push(buf);
+                        self.dispatch(prev, len, true)?;
+                        reading = false;
+                        continue;
+                    }
+                    self.dispatch(prev, len, false)?;
+                }
+                if n < fl {
+                    self.dispatch(buf, n, true)?;
+                    reading = false;
+                } else {
+                    held = Some((buf, n));
+                }
+            }
+            // Wait for a sealed frame, take all that came, write them in order.
+            let Some(first) = recv(self.done, self.failure) else {
+                return Ok(()); // A worker failed; its error is recorded.
+            };
+            let mut footer = None;
+            for msg in std::iter::once(first).chain(self.done.try_iter()) {
+                match msg {
+                    Msg::Frame(job) => reorder.push(job),
+                    Msg::Footer(f) => footer = Some(f),
+                }
+            }
+            while let Some(job) = reorder.pop() {
+                let range = job.frame_range();
+                self.stats.bytes_out += range.len() as u64;
+                wrote_last = job.last;
+                let back = self.output.put_buffer(job.buf, range)?;
+                self.free.push(reuse(back, fl));
+            }
+            if let Some(footer) = footer {
+                self.output.put(&footer)?;
+                self.stats.bytes_out += footer.len() as u64;
+                return Ok(());
+            }
+            if wrote_last && !self.signed {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Sends a frame to the workers with the next sequence number.
+    fn dispatch(&mut self, buf: Vec<u8>, len: usize, last: bool) -> Result<(), Error> {
+        let sequence = if last {
+            self.enc.reserve_final_frame()?
+        } else {
+            self.enc.reserve_frame()?
+        };
+        send(
+            &self.jobs,
+            Job {
+                sequence,
+                last,
+                len,
+                buf,
+            },
+        );
+        Ok(())
+    }
 }
 
 fn hash_stage(
@@ -268,44 +332,4 @@ fn hash_stage(
             }
         }
     }
-}
-
-fn write_stage<O: Output>(
-    output: &mut O,
-    ordered: &Receiver<Msg>,
-    pool: &Sender<Vec<u8>>,
-    signed: bool,
-    frame_length: usize,
-    failure: &Failure,
-) -> u64 {
-    let mut reorder = Reorder::new();
-    let mut written = 0u64;
-    let mut wrote_last = false;
-    while let Some(msg) = recv(ordered, failure) {
-        match msg {
-            Msg::Frame(job) => reorder.push(job),
-            Msg::Footer(footer) => {
-                if let Err(e) = output.put(&footer) {
-                    failure.fail(e.into());
-                }
-                return written + footer.len() as u64;
-            }
-        }
-        while let Some(job) = reorder.pop() {
-            let range = job.frame_range();
-            written += range.len() as u64;
-            wrote_last = job.last;
-            match output.put_buffer(job.buf, range) {
-                Ok(back) => send(pool, reuse(back, frame_length)),
-                Err(e) => {
-                    failure.fail(e.into());
-                    return written;
-                }
-            }
-        }
-        if wrote_last && !signed {
-            return written;
-        }
-    }
-    written
 }
