@@ -67,7 +67,7 @@ impl<R: Read> Read for Counting<'_, R> {
 }
 
 /// Output bytes between two early syncs (see [`EarlySync`]).
-const SYNC_EVERY: u64 = 64 << 20;
+const SYNC_EVERY: u64 = 8 << 20;
 
 /// Writes to the temporary file and, every [`SYNC_EVERY`] bytes, asks a helper thread to
 /// sync what is written so far. The disk then takes the data while the pipeline works, so

@@ -230,7 +230,9 @@ fn parallel<I: Input, O: Output + Send>(
             output,
             jobs: job_tx,
             done: &done_rx,
-            free: (0..options.in_flight().max(2)).map(|_| Vec::new()).collect(),
+            free: (0..options.in_flight().max(2))
+                .map(|_| Vec::new())
+                .collect(),
             stats: &mut stats,
             order: InOrder::default(),
         };
@@ -279,7 +281,10 @@ impl<I: Input, O: Output> Io<'_, I, O> {
                 }
                 sequence += 1;
             }
-            if self.order.write_ready(self.output, &mut self.free, self.stats)? {
+            if self
+                .order
+                .write_ready(self.output, &mut self.free, self.stats)?
+            {
                 return Ok(());
             }
             if reading && !self.free.is_empty() {
@@ -311,7 +316,8 @@ impl<I: Input, O: Output> Io<'_, I, O> {
         self.dec.accept_frame(&layout, prefix, body)?;
         let last = layout.is_final();
         if last {
-            self.order.end = Some(expect_end(self.input).and_then(|()| self.dec.finish(footer, None)));
+            self.order.end =
+                Some(expect_end(self.input).and_then(|()| self.dec.finish(footer, None)));
         }
         Ok((job, last))
     }
@@ -331,44 +337,64 @@ struct InOrder {
 }
 
 impl InOrder {
-    /// Writes the units that are next in order; `true` once the message is complete.
+    /// Writes the units that are next in order (in one batch); `true` once the message is
+    /// complete. Units that verified are written before a later failure is reported.
     fn write_ready<O: Output>(
         &mut self,
         output: &mut O,
         free: &mut Vec<Vec<u8>>,
         stats: &mut StreamStats,
     ) -> Result<bool, Error> {
+        let mut batch = Vec::new();
+        let (complete, failure) = self.take_ready(&mut batch);
+        for (layout, _) in &batch {
+            stats.bytes_out += layout.body_len() as u64;
+        }
+        let bufs = batch
+            .into_iter()
+            .map(|(layout, buf)| (buf, layout.plaintext_range()))
+            .collect();
+        for back in output.put_buffers(bufs)? {
+            free.push(back.unwrap_or_default());
+        }
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(complete),
+        }
+    }
+
+    /// Moves the units that may be written now to `batch`; returns whether the final one is
+    /// among them, and the failure that stops the message here, if any.
+    fn take_ready(&mut self, batch: &mut Vec<(FrameLayout, Vec<u8>)>) -> (bool, Option<Error>) {
         loop {
             let next = self.written + 1;
             let job = match self.pending.remove(&next) {
                 Some(Ok(job)) => job,
-                Some(Err(e)) => return Err(e),
+                Some(Err(e)) => return (false, Some(e)),
                 None => match self.read_failure.take() {
-                    Some((at, e)) if at == next => return Err(e),
+                    Some((at, e)) if at == next => return (false, Some(e)),
                     other => {
                         self.read_failure = other;
-                        return Ok(false);
+                        return (false, None);
                     }
                 },
             };
-            if job.layout.is_final() {
+            let last = job.layout.is_final();
+            if last {
                 match self.end.take() {
                     None => {
                         self.pending.insert(next, Ok(job));
-                        return Ok(false);
+                        return (false, None);
                     }
-                    Some(Err(e)) => return Err(e),
+                    Some(Err(e)) => return (false, Some(e)),
                     Some(Ok(())) => {}
                 }
             }
-            let layout = job.layout;
-            let back = output.put_buffer(job.buf, layout.plaintext_range())?;
-            stats.bytes_out += layout.body_len() as u64;
             self.written = next;
-            if layout.is_final() {
-                return Ok(true);
+            batch.push((job.layout, job.buf));
+            if last {
+                return (true, None);
             }
-            free.push(back.unwrap_or_default());
         }
     }
 }

@@ -272,11 +272,14 @@ impl<I: Input, O: Output> Io<'_, I, O> {
                     Msg::Footer(f) => footer = Some(f),
                 }
             }
+            let mut batch = Vec::new();
             while let Some(job) = reorder.pop() {
                 let range = job.frame_range();
                 self.stats.bytes_out += range.len() as u64;
                 wrote_last = job.last;
-                let back = self.output.put_buffer(job.buf, range)?;
+                batch.push((job.buf, range));
+            }
+            for back in self.output.put_buffers(batch)? {
                 self.free.push(reuse(back, fl));
             }
             if let Some(footer) = footer {
