@@ -165,6 +165,7 @@ fn envcrypt_in_memory(c: &mut Criterion, data: &[u8]) {
                 let opts = PipelineOptions {
                     threads: t,
                     frames_in_flight: 0,
+                    ..PipelineOptions::default()
                 };
                 let id = format!("{label}-t{t}");
                 g.bench_function(BenchmarkId::new("encrypt", &id), |b| {

@@ -102,6 +102,7 @@ fn pipelines() -> [PipelineOptions; 3] {
         PipelineOptions {
             threads: 3,
             frames_in_flight: 2,
+            parallel_min_frame: 1,
         },
     ]
 }

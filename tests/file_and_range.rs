@@ -95,6 +95,7 @@ fn a_failed_decrypt_leaves_nothing_and_keeps_the_input() {
             pipeline: PipelineOptions {
                 threads,
                 frames_in_flight: 0,
+                parallel_min_frame: 1, // the threaded path too, with these 4 KiB frames
             },
             ..FileOptions::default()
         };

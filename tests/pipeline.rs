@@ -31,6 +31,8 @@ fn opts(threads: usize) -> PipelineOptions {
     PipelineOptions {
         threads,
         frames_in_flight: 0,
+        // Small frames too go to the workers, so these tests cover the threaded paths.
+        parallel_min_frame: 1,
     }
 }
 

@@ -157,6 +157,7 @@ fn round_trips(make: impl Fn() -> Pkcs11Keyring) {
                 let opts = PipelineOptions {
                     threads: 2,
                     frames_in_flight: 0,
+                    ..PipelineOptions::default()
                 };
                 client
                     .encrypt_stream(&data[..], &mut streamed, &ctx, &opts)

@@ -143,6 +143,7 @@ pub fn pipeline_options(threads: Option<usize>) -> PipelineOptions {
     PipelineOptions {
         threads: threads.unwrap_or(0),
         frames_in_flight: 0,
+        ..PipelineOptions::default()
     }
 }
 

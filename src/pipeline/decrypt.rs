@@ -159,7 +159,11 @@ pub(crate) fn run<I: Input, O: Output + Send>(
     mut output: O,
     options: &PipelineOptions,
 ) -> Result<StreamStats, Error> {
-    let stats = if options.workers() <= 1 {
+    let frame_length = dec.header().map_or(0, |h| match h.header.content_type {
+        ContentType::Framed => h.header.frame_length as usize,
+        ContentType::NonFramed => 0,
+    });
+    let stats = if !options.parallel_for(frame_length) {
         sequential(&mut dec, &config, &mut input, &mut output)?
     } else {
         parallel(&mut dec, &config, &mut input, &mut output, options)?

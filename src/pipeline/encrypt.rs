@@ -91,7 +91,7 @@ pub(crate) fn run<I: Input, O: Output + Send>(
 ) -> Result<StreamStats, Error> {
     output.put(enc.header())?;
     let header_len = enc.header().len() as u64;
-    let stats = if options.workers() <= 1 {
+    let stats = if !options.parallel_for(enc.frame_length()) {
         sequential(&mut enc, &mut input, &mut output)?
     } else {
         parallel(&mut enc, &mut input, &mut output, options)?

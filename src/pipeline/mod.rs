@@ -44,6 +44,11 @@ pub struct PipelineOptions {
     pub threads: usize,
     /// Frames in flight (bounds memory); `0` = four per worker.
     pub frames_in_flight: usize,
+    /// Streams whose frames are shorter than this run on the calling thread, whatever
+    /// `threads` says: handing a frame to a worker and back costs more than the crypto of
+    /// a few KiB. `0` = 16 KiB; `1` = always use the workers. (The in-memory
+    /// `*_parallel` paths split the message between threads instead and ignore this.)
+    pub parallel_min_frame: usize,
 }
 
 impl PipelineOptions {
@@ -52,6 +57,7 @@ impl PipelineOptions {
         Self {
             threads: 1,
             frames_in_flight: 1,
+            parallel_min_frame: 0,
         }
     }
 
@@ -62,6 +68,15 @@ impl PipelineOptions {
         }
     }
 
+    /// Whether frames of `frame_length` bytes go to worker threads.
+    pub(crate) fn parallel_for(&self, frame_length: usize) -> bool {
+        let min = match self.parallel_min_frame {
+            0 => PARALLEL_MIN_FRAME,
+            n => n,
+        };
+        self.workers() > 1 && frame_length >= min
+    }
+
     pub(crate) fn in_flight(&self) -> usize {
         match self.frames_in_flight {
             0 => 4 * self.workers(),
@@ -69,6 +84,10 @@ impl PipelineOptions {
         }
     }
 }
+
+/// Frames shorter than this are not worth a worker thread (the default of
+/// [`PipelineOptions::parallel_min_frame`]).
+const PARALLEL_MIN_FRAME: usize = 16 << 10;
 
 /// What a pipeline moved.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -252,6 +271,23 @@ mod tests {
         fn flush(&mut self) -> io::Result<()> {
             Ok(())
         }
+    }
+
+    #[test]
+    fn small_frames_stay_on_the_calling_thread_unless_asked() {
+        let two = PipelineOptions {
+            threads: 2,
+            ..PipelineOptions::default()
+        };
+        assert!(!two.parallel_for(4096));
+        assert!(two.parallel_for(16 << 10));
+        assert!(two.parallel_for(65536));
+        let always = PipelineOptions {
+            parallel_min_frame: 1,
+            ..two.clone()
+        };
+        assert!(always.parallel_for(1));
+        assert!(!PipelineOptions::single_threaded().parallel_for(1 << 20));
     }
 
     #[test]
