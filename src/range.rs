@@ -12,7 +12,8 @@ use crate::client::{Client, DecryptOptions};
 use crate::crypto::TAG_LEN;
 use crate::engine::Decryptor;
 use crate::error::{ConfigError, Error, FormatError};
-use crate::format::{ContentType, FINAL_FRAME_PREFIX_LEN, REGULAR_FRAME_PREFIX_LEN};
+use crate::format::regular_frame_len;
+use crate::format::{ContentType, FINAL_FRAME_PREFIX_LEN};
 use crate::pipeline::decrypt::{expect_end, read_unit};
 
 impl Client {
@@ -56,7 +57,7 @@ impl Client {
         // The plaintext length the body's size implies (authenticated once the final frame
         // is read): `n` regular frames, then a final frame of 0 ..= frame length bytes.
         let body = input.seek(SeekFrom::End(0))? - header_len as u64;
-        let regular = (REGULAR_FRAME_PREFIX_LEN + TAG_LEN) as u64 + fl;
+        let regular = regular_frame_len(header.frame_length) as u64;
         let after_regulars = body
             .checked_sub((FINAL_FRAME_PREFIX_LEN + TAG_LEN) as u64)
             .ok_or(FormatError::Truncated)?;

@@ -5,9 +5,10 @@ use std::ops::Range;
 
 use crate::crypto::{AeadKey, CryptoProvider, Verifier, NONCE_LEN, TAG_LEN};
 use crate::error::{AuthenticationError, ConfigError, Error, FormatError, PolicyError};
+use crate::format::regular_frame_len;
 use crate::format::{
     frame_aad, parse_footer, parse_frame_header, parse_header, BodyKind, ContentType,
-    EncryptionContext, FrameHeader, HeaderLimits, ParsedHeader, REGULAR_FRAME_PREFIX_LEN,
+    EncryptionContext, FrameHeader, HeaderLimits, ParsedHeader,
 };
 use crate::materials::{DecryptionMaterials, DecryptionRequest};
 use crate::policy::{CommitmentPolicy, SignaturePolicy};
@@ -454,7 +455,7 @@ impl Decryptor {
         }
         body.next_sequence = sequence;
         body.final_accepted = false;
-        let regular = (REGULAR_FRAME_PREFIX_LEN + h.frame_length as usize + TAG_LEN) as u64;
+        let regular = regular_frame_len(h.frame_length) as u64;
         Ok(u64::from(sequence - 1) * regular)
     }
 

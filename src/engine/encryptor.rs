@@ -2,6 +2,7 @@
 
 use crate::crypto::{AeadKey, Signer, NONCE_LEN, TAG_LEN};
 use crate::error::{ConfigError, Error, PolicyError};
+use crate::format::regular_frame_len;
 use crate::format::{
     frame_aad, write_final_frame_header, write_header_v2, write_regular_frame_header, BodyKind,
     EncryptionContext, HeaderV2Fields, FINAL_FRAME_PREFIX_LEN, MAX_FRAME_LENGTH,
@@ -44,7 +45,7 @@ pub struct FrameSealer {
 impl FrameSealer {
     /// Length of a sealed regular frame: prefix, `frame_length` bytes, tag.
     pub fn regular_frame_len(&self) -> usize {
-        REGULAR_FRAME_PREFIX_LEN + self.frame_length as usize + TAG_LEN
+        regular_frame_len(self.frame_length)
     }
 
     /// Seals regular frame `sequence` in place: `frame` is

@@ -3,7 +3,7 @@
 use super::cursor::{need, Cursor};
 use super::header::ContentType;
 use super::Parsed;
-use crate::crypto::NONCE_LEN;
+use crate::crypto::{NONCE_LEN, TAG_LEN};
 use crate::error::FormatError;
 
 /// Bytes before a regular frame's ciphertext: `u32 seq`, IV.
@@ -14,6 +14,12 @@ pub const FINAL_FRAME_PREFIX_LEN: usize = 4 + 4 + NONCE_LEN + 4;
 pub const NON_FRAMED_PREFIX_LEN: usize = NONCE_LEN + 8;
 /// The sequence-number field value that marks the final frame.
 pub const FINAL_MARKER: u32 = 0xFFFF_FFFF;
+/// Length of a sealed regular frame of a message with `frame_length`: prefix, ciphertext,
+/// tag. Every regular frame has it, so frame `k` starts `(k - 1)` of them after the header.
+pub const fn regular_frame_len(frame_length: u32) -> usize {
+    REGULAR_FRAME_PREFIX_LEN + frame_length as usize + TAG_LEN
+}
+
 /// Largest frame length envcrypt writes (and every official reader accepts).
 pub const MAX_FRAME_LENGTH: u32 = i32::MAX as u32;
 /// Largest non-framed body the format allows (GCM's limit).
@@ -181,6 +187,12 @@ mod tests {
                 Ok(None)
             );
         }
+    }
+
+    #[test]
+    fn a_regular_frame_is_sequence_iv_ciphertext_tag() {
+        assert_eq!(regular_frame_len(4096), 4 + 12 + 4096 + 16);
+        assert_eq!(regular_frame_len(1), 33);
     }
 
     #[test]

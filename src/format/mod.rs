@@ -12,7 +12,7 @@ mod suite;
 
 pub use context::EncryptionContext;
 pub use frame::{
-    frame_aad, parse_footer, parse_frame_header, write_final_frame_header,
+    frame_aad, parse_footer, parse_frame_header, regular_frame_len, write_final_frame_header,
     write_regular_frame_header, BodyKind, FrameHeader, FINAL_FRAME_PREFIX_LEN, FINAL_MARKER,
     MAX_FRAME_LENGTH, MAX_NON_FRAMED_LENGTH, NON_FRAMED_PREFIX_LEN, REGULAR_FRAME_PREFIX_LEN,
 };

@@ -10,6 +10,7 @@ use super::{send, Input, Output, PipelineOptions, Queue, StreamStats};
 use crate::crypto::TAG_LEN;
 use crate::engine::{DecryptConfig, Decryptor, FrameLayout};
 use crate::error::{Error, FormatError};
+use crate::format::regular_frame_len;
 use crate::format::{
     parse_frame_header, BodyKind, ContentType, FINAL_FRAME_PREFIX_LEN, FINAL_MARKER,
     NON_FRAMED_PREFIX_LEN, REGULAR_FRAME_PREFIX_LEN,
@@ -95,7 +96,7 @@ pub(crate) fn read_unit<I: Input>(
     let prefix_len = match content_type {
         ContentType::NonFramed => NON_FRAMED_PREFIX_LEN,
         ContentType::Framed => {
-            let regular = REGULAR_FRAME_PREFIX_LEN + frame_length as usize + TAG_LEN;
+            let regular = regular_frame_len(frame_length);
             // Short only at a final frame; checked below.
             got.read_to(input, buf, regular)?;
             got.ensure(input, buf, 4)?;
@@ -336,7 +337,7 @@ struct InOrder {
     read_failure: Option<(u32, Error)>,
     /// After the final unit: the input ended there and the signature (if any) verified.
     end: Option<Result<(), Error>>,
-    /// Sequence number of the next unit to write (0 = not started: 1).
+    /// Sequence number of the last unit written (0: none yet).
     written: u32,
 }
 

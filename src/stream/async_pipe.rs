@@ -32,9 +32,9 @@ use tokio::sync::mpsc::{
     self, error::TrySendError, OwnedPermit, Receiver, Sender, UnboundedReceiver, UnboundedSender,
 };
 
-use crate::crypto::TAG_LEN;
 use crate::error::Error;
-use crate::format::{ContentType, Header, REGULAR_FRAME_PREFIX_LEN};
+use crate::format::regular_frame_len;
+use crate::format::{ContentType, Header};
 use crate::pipeline::encrypt::{frame_buffer_len, PLAINTEXT_AT};
 use crate::pipeline::{Input, Output, StreamStats};
 
@@ -81,7 +81,7 @@ impl Layout {
 
     /// Ciphertext for the decrypting pipeline: a chunk is one regular frame.
     pub(crate) fn ciphertext(header: &Header) -> Self {
-        let frame = REGULAR_FRAME_PREFIX_LEN + header.frame_length as usize + TAG_LEN;
+        let frame = regular_frame_len(header.frame_length);
         if header.content_type == ContentType::NonFramed || frame < WHOLE_FRAME_MIN {
             return Self::gathered();
         }

@@ -9,10 +9,10 @@ use zeroize::Zeroize;
 
 use super::async_pipe::{self, AsyncSide, Chunk, In, Layout, Out};
 use crate::client::{Client, DecryptOptions};
-use crate::crypto::TAG_LEN;
 use crate::engine::Decryptor;
 use crate::error::{ConfigError, Error, FormatError};
-use crate::format::{Header, REGULAR_FRAME_PREFIX_LEN};
+use crate::format::regular_frame_len;
+use crate::format::Header;
 use crate::pipeline::{PipelineOptions, StreamStats};
 
 /// Read size while looking for the end of the header.
@@ -112,7 +112,7 @@ impl<R: AsyncRead + Unpin> AsyncDecryptingReader<R> {
         buf.truncate(end);
         let (layout, unit_len) = {
             let header = &decryptor.header().ok_or(FormatError::Truncated)?.header;
-            let frame = header.frame_length as usize + REGULAR_FRAME_PREFIX_LEN + TAG_LEN;
+            let frame = regular_frame_len(header.frame_length);
             (Layout::ciphertext(header), frame)
         };
         let (chan, thread) = async_pipe::channels(layout, unit_len);
