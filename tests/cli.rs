@@ -1,145 +1,25 @@
 //! End-to-end tests of the `envcrypt` tool (`examples/envcrypt/`): they run the built
 //! example binary and check outputs, files and exit codes against `CLI.md`.
 //!
-//! `cargo test` builds the example next to this test binary:
-//! `<target>/<profile>/deps/cli-<hash>` → `<target>/<profile>/examples/envcrypt`.
+//! The binary is the one of `tests/support/cli.rs`: built with this test binary's features.
+
+#[path = "support/cli.rs"]
+mod tool;
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use base64::Engine as _;
 use serde_json::Value;
+use tool::{run_in, Out};
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 const S0578: &str = "0578";
 const S0478: &str = "0478";
-
-/// The example binary, built (or brought up to date) once per test run.
-///
-/// `cargo test` builds examples with the same features before running tests, so the binary
-/// next to this one is current. `cargo test --test cli` alone does not: when the binary is
-/// missing, the first call builds it (default features, this profile).
-fn bin() -> PathBuf {
-    // A given binary (e.g. an installed one, or a copy safe from concurrent builds).
-    if let Some(p) = std::env::var_os("ENVCRYPT_BIN") {
-        return PathBuf::from(p);
-    }
-    static BUILD: std::sync::Once = std::sync::Once::new();
-    let exe = std::env::current_exe().expect("current_exe");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("test binary lives in <target>/<profile>/deps");
-    BUILD.call_once(|| {
-        let bin = profile_dir
-            .join("examples")
-            .join(format!("envcrypt{}", std::env::consts::EXE_SUFFIX));
-        if bin.exists() {
-            return;
-        }
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.current_dir(env!("CARGO_MANIFEST_DIR")).args([
-            "build",
-            "--quiet",
-            "--example",
-            "envcrypt",
-        ]);
-        match profile_dir.file_name().and_then(|n| n.to_str()) {
-            Some("debug") => {}
-            Some("release") => {
-                cmd.arg("--release");
-            }
-            Some(other) => {
-                cmd.args(["--profile", other]);
-            }
-            None => {}
-        }
-        if let Some(target_dir) = profile_dir.parent() {
-            cmd.env("CARGO_TARGET_DIR", target_dir);
-        }
-        let status = cmd.status().expect("run cargo build --example envcrypt");
-        assert!(status.success(), "cargo build --example envcrypt failed");
-    });
-    let bin = profile_dir
-        .join("examples")
-        .join(format!("envcrypt{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.exists(),
-        "{} is missing: build it with `cargo build --example envcrypt` (same profile)",
-        bin.display()
-    );
-    bin
-}
-
-/// What one run of the tool did.
-#[derive(Debug)]
-struct Out {
-    code: i32,
-    stdout: Vec<u8>,
-    stderr: String,
-}
-
-impl Out {
-    fn stdout_str(&self) -> String {
-        String::from_utf8(self.stdout.clone()).expect("UTF-8 stdout")
-    }
-
-    #[track_caller]
-    fn ok(self) -> Self {
-        assert_eq!(self.code, 0, "expected success, stderr: {}", self.stderr);
-        self
-    }
-
-    #[track_caller]
-    fn fails(self, code: i32) -> Self {
-        assert_eq!(
-            self.code, code,
-            "expected exit {code}, stderr: {}",
-            self.stderr
-        );
-        // CLI.md: one line on stderr saying what failed and why.
-        assert_eq!(
-            self.stderr.trim_end().lines().count(),
-            1,
-            "error must be one line: {:?}",
-            self.stderr
-        );
-        assert!(self.stderr.starts_with("envcrypt: "), "{:?}", self.stderr);
-        self
-    }
-}
-
-/// Runs the tool in `dir` with `args`, feeding `stdin` if given (else an empty stdin).
-fn run_in(dir: &Path, args: &[&str], stdin: Option<&[u8]>) -> Out {
-    let mut child = Command::new(bin())
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn envcrypt");
-    let mut child_stdin = child.stdin.take().expect("stdin");
-    let input = stdin.map(<[u8]>::to_vec);
-    let feeder = std::thread::spawn(move || {
-        if let Some(data) = input {
-            // The tool may stop reading early (an error): ignore a broken pipe.
-            let _ = child_stdin.write_all(&data);
-        }
-    });
-    let output = child.wait_with_output().expect("wait");
-    feeder.join().expect("feeder");
-    Out {
-        code: output.status.code().expect("exit code (not a signal)"),
-        stdout: output.stdout,
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
-}
 
 /// A scratch directory with a key and some helpers.
 struct Env {

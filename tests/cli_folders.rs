@@ -1,11 +1,13 @@
 //! The `envcrypt` tool as people use it: folders (`-r`), pipes between processes (a 1 GiB
 //! stream with flat memory), the progress bar under a pseudo-terminal, and messages that the
 //! Python AWS Encryption SDK reads and writes. Each test runs the built example binary on
-//! real files (`cargo build --release --example envcrypt` first: `cargo test --test X`
-//! alone does not rebuild examples).
+//! real files (the binary of `tests/support/cli.rs`).
 //!
 //! Needs `script` (util-linux) for the pseudo-terminal tests and the Python ESDK
 //! (`ENVCRYPT_PYTHON`, else `target/esdk-venv/bin/python`; see `tests/interop_python.rs`).
+
+#[path = "support/cli.rs"]
+mod tool;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -18,114 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-
-/// The example binary next to this test binary (built by `cargo test`, or once on demand).
-fn bin() -> PathBuf {
-    // A given binary (e.g. an installed one, or a copy safe from concurrent builds).
-    if let Some(p) = std::env::var_os("ENVCRYPT_BIN") {
-        return PathBuf::from(p);
-    }
-    static BUILD: std::sync::Once = std::sync::Once::new();
-    let exe = std::env::current_exe().expect("current_exe");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("test binary lives in <target>/<profile>/deps")
-        .to_path_buf();
-    let bin = profile_dir
-        .join("examples")
-        .join(format!("envcrypt{}", std::env::consts::EXE_SUFFIX));
-    BUILD.call_once(|| {
-        if bin.exists() {
-            return;
-        }
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.current_dir(env!("CARGO_MANIFEST_DIR")).args([
-            "build",
-            "--quiet",
-            "--example",
-            "envcrypt",
-        ]);
-        match profile_dir.file_name().and_then(|n| n.to_str()) {
-            Some("debug") | None => {}
-            Some("release") => {
-                cmd.arg("--release");
-            }
-            Some(other) => {
-                cmd.args(["--profile", other]);
-            }
-        }
-        if let Some(target_dir) = profile_dir.parent() {
-            cmd.env("CARGO_TARGET_DIR", target_dir);
-        }
-        assert!(
-            cmd.status().expect("cargo build").success(),
-            "cargo build --example envcrypt failed"
-        );
-    });
-    assert!(bin.exists(), "{} is missing", bin.display());
-    bin
-}
-
-#[derive(Debug)]
-struct Out {
-    code: i32,
-    stdout: Vec<u8>,
-    stderr: String,
-}
-
-impl Out {
-    #[track_caller]
-    fn ok(self) -> Self {
-        assert_eq!(self.code, 0, "expected success, stderr: {}", self.stderr);
-        self
-    }
-
-    /// Exit `code`; every stderr line is an `envcrypt:` message.
-    #[track_caller]
-    fn fails(self, code: i32) -> Self {
-        assert_eq!(
-            self.code, code,
-            "expected exit {code}, stderr: {}",
-            self.stderr
-        );
-        assert!(!self.stderr.is_empty());
-        for line in self.stderr.lines() {
-            assert!(line.starts_with("envcrypt: "), "{:?}", self.stderr);
-        }
-        self
-    }
-
-    fn stderr_lines(&self) -> Vec<&str> {
-        self.stderr.lines().collect()
-    }
-}
-
-fn run_in(dir: &Path, args: &[&str], stdin: Option<&[u8]>) -> Out {
-    let mut child = Command::new(bin())
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn envcrypt");
-    let mut child_stdin = child.stdin.take().expect("stdin");
-    let input = stdin.map(<[u8]>::to_vec);
-    let feeder = std::thread::spawn(move || {
-        if let Some(data) = input {
-            let _ = child_stdin.write_all(&data);
-        }
-    });
-    let output = child.wait_with_output().expect("wait");
-    feeder.join().expect("feeder");
-    Out {
-        code: output.status.code().expect("exit code"),
-        stdout: output.stdout,
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
-}
+use tool::{bin, run_in, Out};
 
 const KEY: &str = "raw-aes:hospital-a:imaging:key";
 
@@ -175,7 +70,7 @@ impl Env {
     /// Runs the tool under a pseudo-terminal (`script`): returns the exit code and what the
     /// terminal showed (stdout and stderr together).
     fn run_pty(&self, args: &[&str]) -> (i32, String) {
-        let mut cmd = format!("cd {} && {}", quote(self.dir.path()), quote(&bin()));
+        let mut cmd = format!("cd {} && {}", quote(self.dir.path()), quote(bin()));
         for a in args {
             cmd.push(' ');
             cmd.push_str(&quote(Path::new(a)));
@@ -340,7 +235,7 @@ fn folder_of_200_small_files_round_trips() {
             "bad",
             "upload",
         ])
-        .fails(1);
+        .fails_each(1);
     assert_eq!(out.stderr_lines().len(), 201, "{}", out.stderr);
     assert!(
         out.stderr.contains("200 of 200 files failed"),
@@ -415,7 +310,7 @@ fn one_corrupt_file_is_reported_and_the_rest_succeed() {
 
     let out = env
         .run(&["decrypt", "-k", KEY, "-r", "-o", "back", "up"])
-        .fails(1);
+        .fails_each(1);
     let lines = out.stderr_lines();
     assert_eq!(lines.len(), 2, "{}", out.stderr);
     assert!(
@@ -443,7 +338,7 @@ fn one_corrupt_file_is_reported_and_the_rest_succeed() {
     env.write("back/series-01/IM0000.dcm", b"precious");
     let out = env
         .run(&["decrypt", "-k", KEY, "-r", "-o", "back", "up"])
-        .fails(1);
+        .fails_each(1);
     assert!(
         out.stderr.contains("3 of 20 files failed"),
         "{}",
@@ -465,7 +360,7 @@ fn one_corrupt_file_is_reported_and_the_rest_succeed() {
     fresh_back();
     let out = env
         .run(&["decrypt", "-k", KEY, "-r", "-o", "back", "up"])
-        .fails(2);
+        .fails_each(2);
     assert!(
         out.stderr.contains("1 of 20 files failed"),
         "{}",
@@ -485,7 +380,7 @@ fn one_corrupt_file_is_reported_and_the_rest_succeed() {
             "back",
             "up",
         ])
-        .fails(3);
+        .fails_each(3);
     assert!(out.stderr.contains("dangling.enc"), "{}", out.stderr);
     assert!(
         out.stderr.contains("2 of 21 files failed"),
@@ -588,7 +483,7 @@ fn folder_outputs_need_force_and_usage_errors() {
     let first = env.tree("up");
     let out = env
         .run(&["encrypt", "-k", KEY, "-r", "-o", "up", "study"])
-        .fails(2);
+        .fails_each(2);
     assert!(out.stderr.contains("6 of 6 files failed"), "{}", out.stderr);
     assert_eq!(env.tree("up"), first, "nothing replaced without --force");
     env.run(&["encrypt", "-k", KEY, "-r", "--force", "-o", "up", "study"])
@@ -610,7 +505,7 @@ fn folder_outputs_need_force_and_usage_errors() {
     for outdir in ["study/enc", "study", "study/series-00/../x", "./study/y/z"] {
         let out = env
             .run(&["encrypt", "-k", KEY, "-r", "-o", outdir, "study"])
-            .fails(2);
+            .fails_each(2);
         assert!(
             out.stderr.contains("or inside it"),
             "{outdir}: {}",
@@ -630,15 +525,15 @@ fn folder_outputs_need_force_and_usage_errors() {
         &["encrypt", "-k", KEY, "--follow-symlinks", "-o", "x", "file"],
         &["decrypt", "-k", KEY, "-o", "x", "up"],
     ] {
-        let out = env.run(args).fails(2);
+        let out = env.run(args).fails_each(2);
         assert_eq!(out.stderr_lines().len(), 1, "{args:?}: {}", out.stderr);
     }
     let out = env
         .run(&["encrypt", "-k", KEY, "-o", "x", "study"])
-        .fails(2);
+        .fails_each(2);
     assert!(out.stderr.contains("-r"), "{}", out.stderr);
     env.run(&["encrypt", "-k", KEY, "-r", "-o", "x", "no-such-dir"])
-        .fails(3);
+        .fails_each(3);
     assert!(!env.exists("x"));
 }
 
@@ -1043,7 +938,7 @@ fn python_esdk_reads_the_tools_messages_and_the_reverse() {
             "site=south",
             &format!("{id}.enc"),
         ])
-        .fails(1);
+        .fails_each(1);
     }
     // A folder of Python messages decrypts with -r.
     fs::create_dir(env.path("py-folder")).unwrap();

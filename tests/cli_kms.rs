@@ -2,95 +2,32 @@
 //! against moto's KMS server (see `support/moto.rs`), configured for the child process only
 //! through the usual AWS environment (`AWS_ENDPOINT_URL_KMS`, `AWS_REGION`, credentials).
 //!
-//! The tool must be built with `--features aws-kms`: the first test call runs
-//! `cargo build --example envcrypt` with the features of this test binary (a no-op when the
-//! binary `cargo test` built is current; set `ENVCRYPT_CLI_NO_BUILD=1` to skip it).
+//! The tool must be built with `--features aws-kms`: the binary of `tests/support/cli.rs`
+//! is built with the features of this test binary, and checked once to have KMS support.
 
 #![cfg(feature = "aws-kms")]
 
 #[path = "support/moto.rs"]
 mod moto;
+#[path = "support/cli.rs"]
+mod tool;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
 use moto::{Moto, ACCOUNT, REGION};
 use serde_json::Value;
+use tool::Out;
 
-/// The features this test binary was built with, to build the tool alike.
-fn features() -> Vec<&'static str> {
-    let mut f = Vec::new();
-    if cfg!(feature = "aws-lc-rs") {
-        f.push("aws-lc-rs");
-    }
-    if cfg!(feature = "fips") {
-        f.push("fips");
-    }
-    if cfg!(feature = "rust-crypto") {
-        f.push("rust-crypto");
-    }
-    if cfg!(feature = "aws-kms") {
-        f.push("aws-kms");
-    }
-    if cfg!(feature = "pkcs11") {
-        f.push("pkcs11");
-    }
-    if cfg!(feature = "tokio") {
-        f.push("tokio");
-    }
-    f
-}
-
-/// The example binary, built with KMS support once per run and copied to a private
-/// directory (other test binaries may rebuild `examples/envcrypt` with other features while
-/// these tests run).
-fn bin() -> PathBuf {
-    static BIN: std::sync::OnceLock<(tempfile::TempDir, PathBuf)> = std::sync::OnceLock::new();
-    BIN.get_or_init(|| {
-        let exe = std::env::current_exe().expect("current_exe");
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("test binary lives in <target>/<profile>/deps")
-            .to_path_buf();
-        if std::env::var_os("ENVCRYPT_CLI_NO_BUILD").is_none() {
-            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-            let mut cmd = Command::new(cargo);
-            cmd.current_dir(env!("CARGO_MANIFEST_DIR")).args([
-                "build",
-                "--quiet",
-                "--example",
-                "envcrypt",
-                "--no-default-features",
-                "--features",
-                &features().join(","),
-            ]);
-            match profile_dir.file_name().and_then(|n| n.to_str()) {
-                Some("debug") => {}
-                Some("release") => {
-                    cmd.arg("--release");
-                }
-                Some(other) => {
-                    cmd.args(["--profile", other]);
-                }
-                None => {}
-            }
-            if let Some(target_dir) = profile_dir.parent() {
-                cmd.env("CARGO_TARGET_DIR", target_dir);
-            }
-            let status = cmd.status().expect("run cargo build --example envcrypt");
-            assert!(status.success(), "cargo build --example envcrypt failed");
-        }
-        let built = profile_dir
-            .join("examples")
-            .join(format!("envcrypt{}", std::env::consts::EXE_SUFFIX));
-        let dir = tempfile::tempdir().expect("temp dir");
-        let bin = dir.path().join(built.file_name().unwrap());
-        std::fs::copy(&built, &bin).unwrap_or_else(|e| panic!("copy {}: {e}", built.display()));
+/// The tool (see `tests/support/cli.rs`), checked once to have KMS support.
+fn bin() -> &'static Path {
+    static CHECKED: std::sync::Once = std::sync::Once::new();
+    let bin = tool::bin();
+    CHECKED.call_once(|| {
         // A build without KMS says so for any aws-kms spec (no network needed to tell).
-        let probe = Command::new(&bin)
+        let probe = Command::new(bin)
             .args(["encrypt", "-k", "aws-kms-discovery:1", "/dev/null"])
             .output()
             .expect("run envcrypt");
@@ -98,43 +35,10 @@ fn bin() -> PathBuf {
         assert!(
             !stderr.contains("not yet supported in this build"),
             "{} was built without --features aws-kms: {stderr}",
-            built.display()
+            bin.display()
         );
-        (dir, bin)
-    })
-    .1
-    .clone()
-}
-
-struct Out {
-    code: i32,
-    stdout: Vec<u8>,
-    stderr: String,
-    took: Duration,
-}
-
-impl Out {
-    #[track_caller]
-    fn ok(self) -> Self {
-        assert_eq!(self.code, 0, "expected success, stderr: {}", self.stderr);
-        self
-    }
-
-    #[track_caller]
-    fn fails(self, code: i32) -> Self {
-        assert_eq!(
-            self.code, code,
-            "expected exit {code}, stderr: {}",
-            self.stderr
-        );
-        assert_eq!(
-            self.stderr.trim_end().lines().count(),
-            1,
-            "one line: {:?}",
-            self.stderr
-        );
-        self
-    }
+    });
+    bin
 }
 
 /// A scratch directory and the AWS environment of the child processes.
@@ -159,7 +63,6 @@ impl Env {
         let mut cmd = Command::new(bin());
         cmd.args(args)
             .current_dir(self.dir.path())
-            .stdin(Stdio::null())
             // Only what the tests set: no profile, no instance metadata, no other endpoint.
             .env_remove("AWS_PROFILE")
             .env_remove("AWS_SESSION_TOKEN")
@@ -175,14 +78,7 @@ impl Env {
                 self.path("no-aws-credentials"),
             )
             .env("AWS_EC2_METADATA_DISABLED", "true");
-        let t = Instant::now();
-        let out = cmd.output().expect("run envcrypt");
-        Out {
-            code: out.status.code().expect("exit code"),
-            stdout: out.stdout,
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            took: t.elapsed(),
-        }
+        tool::run(cmd, None)
     }
 
     fn write(&self, name: &str, data: &[u8]) {

@@ -7,22 +7,24 @@
 //! same key bytes, and the other way round), wrong or missing PIN (exit 4), missing token
 //! (exit 4) and missing key (exit 2), with no output file left behind.
 //!
-//! The tool must be built with `--features pkcs11`: when the example binary next to this
-//! test lacks it (e.g. `cargo test --features pkcs11 --test cli_pkcs11` builds no example),
-//! the test builds it with this test's features. Needs SoftHSM2 and OpenSC (see
+//! The tool must be built with `--features pkcs11`: the binary of `tests/support/cli.rs`
+//! is built with this test's features and checked once to have the keyring. Needs SoftHSM2 and OpenSC (see
 //! `tests/softhsm/mod.rs`).
 #![cfg(feature = "pkcs11")]
 
 mod softhsm;
+#[path = "support/cli.rs"]
+mod tool;
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
 use base64::Engine as _;
 use serde_json::Value;
 use softhsm::SoftHsm;
+use tool::Out;
 
 const TOKEN: &str = "cli-token";
 const PIN: &str = "cli-pin-8642";
@@ -47,89 +49,18 @@ fn hsm() -> &'static SoftHsm {
     })
 }
 
-/// The features this test was built with, for building the example the same way.
-fn features() -> Vec<&'static str> {
-    let mut f = vec!["pkcs11"];
-    if cfg!(feature = "aws-lc-rs") {
-        f.push("aws-lc-rs");
-    }
-    if cfg!(feature = "fips") {
-        f.push("fips");
-    }
-    if cfg!(feature = "rust-crypto") {
-        f.push("rust-crypto");
-    }
-    f
-}
-
-/// The example binary, built with `pkcs11` support.
+/// The tool (see `tests/support/cli.rs`), checked once to have the PKCS#11 keyring.
 fn bin() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let exe = std::env::current_exe().expect("current_exe");
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("test binary lives in <target>/<profile>/deps")
-            .to_owned();
-        let bin = profile_dir
-            .join("examples")
-            .join(format!("envcrypt{}", std::env::consts::EXE_SUFFIX));
-        // A private copy, checked after copying: other test runs sharing the target
-        // directory may rebuild the example with other features while this test runs.
-        let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
-        if let Ok(entries) = fs::read_dir(tmp) {
-            for entry in entries.flatten() {
-                let name = entry.file_name().to_string_lossy().into_owned();
-                if let Some(pid) = name.strip_prefix("envcrypt-pkcs11-") {
-                    if !Path::new("/proc").join(pid).exists() {
-                        let _ = fs::remove_file(entry.path());
-                    }
-                }
-            }
-        }
-        let copy = tmp.join(format!("envcrypt-pkcs11-{}", std::process::id()));
-        let copied =
-            |bin: &Path| bin.exists() && fs::copy(bin, &copy).is_ok() && supports_pkcs11(&copy);
-        if copied(&bin) {
-            return copy;
-        }
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
-            .args([
-                "build",
-                "--quiet",
-                "--example",
-                "envcrypt",
-                "--no-default-features",
-            ])
-            .arg("--features")
-            .arg(features().join(","));
-        match profile_dir.file_name().and_then(|n| n.to_str()) {
-            Some("debug") | None => {}
-            Some("release") => {
-                cmd.arg("--release");
-            }
-            Some(other) => {
-                cmd.args(["--profile", other]);
-            }
-        }
-        if let Some(target_dir) = profile_dir.parent() {
-            cmd.env("CARGO_TARGET_DIR", target_dir);
-        }
-        let status = cmd.status().expect("run cargo build --example envcrypt");
+    static CHECKED: std::sync::Once = std::sync::Once::new();
+    let bin = tool::bin();
+    CHECKED.call_once(|| {
         assert!(
-            status.success(),
-            "cargo build --example envcrypt --features pkcs11 failed"
-        );
-        assert!(
-            copied(&bin),
-            "{} has no pkcs11 keyring after building it with --features pkcs11",
+            supports_pkcs11(bin),
+            "{} has no pkcs11 keyring (built without --features pkcs11?)",
             bin.display()
         );
-        copy
-    })
+    });
+    bin
 }
 
 /// True when the binary tries to load the module of a `pkcs11:` spec (a build without the
@@ -151,37 +82,6 @@ fn supports_pkcs11(bin: &Path) -> bool {
     String::from_utf8_lossy(&out.stderr).contains("cannot load the PKCS#11 module")
 }
 
-struct Out {
-    code: i32,
-    stdout: Vec<u8>,
-    stderr: String,
-}
-
-impl Out {
-    #[track_caller]
-    fn ok(self) -> Self {
-        assert_eq!(self.code, 0, "expected success, stderr: {}", self.stderr);
-        self
-    }
-
-    #[track_caller]
-    fn fails(self, code: i32) -> Self {
-        assert_eq!(
-            self.code, code,
-            "expected exit {code}, stderr: {}",
-            self.stderr
-        );
-        assert_eq!(
-            self.stderr.trim_end().lines().count(),
-            1,
-            "{:?}",
-            self.stderr
-        );
-        assert!(self.stderr.starts_with("envcrypt: "), "{:?}", self.stderr);
-        self
-    }
-}
-
 /// Runs the tool in `dir` with the token's `SOFTHSM2_CONF` and `pin` (if any) in
 /// `ENVCRYPT_PKCS11_PIN`; checks the PIN appears in no output.
 fn run(dir: &Path, pin: Option<&str>, args: &[&str]) -> Out {
@@ -190,17 +90,11 @@ fn run(dir: &Path, pin: Option<&str>, args: &[&str]) -> Out {
     cmd.args(args)
         .current_dir(dir)
         .env("SOFTHSM2_CONF", &hsm.conf)
-        .env_remove("ENVCRYPT_PKCS11_PIN")
-        .stdin(Stdio::null());
+        .env_remove("ENVCRYPT_PKCS11_PIN");
     if let Some(pin) = pin {
         cmd.env("ENVCRYPT_PKCS11_PIN", pin);
     }
-    let output = cmd.output().expect("run envcrypt");
-    let out = Out {
-        code: output.status.code().expect("exit code"),
-        stdout: output.stdout,
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    };
+    let out = tool::run(cmd, None);
     for secret in [PIN, "wrong-pin-1111"] {
         assert!(
             !out.stderr.contains(secret),
