@@ -3,8 +3,10 @@
 //! Frames are independent given the content key, message id and sequence number, so a pool
 //! of workers seals or opens them in place while one thread does all the I/O (reads, and
 //! writes in order, batched into one vectored write where possible) and, for signed suites
-//! on encrypt, one more hashes the sealed frames. Reads and writes share a thread because
-//! two threads copying into and out of the page cache at once contend in the kernel. Buffers come from a fixed pool, so memory is
+//! on encrypt, one more hashes the sealed frames. The file API ([`crate::file`]) hands the
+//! writes to a thread of their own (into a file a write costs the kernel more than a read,
+//! and on the reading thread it would hold up the reads that feed the workers); other
+//! outputs are written by the I/O thread. Buffers come from a fixed pool, so memory is
 //! about `frames_in_flight x frame length` whatever the stream's size. The release rule
 //! holds: plaintext is written only after its frame's tag verified, and the final frame's
 //! only after the signature verified and the input ended.
@@ -27,6 +29,7 @@
 pub(crate) mod decrypt;
 pub(crate) mod encrypt;
 pub(crate) mod slice;
+pub(crate) mod write_behind;
 
 use std::io::{self, IoSlice, Read, Write};
 use std::ops::Range;

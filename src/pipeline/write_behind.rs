@@ -1,0 +1,234 @@
+//! Writing on a thread of its own, so the pipeline's I/O thread only reads.
+//!
+//! Into a file, a write costs the kernel more than a read (pages to allocate, extents to
+//! reserve, dirty accounting): on the I/O thread it holds up the reads that feed the
+//! workers. [`write_behind`] gives the writes their own thread; the pipeline hands sealed
+//! or opened frames over in their buffers (no copy), gets written buffers back to reuse,
+//! and a bounded queue keeps memory flat when the output is slower than the pipeline.
+
+use std::io::{self, Write};
+use std::ops::Range;
+use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
+use std::sync::Mutex;
+use std::thread;
+
+use super::Output;
+use crate::error::Error;
+
+/// Batches queued for the writer before the pipeline waits for it.
+const DEPTH: usize = 2;
+
+enum Msg {
+    Bytes(Vec<u8>),
+    Buffers(Vec<(Vec<u8>, Range<usize>)>),
+    Flush(SyncSender<()>),
+}
+
+/// The pipeline's side of a writer thread (see [`write_behind`]).
+pub(crate) struct WriteBehind<'a> {
+    to_writer: Option<SyncSender<Msg>>,
+    written: Receiver<Vec<u8>>,
+    /// The writer's first error; the writer stops at it.
+    failed: &'a Mutex<Option<io::Error>>,
+}
+
+/// Runs `work` with an [`Output`] whose writes to `out` happen on a thread of their own.
+/// A write error is returned by the next call after it, and by this function if `work`
+/// did not see it.
+pub(crate) fn write_behind<W: Write + Send, T>(
+    out: &mut W,
+    work: impl FnOnce(&mut WriteBehind<'_>) -> Result<T, Error>,
+) -> Result<T, Error> {
+    let failed = Mutex::new(None);
+    let (to_writer, queued) = sync_channel::<Msg>(DEPTH);
+    let (give_back, written) = channel::<Vec<u8>>();
+    let result = thread::scope(|s| {
+        let failed = &failed;
+        s.spawn(move || {
+            if let Err(e) = writer(out, &queued, &give_back) {
+                *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+            }
+        });
+        let mut side = WriteBehind {
+            to_writer: Some(to_writer),
+            written,
+            failed,
+        };
+        work(&mut side)
+        // `side` (the only sender) is dropped here: the writer finishes the queue and stops.
+    })?;
+    match failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        Some(e) => Err(e.into()),
+        None => Ok(result),
+    }
+}
+
+/// The writer thread: writes what comes, in order, and hands buffers back.
+fn writer<W: Write>(
+    out: &mut W,
+    queued: &Receiver<Msg>,
+    give_back: &Sender<Vec<u8>>,
+) -> io::Result<()> {
+    for msg in queued {
+        match msg {
+            Msg::Bytes(bytes) => out.put(&bytes)?,
+            Msg::Buffers(bufs) => {
+                for buf in out.put_buffers(bufs)?.into_iter().flatten() {
+                    let _ = give_back.send(buf);
+                }
+            }
+            Msg::Flush(done) => {
+                out.flush_output()?;
+                let _ = done.send(());
+            }
+        }
+    }
+    Ok(())
+}
+
+impl WriteBehind<'_> {
+    fn send(&mut self, msg: Msg) -> io::Result<()> {
+        let sent = match &self.to_writer {
+            Some(tx) => tx.send(msg).is_ok(),
+            None => false,
+        };
+        if sent {
+            Ok(())
+        } else {
+            self.to_writer = None;
+            Err(self.failure())
+        }
+    }
+
+    /// The writer's error (it stopped; the queue is closed).
+    fn failure(&self) -> io::Error {
+        let failed = self.failed.lock().unwrap_or_else(|p| p.into_inner());
+        match &*failed {
+            Some(e) => io::Error::new(e.kind(), e.to_string()),
+            None => io::Error::other("the writer thread stopped"),
+        }
+    }
+
+    /// Up to `n` buffers the writer is done with.
+    fn take_back(&self, n: usize) -> Vec<Option<Vec<u8>>> {
+        (0..n).map(|_| self.written.try_recv().ok()).collect()
+    }
+}
+
+impl Output for &mut WriteBehind<'_> {
+    fn put(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.send(Msg::Bytes(bytes.to_vec()))
+    }
+
+    fn put_buffer(&mut self, buf: Vec<u8>, range: Range<usize>) -> io::Result<Option<Vec<u8>>> {
+        self.send(Msg::Buffers(vec![(buf, range)]))?;
+        Ok(self.written.try_recv().ok())
+    }
+
+    fn put_buffers(
+        &mut self,
+        bufs: Vec<(Vec<u8>, Range<usize>)>,
+    ) -> io::Result<Vec<Option<Vec<u8>>>> {
+        let n = bufs.len();
+        if n > 0 {
+            self.send(Msg::Buffers(bufs))?;
+        }
+        Ok(self.take_back(n))
+    }
+
+    /// Waits until everything put so far is written and flushed.
+    fn flush_output(&mut self) -> io::Result<()> {
+        let (done, flushed) = sync_channel(1);
+        self.send(Msg::Flush(done))?;
+        flushed.recv().map_err(|_| self.failure())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Accepts `budget` bytes, then fails every write.
+    struct FailsAfter {
+        got: Vec<u8>,
+        budget: usize,
+    }
+
+    impl Write for FailsAfter {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if self.got.len() + buf.len() > self.budget {
+                return Err(io::Error::new(io::ErrorKind::StorageFull, "disk full"));
+            }
+            self.got.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn writes_in_order_and_hands_buffers_back() {
+        let mut out = Vec::new();
+        let mut back = 0;
+        write_behind(&mut out, |mut w| {
+            w.put(b"head ")?;
+            for i in 0..50u8 {
+                let buf = vec![b'a' + i % 26; 8];
+                let bufs = vec![(buf.clone(), 2..5), (buf, 0..0)];
+                back += w.put_buffers(bufs)?.into_iter().flatten().count();
+            }
+            w.put(b" foot")?;
+            w.flush_output()?;
+            back += w.take_back(100).into_iter().flatten().count();
+            Ok(())
+        })
+        .unwrap();
+        let mut want = b"head ".to_vec();
+        for i in 0..50u8 {
+            want.extend_from_slice(&[b'a' + i % 26; 3]);
+        }
+        want.extend_from_slice(b" foot");
+        assert_eq!(out, want);
+        assert_eq!(back, 100, "every buffer comes back once written");
+    }
+
+    #[test]
+    fn a_write_error_reaches_the_pipeline() {
+        let mut out = FailsAfter {
+            got: Vec::new(),
+            budget: 64,
+        };
+        let err = write_behind(&mut out, |mut w| {
+            loop {
+                w.put_buffers(vec![(vec![1u8; 32], 0..32)])?;
+            }
+            #[allow(unreachable_code)]
+            Ok(())
+        })
+        .unwrap_err();
+        assert!(
+            matches!(&err, Error::Io(e) if e.kind() == io::ErrorKind::StorageFull),
+            "{err:?}"
+        );
+        assert_eq!(out.got.len(), 64);
+    }
+
+    #[test]
+    fn a_write_error_after_the_last_put_is_not_lost() {
+        let mut out = FailsAfter {
+            got: Vec::new(),
+            budget: 4,
+        };
+        let err = write_behind(&mut out, |mut w| {
+            w.put(b"more than four")?;
+            Ok(())
+        })
+        .unwrap_err();
+        assert!(
+            matches!(&err, Error::Io(e) if e.kind() == io::ErrorKind::StorageFull),
+            "{err:?}"
+        );
+    }
+}
