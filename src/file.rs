@@ -6,7 +6,7 @@
 //!
 //! With worker threads, writes run on a thread of their own while the pipeline reads (a
 //! buffered write costs the kernel more than a read), and the disk starts taking the output
-//! every 8 MiB (early writeback), so the final sync has little left to do.
+//! every 2 MiB (early writeback), so the final sync has little left to do.
 //!
 //! ```
 //! use envcrypt::{Client, DecryptOptions, EncryptionContext, keyring::RawAesKeyring};
@@ -75,7 +75,7 @@ impl<R: Read> Read for Counting<'_, R> {
 const READ_AHEAD: usize = 64 << 10;
 
 /// Output bytes between two early writebacks (see [`EarlyWriteback`]).
-const WRITEBACK_EVERY: u64 = 8 << 20;
+const WRITEBACK_EVERY: u64 = 2 << 20;
 
 /// Writes to the temporary file and, every [`WRITEBACK_EVERY`] bytes, asks a helper thread
 /// to start writing what is written so far to disk. The disk then takes the data while the
