@@ -18,6 +18,11 @@ use crate::error::Error;
 /// Batches queued for the writer before the pipeline waits for it.
 const DEPTH: usize = 2;
 
+/// Frame buffers the writer may hold before the pipeline waits for some back: the
+/// pipeline replaces a buffer it does not get back with a new one, so this bounds the
+/// memory the writer adds to the pipeline's own (`MAX_HELD x frame length`).
+const MAX_HELD: usize = 16;
+
 enum Msg {
     Bytes(Vec<u8>),
     Buffers(Vec<(Vec<u8>, Range<usize>)>),
@@ -28,6 +33,8 @@ enum Msg {
 pub(crate) struct WriteBehind<'a> {
     to_writer: Option<SyncSender<Msg>>,
     written: Receiver<Vec<u8>>,
+    /// Buffers handed to the writer and not taken back yet.
+    held: usize,
     /// The writer's first error; the writer stops at it.
     failed: &'a Mutex<Option<io::Error>>,
 }
@@ -52,6 +59,7 @@ pub(crate) fn write_behind<W: Write + Send, T>(
         let mut side = WriteBehind {
             to_writer: Some(to_writer),
             written,
+            held: 0,
             failed,
         };
         work(&mut side)
@@ -109,9 +117,25 @@ impl WriteBehind<'_> {
         }
     }
 
-    /// Up to `n` buffers the writer is done with.
-    fn take_back(&self, n: usize) -> Vec<Option<Vec<u8>>> {
-        (0..n).map(|_| self.written.try_recv().ok()).collect()
+    /// Up to `n` buffers the writer is done with; waits for them while it holds more
+    /// than [`MAX_HELD`].
+    fn take_back(&mut self, n: usize) -> io::Result<Vec<Option<Vec<u8>>>> {
+        let mut back = Vec::with_capacity(n);
+        while back.len() < n {
+            let buf = if self.held > MAX_HELD {
+                match self.written.recv() {
+                    Ok(buf) => Some(buf),
+                    Err(_) => return Err(self.failure()),
+                }
+            } else {
+                self.written.try_recv().ok()
+            };
+            let Some(buf) = buf else { break };
+            self.held -= 1;
+            back.push(Some(buf));
+        }
+        back.resize_with(n, || None);
+        Ok(back)
     }
 }
 
@@ -121,8 +145,8 @@ impl Output for &mut WriteBehind<'_> {
     }
 
     fn put_buffer(&mut self, buf: Vec<u8>, range: Range<usize>) -> io::Result<Option<Vec<u8>>> {
-        self.send(Msg::Buffers(vec![(buf, range)]))?;
-        Ok(self.written.try_recv().ok())
+        let mut back = self.put_buffers(vec![(buf, range)])?;
+        Ok(back.pop().flatten())
     }
 
     fn put_buffers(
@@ -132,8 +156,9 @@ impl Output for &mut WriteBehind<'_> {
         let n = bufs.len();
         if n > 0 {
             self.send(Msg::Buffers(bufs))?;
+            self.held += n;
         }
-        Ok(self.take_back(n))
+        self.take_back(n)
     }
 
     /// Waits until everything put so far is written and flushed.
@@ -181,7 +206,8 @@ mod tests {
             }
             w.put(b" foot")?;
             w.flush_output()?;
-            back += w.take_back(100).into_iter().flatten().count();
+            back += w.take_back(100)?.into_iter().flatten().count();
+            assert_eq!(w.held, 0);
             Ok(())
         })
         .unwrap();
@@ -192,6 +218,57 @@ mod tests {
         want.extend_from_slice(b" foot");
         assert_eq!(out, want);
         assert_eq!(back, 100, "every buffer comes back once written");
+    }
+
+    /// Takes one write and then blocks until the test lets it go on.
+    struct Gate {
+        got: usize,
+        open: Receiver<()>,
+    }
+
+    impl Write for Gate {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if self.got > 0 {
+                self.open
+                    .recv()
+                    .map_err(|_| io::Error::other("gate dropped"))?;
+            }
+            self.got += buf.len();
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_slow_writer_holds_a_bounded_number_of_buffers() {
+        const BATCHES: usize = 50;
+        const PER_BATCH: usize = 8;
+        let (let_go, open) = sync_channel(0);
+        let mut out = Gate { got: 0, open };
+        let mut most_held = 0;
+        thread::scope(|s| {
+            // Lets every write after the first through, slower than the puts come.
+            s.spawn(move || {
+                for _ in 1..BATCHES * PER_BATCH {
+                    thread::sleep(std::time::Duration::from_micros(200));
+                    let_go.send(()).unwrap();
+                }
+            });
+            write_behind(&mut out, |mut w| {
+                for _ in 0..BATCHES {
+                    let batch = (0..PER_BATCH).map(|_| (vec![0u8; 16], 0..16)).collect();
+                    w.put_buffers(batch)?;
+                    most_held = most_held.max(w.held);
+                }
+                Ok(())
+            })
+            .unwrap();
+        });
+        assert!(most_held <= MAX_HELD, "the writer held {most_held} buffers");
+        assert_eq!(out.got, BATCHES * PER_BATCH * 16);
     }
 
     #[test]
