@@ -83,18 +83,27 @@ const WRITEBACK_EVERY: u64 = 2 << 20;
 /// writer never waits for the helper.
 struct EarlyWriteback<'a> {
     file: &'a mut File,
+    written: u64,
     since_writeback: u64,
-    /// Wakes the helper; a full slot means a writeback is already pending, which covers
-    /// this one.
-    wake: std::sync::mpsc::SyncSender<()>,
+    /// Wakes the helper with how far to write back; a full slot means a writeback is
+    /// already pending, and the next one will cover this one's bytes.
+    wake: std::sync::mpsc::SyncSender<u64>,
 }
+
+/// Early writeback stops at a multiple of this: the page the writer is still filling is
+/// left alone (written back and dropped, it would have to be read again from disk before
+/// the next write could complete it).
+const WRITEBACK_ALIGN: u64 = 64 << 10;
 
 impl EarlyWriteback<'_> {
     fn count(&mut self, written: usize) {
+        self.written += written as u64;
         self.since_writeback += written as u64;
         if self.since_writeback >= WRITEBACK_EVERY {
             self.since_writeback = 0;
-            let _ = self.wake.try_send(());
+            let _ = self
+                .wake
+                .try_send(self.written / WRITEBACK_ALIGN * WRITEBACK_ALIGN);
         }
     }
 }
@@ -117,15 +126,18 @@ impl io::Write for EarlyWriteback<'_> {
     }
 }
 
-/// Starts writing `file`'s dirty pages to disk without waiting for them or for the journal
-/// commit an `fdatasync` forces on every call (`posix_fadvise(DONTNEED)`, which also drops
-/// the pages already on disk: a multi-gigabyte output does not push other files out of the
-/// page cache). The final sync waits for what is left. Elsewhere than Linux: `sync_data`.
-fn start_writeback(file: &File) {
+/// Starts writing `file`'s first `len` bytes to disk without waiting for them or for the
+/// journal commit an `fdatasync` forces on every call (`posix_fadvise(DONTNEED)`, which also
+/// drops the pages already on disk: a multi-gigabyte output does not push other files out
+/// of the page cache). The final sync waits for what is left. Elsewhere than Linux:
+/// `sync_data`.
+fn start_writeback(file: &File, len: u64) {
     #[cfg(target_os = "linux")]
-    let _ = rustix::fs::fadvise(file, 0, None, rustix::fs::Advice::DontNeed);
+    if let Some(len) = std::num::NonZeroU64::new(len) {
+        let _ = rustix::fs::fadvise(file, 0, Some(len), rustix::fs::Advice::DontNeed);
+    }
     #[cfg(not(target_os = "linux"))]
-    let _ = file.sync_data();
+    let _ = (file.sync_data(), len);
 }
 
 /// Runs `work` writing into `file`, with early writeback on a helper thread (see
@@ -136,15 +148,16 @@ fn with_early_writeback<T>(
     work: impl FnOnce(&mut EarlyWriteback<'_>) -> Result<T, Error>,
 ) -> Result<T, Error> {
     let syncer = file.try_clone()?;
-    let (wake, woken) = std::sync::mpsc::sync_channel::<()>(1);
+    let (wake, woken) = std::sync::mpsc::sync_channel::<u64>(1);
     std::thread::scope(|s| {
         s.spawn(move || {
-            while woken.recv().is_ok() {
-                start_writeback(&syncer);
+            while let Ok(len) = woken.recv() {
+                start_writeback(&syncer, len);
             }
         });
         let mut out = EarlyWriteback {
             file,
+            written: 0,
             since_writeback: 0,
             wake,
         };
