@@ -14,7 +14,7 @@ use crate::error::{ConfigError, Error, FormatError, PolicyError};
 use crate::format::{AlgorithmSuite, EncryptionContext, Header, MAX_FRAME_LENGTH};
 use crate::keyring::Keyring;
 use crate::materials::{DefaultMaterialsManager, EncryptionRequest, MaterialsManager};
-use crate::pipeline::{Output, PipelineOptions, StreamStats};
+use crate::pipeline::{PipelineOptions, StreamStats};
 use crate::policy::{CommitmentPolicy, SignaturePolicy};
 use crate::stream::{DecryptingReader, EncryptingWriter};
 use std::io::Read as _;
@@ -387,17 +387,6 @@ impl Client {
         context: &EncryptionContext,
         options: &PipelineOptions,
     ) -> Result<StreamStats, Error> {
-        self.encrypt_to(input, output, context, options)
-    }
-
-    /// [`encrypt_stream`](Self::encrypt_stream) into any pipeline [`Output`].
-    pub(crate) fn encrypt_to<R: std::io::Read, O: Output + Send>(
-        &self,
-        input: R,
-        output: O,
-        context: &EncryptionContext,
-        options: &PipelineOptions,
-    ) -> Result<StreamStats, Error> {
         let enc = self.encryptor(context, None)?;
         crate::pipeline::encrypt::run(enc, input, output, options)
     }
@@ -408,19 +397,8 @@ impl Client {
     /// temporary file and keep it only on `Ok`.
     pub fn decrypt_stream<R: std::io::Read, W: std::io::Write + Send>(
         &self,
-        input: R,
-        output: W,
-        options: &DecryptOptions,
-        pipeline: &PipelineOptions,
-    ) -> Result<(Header, StreamStats), Error> {
-        self.decrypt_to(input, output, options, pipeline)
-    }
-
-    /// [`decrypt_stream`](Self::decrypt_stream) into any pipeline [`Output`].
-    pub(crate) fn decrypt_to<R: std::io::Read, O: Output + Send>(
-        &self,
         mut input: R,
-        output: O,
+        output: W,
         options: &DecryptOptions,
         pipeline: &PipelineOptions,
     ) -> Result<(Header, StreamStats), Error> {

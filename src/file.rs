@@ -4,9 +4,8 @@
 //! renamed into place only when the whole operation succeeded, so a failed decrypt leaves no
 //! partial plaintext and an existing file is never half-overwritten. The input is only read.
 //!
-//! With worker threads, writes run on a thread of their own while the pipeline reads (a
-//! buffered write costs the kernel more than a read), and the disk starts taking the output
-//! every 2 MiB (early writeback), so the final sync has little left to do.
+//! The disk starts taking the output every 2 MiB while the pipeline runs (early writeback),
+//! so the final sync has little left to do.
 //!
 //! ```
 //! use envcrypt::{Client, DecryptOptions, EncryptionContext, keyring::RawAesKeyring};
@@ -29,7 +28,6 @@ use std::path::Path;
 use crate::client::{Client, DecryptOptions};
 use crate::error::Error;
 use crate::format::{EncryptionContext, Header};
-use crate::pipeline::write_behind::{write_behind, WriteBehind};
 use crate::pipeline::{PipelineOptions, StreamStats};
 
 /// How a file operation runs.
@@ -166,20 +164,13 @@ fn with_early_writeback<T>(
     })
 }
 
-/// Where the pipeline writes the temporary file: on a writer thread of its own when the
-/// pipeline has threads (reads and writes then overlap), else directly.
-enum Sink<'s, 'f> {
-    Behind(&'s mut WriteBehind<'f>),
-    Direct(&'s mut EarlyWriteback<'f>),
-}
-
 /// Runs `work` from `input` into a temporary file next to `output`, then syncs and renames
 /// it into place. On any error the temporary file is removed.
 fn atomically<T>(
     input: &Path,
     output: &Path,
     options: &FileOptions<'_>,
-    work: impl FnOnce(&mut dyn Read, Sink<'_, '_>) -> Result<T, Error>,
+    work: impl FnOnce(&mut dyn Read, &mut EarlyWriteback<'_>) -> Result<T, Error>,
 ) -> Result<T, Error> {
     let source = File::open(input)?;
     if same_file(input, output) {
@@ -209,13 +200,7 @@ fn atomically<T>(
         read: 0,
         progress: options.progress,
     };
-    let value = with_early_writeback(tmp.as_file_mut(), |out| {
-        if options.pipeline.workers() > 1 {
-            write_behind(out, |out| work(&mut reader, Sink::Behind(out)))
-        } else {
-            work(&mut reader, Sink::Direct(out))
-        }
-    })?;
+    let value = with_early_writeback(tmp.as_file_mut(), |out| work(&mut reader, out))?;
     tmp.as_file().sync_all()?;
     if options.overwrite {
         tmp.persist(output).map_err(|e| e.error)?;
@@ -245,9 +230,8 @@ impl Client {
         context: &EncryptionContext,
         options: &FileOptions<'_>,
     ) -> Result<StreamStats, Error> {
-        atomically(input, output, options, |r, sink| match sink {
-            Sink::Behind(w) => self.encrypt_to(r, w, context, &options.pipeline),
-            Sink::Direct(w) => self.encrypt_to(r, w, context, &options.pipeline),
+        atomically(input, output, options, |r, w| {
+            self.encrypt_stream(r, w, context, &options.pipeline)
         })
     }
 
@@ -260,9 +244,8 @@ impl Client {
         decrypt: &DecryptOptions,
         options: &FileOptions<'_>,
     ) -> Result<(Header, StreamStats), Error> {
-        atomically(input, output, options, |r, sink| match sink {
-            Sink::Behind(w) => self.decrypt_to(r, w, decrypt, &options.pipeline),
-            Sink::Direct(w) => self.decrypt_to(r, w, decrypt, &options.pipeline),
+        atomically(input, output, options, |r, w| {
+            self.decrypt_stream(r, w, decrypt, &options.pipeline)
         })
     }
 }

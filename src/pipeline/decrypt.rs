@@ -6,6 +6,7 @@ use std::io;
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::thread;
 
+use super::write_behind::write_behind;
 use super::{send, Input, Output, PipelineOptions, Queue, StreamStats};
 use crate::crypto::TAG_LEN;
 use crate::engine::{DecryptConfig, Decryptor, FrameLayout};
@@ -166,8 +167,12 @@ pub(crate) fn run<I: Input, O: Output + Send>(
     });
     let stats = if !options.parallel_for(frame_length) {
         sequential(&mut dec, &config, &mut input, &mut output)?
-    } else {
+    } else if O::HANDS_OVER {
         parallel(&mut dec, &config, &mut input, &mut output, options)?
+    } else {
+        write_behind(&mut output, |mut w| {
+            parallel(&mut dec, &config, &mut input, &mut w, options)
+        })?
     };
     output.flush_output()?;
     Ok(stats)

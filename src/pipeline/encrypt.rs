@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::thread;
 
+use super::write_behind::write_behind;
 use super::{recv, send, Failure, Input, Output, PipelineOptions, Queue, StreamStats};
 use crate::crypto::{Signer, TAG_LEN};
 use crate::engine::{footer, Encryptor};
@@ -93,8 +94,12 @@ pub(crate) fn run<I: Input, O: Output + Send>(
     let header_len = enc.header().len() as u64;
     let stats = if !options.parallel_for(enc.frame_length()) {
         sequential(&mut enc, &mut input, &mut output)?
-    } else {
+    } else if O::HANDS_OVER {
         parallel(&mut enc, &mut input, &mut output, options)?
+    } else {
+        write_behind(&mut output, |mut w| {
+            parallel(&mut enc, &mut input, &mut w, options)
+        })?
     };
     output.flush_output()?;
     Ok(StreamStats {

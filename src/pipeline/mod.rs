@@ -3,10 +3,10 @@
 //! Frames are independent given the content key, message id and sequence number, so a pool
 //! of workers seals or opens them in place while one thread does all the I/O (reads, and
 //! writes in order, batched into one vectored write where possible) and, for signed suites
-//! on encrypt, one more hashes the sealed frames. The file API ([`crate::file`]) hands the
-//! writes to a thread of their own (into a file a write costs the kernel more than a read,
-//! and on the reading thread it would hold up the reads that feed the workers); other
-//! outputs are written by the I/O thread. Buffers come from a fixed pool, so memory is
+//! on encrypt, one more hashes the sealed frames. Writes run on a thread of their own
+//! (`write_behind`): into a file a write costs the kernel more than a read, and on the
+//! reading thread it would hold up the reads that feed the workers. Streams of small
+//! frames run on the calling thread alone. Buffers come from a fixed pool, so memory is
 //! about `frames_in_flight x frame length` whatever the stream's size. The release rule
 //! holds: plaintext is written only after its frame's tag verified, and the final frame's
 //! only after the signature verified and the input ended.
@@ -132,6 +132,10 @@ impl<R: Read> Input for R {
 /// Where a pipeline's write stage puts its bytes. Every `Write` is one; the async
 /// adapters' channel is another, which takes whole buffers instead of copying them.
 pub(crate) trait Output {
+    /// Whether puts hand the buffers to another thread that writes them; if not, a
+    /// parallel pipeline gives its writes a thread of their own ([`write_behind`]).
+    const HANDS_OVER: bool = false;
+
     /// Writes all of `bytes` (a header or a footer).
     fn put(&mut self, bytes: &[u8]) -> io::Result<()>;
 

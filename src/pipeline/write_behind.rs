@@ -6,7 +6,7 @@
 //! or opened frames over in their buffers (no copy), gets written buffers back to reuse,
 //! and a bounded queue keeps memory flat when the output is slower than the pipeline.
 
-use std::io::{self, Write};
+use std::io;
 use std::ops::Range;
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 use std::sync::Mutex;
@@ -42,8 +42,8 @@ pub(crate) struct WriteBehind<'a> {
 /// Runs `work` with an [`Output`] whose writes to `out` happen on a thread of their own.
 /// A write error is returned by the next call after it, and by this function if `work`
 /// did not see it.
-pub(crate) fn write_behind<W: Write + Send, T>(
-    out: &mut W,
+pub(crate) fn write_behind<O: Output + Send, T>(
+    out: &mut O,
     work: impl FnOnce(&mut WriteBehind<'_>) -> Result<T, Error>,
 ) -> Result<T, Error> {
     let failed = Mutex::new(None);
@@ -72,8 +72,8 @@ pub(crate) fn write_behind<W: Write + Send, T>(
 }
 
 /// The writer thread: writes what comes, in order, and hands buffers back.
-fn writer<W: Write>(
-    out: &mut W,
+fn writer<O: Output>(
+    out: &mut O,
     queued: &Receiver<Msg>,
     give_back: &Sender<Vec<u8>>,
 ) -> io::Result<()> {
@@ -140,6 +140,8 @@ impl WriteBehind<'_> {
 }
 
 impl Output for &mut WriteBehind<'_> {
+    const HANDS_OVER: bool = true;
+
     fn put(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.send(Msg::Bytes(bytes.to_vec()))
     }
@@ -171,6 +173,8 @@ impl Output for &mut WriteBehind<'_> {
 
 #[cfg(test)]
 mod tests {
+    use std::io::Write;
+
     use super::*;
 
     /// Accepts `budget` bytes, then fails every write.

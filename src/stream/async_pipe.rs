@@ -293,6 +293,8 @@ impl ChannelWriter {
 }
 
 impl Output for &mut ChannelWriter {
+    const HANDS_OVER: bool = true;
+
     fn put(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.send(bytes.to_vec(), 0..bytes.len())
     }
