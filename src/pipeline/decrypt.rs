@@ -1,5 +1,5 @@
-//! The decrypting pipeline: read + hash (in order) -> open (workers) -> write (in order),
-//! the reads and writes on one thread.
+//! The decrypting pipeline: read + hash (in order) -> open (workers) -> write (in order,
+//! on the writer thread of [`run`] unless the output hands buffers over itself).
 
 use std::collections::BTreeMap;
 use std::io;
@@ -204,8 +204,8 @@ fn sequential<I: Input, O: Output>(
     }
 }
 
-/// Workers open; this thread does all the I/O (reads, the signature's hash, writes in
-/// order), like the encrypting pipeline and for the same reason.
+/// Workers open; this thread reads, hashes (signed suites) and puts opened units in order
+/// once they may be released, like the encrypting pipeline.
 fn parallel<I: Input, O: Output + Send>(
     dec: &mut Decryptor,
     config: &DecryptConfig,

@@ -143,10 +143,9 @@ fn sequential<I: Input, O: Output>(
     }
 }
 
-/// Workers seal; this thread does all the I/O: it reads plaintext into free buffers and
-/// writes sealed frames in order as they come back. One thread for reads and writes keeps
-/// the kernel's page-cache work on one core (two threads copying into and out of the page
-/// cache at once contend in the kernel and cost more than they overlap).
+/// Workers seal; this thread reads plaintext into free buffers and puts sealed frames in
+/// order as they come back (to the writer thread of [`run`], or to an output that hands
+/// them over itself).
 fn parallel<I: Input, O: Output + Send>(
     enc: &mut Encryptor,
     input: &mut I,

@@ -1,9 +1,9 @@
 //! The parallel frame pipeline for large streams.
 //!
 //! Frames are independent given the content key, message id and sequence number, so a pool
-//! of workers seals or opens them in place while one thread does all the I/O (reads, and
-//! writes in order, batched into one vectored write where possible) and, for signed suites
-//! on encrypt, one more hashes the sealed frames. Writes run on a thread of their own
+//! of workers seals or opens them in place while one thread reads and puts the results in
+//! order (batched into one vectored write where possible) and, for signed suites on
+//! encrypt, one more hashes the sealed frames. Writes run on a thread of their own
 //! (`write_behind`): into a file a write costs the kernel more than a read, and on the
 //! reading thread it would hold up the reads that feed the workers. Streams of small
 //! frames run on the calling thread alone. Buffers come from a fixed pool, so memory is

@@ -40,8 +40,9 @@ pub(crate) struct WriteBehind<'a> {
 }
 
 /// Runs `work` with an [`Output`] whose writes to `out` happen on a thread of their own.
-/// A write error is returned by the next call after it, and by this function if `work`
-/// did not see it.
+/// Once the writer failed, the next put or flush that finds it stopped fails too (a put may
+/// still queue behind the failed write), and this function returns the writer's own error
+/// whenever `work` failed on I/O or did not see it.
 pub(crate) fn write_behind<O: Output + Send, T>(
     out: &mut O,
     work: impl FnOnce(&mut WriteBehind<'_>) -> Result<T, Error>,
@@ -51,11 +52,7 @@ pub(crate) fn write_behind<O: Output + Send, T>(
     let (give_back, written) = channel::<Vec<u8>>();
     let result = thread::scope(|s| {
         let failed = &failed;
-        s.spawn(move || {
-            if let Err(e) = writer(out, &queued, &give_back) {
-                *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
-            }
-        });
+        s.spawn(move || writer(out, &queued, &give_back, failed));
         let mut side = WriteBehind {
             to_writer: Some(to_writer),
             written,
@@ -64,34 +61,51 @@ pub(crate) fn write_behind<O: Output + Send, T>(
         };
         work(&mut side)
         // `side` (the only sender) is dropped here: the writer finishes the queue and stops.
-    })?;
-    match failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
-        Some(e) => Err(e.into()),
-        None => Ok(result),
+    });
+    match (
+        result,
+        failed.into_inner().unwrap_or_else(|p| p.into_inner()),
+    ) {
+        (Ok(_) | Err(Error::Io(_)), Some(e)) => Err(e.into()),
+        (result, _) => result,
     }
 }
 
-/// The writer thread: writes what comes, in order, and hands buffers back.
+/// The writer thread: writes what comes, in order, and hands buffers back. At the first
+/// error it records it and stops (before dropping anything the pipeline may wait on, so
+/// the pipeline finds the error when it looks).
 fn writer<O: Output>(
     out: &mut O,
     queued: &Receiver<Msg>,
     give_back: &Sender<Vec<u8>>,
-) -> io::Result<()> {
+    failed: &Mutex<Option<io::Error>>,
+) {
     for msg in queued {
-        match msg {
-            Msg::Bytes(bytes) => out.put(&bytes)?,
-            Msg::Buffers(bufs) => {
-                for buf in out.put_buffers(bufs)?.into_iter().flatten() {
-                    let _ = give_back.send(buf);
+        let (written, flushed) = match msg {
+            Msg::Bytes(bytes) => (out.put(&bytes), None),
+            Msg::Buffers(bufs) => match out.put_buffers(bufs) {
+                Ok(back) => {
+                    for buf in back.into_iter().flatten() {
+                        let _ = give_back.send(buf);
+                    }
+                    (Ok(()), None)
+                }
+                Err(e) => (Err(e), None),
+            },
+            Msg::Flush(done) => (out.flush_output(), Some(done)),
+        };
+        match written {
+            Ok(()) => {
+                if let Some(done) = flushed {
+                    let _ = done.send(());
                 }
             }
-            Msg::Flush(done) => {
-                out.flush_output()?;
-                let _ = done.send(());
+            Err(e) => {
+                *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                return; // `flushed` goes after the error is in place.
             }
         }
     }
-    Ok(())
 }
 
 impl WriteBehind<'_> {
@@ -108,11 +122,15 @@ impl WriteBehind<'_> {
         }
     }
 
-    /// The writer's error (it stopped; the queue is closed).
+    /// A copy of the writer's error (it stopped; the queue is closed). The original stays
+    /// for [`write_behind`] to return.
     fn failure(&self) -> io::Error {
         let failed = self.failed.lock().unwrap_or_else(|p| p.into_inner());
         match &*failed {
-            Some(e) => io::Error::new(e.kind(), e.to_string()),
+            Some(e) => match e.raw_os_error() {
+                Some(code) => io::Error::from_raw_os_error(code),
+                None => io::Error::new(e.kind(), e.to_string()),
+            },
             None => io::Error::other("the writer thread stopped"),
         }
     }
@@ -254,11 +272,18 @@ mod tests {
         let mut out = Gate { got: 0, open };
         let mut most_held = 0;
         thread::scope(|s| {
-            // Lets every write after the first through, slower than the puts come.
+            // Lets every write after the first through, slower than the puts come; gives
+            // up after a while (the writer then fails) rather than hang the test.
             s.spawn(move || {
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
                 for _ in 1..BATCHES * PER_BATCH {
                     thread::sleep(std::time::Duration::from_micros(200));
-                    let_go.send(()).unwrap();
+                    while let Err(std::sync::mpsc::TrySendError::Full(())) = let_go.try_send(()) {
+                        if std::time::Instant::now() > deadline {
+                            return;
+                        }
+                        thread::yield_now();
+                    }
                 }
             });
             write_behind(&mut out, |mut w| {
@@ -273,6 +298,37 @@ mod tests {
         });
         assert!(most_held <= MAX_HELD, "the writer held {most_held} buffers");
         assert_eq!(out.got, BATCHES * PER_BATCH * 16);
+    }
+
+    /// Writes everything; its flush fails.
+    struct FlushFails;
+
+    impl Write for FlushFails {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Err(io::Error::from_raw_os_error(28)) // ENOSPC
+        }
+    }
+
+    #[test]
+    fn a_failed_flush_reports_the_writers_own_error() {
+        let mut out = FlushFails;
+        let mut seen = None;
+        let err = write_behind(&mut out, |mut w| {
+            w.put(b"bytes")?;
+            let e = w.flush_output().unwrap_err();
+            seen = e.raw_os_error();
+            Err::<(), Error>(e.into())
+        })
+        .unwrap_err();
+        assert_eq!(seen, Some(28), "the pipeline sees the flush's error");
+        assert!(
+            matches!(&err, Error::Io(e) if e.raw_os_error() == Some(28)),
+            "{err:?}"
+        );
     }
 
     #[test]
