@@ -27,6 +27,9 @@ pub enum Error {
     Config(ConfigError),
     /// Reading or writing failed.
     Io(std::io::Error),
+    /// The caller cancelled the operation (see [`crate::file::FileOptions::cancel`]); no
+    /// output was created.
+    Cancelled,
 }
 
 /// Malformed or over-limit message bytes.
@@ -190,6 +193,7 @@ impl fmt::Display for Error {
             Self::Crypto(e) => write!(f, "crypto provider: {e}"),
             Self::Config(e) => write!(f, "invalid argument: {e}"),
             Self::Io(e) => write!(f, "I/O: {e}"),
+            Self::Cancelled => f.write_str("cancelled"),
         }
     }
 }

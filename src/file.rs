@@ -24,6 +24,7 @@
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::client::{Client, DecryptOptions};
 use crate::error::Error;
@@ -39,6 +40,10 @@ pub struct FileOptions<'a> {
     pub overwrite: bool,
     /// Called with the number of input bytes read so far, after every read.
     pub progress: Option<&'a (dyn Fn(u64) + Sync)>,
+    /// Once set, the operation stops at its next read (or before the output is renamed
+    /// into place) with [`Error::Cancelled`], and no output is created (set it from a
+    /// Ctrl-C handler, say).
+    pub cancel: Option<&'a AtomicBool>,
 }
 
 impl std::fmt::Debug for FileOptions<'_> {
@@ -47,19 +52,27 @@ impl std::fmt::Debug for FileOptions<'_> {
             .field("pipeline", &self.pipeline)
             .field("overwrite", &self.overwrite)
             .field("progress", &self.progress.is_some())
+            .field("cancel", &self.cancel)
             .finish()
     }
 }
 
-/// Counts the bytes read and reports them.
+/// Counts the bytes read and reports them; fails once cancelled.
 struct Counting<'a, R> {
     inner: R,
     read: u64,
     progress: Option<&'a (dyn Fn(u64) + Sync)>,
+    cancel: Option<&'a AtomicBool>,
+    /// A read was refused because of `cancel`.
+    refused: bool,
 }
 
 impl<R: Read> Read for Counting<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if is_set(self.cancel) {
+            self.refused = true;
+            return Err(io::Error::other("cancelled"));
+        }
         let n = self.inner.read(buf)?;
         self.read += n as u64;
         if let Some(p) = self.progress {
@@ -127,31 +140,37 @@ impl io::Write for EarlyWriteback<'_> {
 /// Starts writing `file`'s first `len` bytes to disk without waiting for them or for the
 /// journal commit an `fdatasync` forces on every call (`posix_fadvise(DONTNEED)`, which also
 /// drops the pages already on disk: a multi-gigabyte output does not push other files out
-/// of the page cache). The final sync waits for what is left. Elsewhere than Linux:
-/// `sync_data`.
-fn start_writeback(file: &File, len: u64) {
-    #[cfg(target_os = "linux")]
+/// of the page cache; only advice, so its outcome is not an error). The final sync waits
+/// for what is left.
+#[cfg(target_os = "linux")]
+fn start_writeback(file: &File, len: u64) -> io::Result<()> {
     if let Some(len) = std::num::NonZeroU64::new(len) {
         let _ = rustix::fs::fadvise(file, 0, Some(len), rustix::fs::Advice::DontNeed);
     }
-    #[cfg(not(target_os = "linux"))]
-    let _ = (file.sync_data(), len);
+    Ok(())
+}
+
+/// Elsewhere than Linux: `sync_data`, whose error counts (a later sync need not report it
+/// again).
+#[cfg(not(target_os = "linux"))]
+fn start_writeback(file: &File, _len: u64) -> io::Result<()> {
+    file.sync_data()
 }
 
 /// Runs `work` writing into `file`, with early writeback on a helper thread (see
-/// [`EarlyWriteback`]). A failed early writeback is not an error here: the final sync
-/// reports it.
+/// [`EarlyWriteback`]). The first failed early writeback fails the operation.
 fn with_early_writeback<T>(
     file: &mut File,
     work: impl FnOnce(&mut EarlyWriteback<'_>) -> Result<T, Error>,
 ) -> Result<T, Error> {
     let syncer = file.try_clone()?;
     let (wake, woken) = std::sync::mpsc::sync_channel::<u64>(1);
-    std::thread::scope(|s| {
-        s.spawn(move || {
+    let result = std::thread::scope(|s| {
+        let helper = s.spawn(move || {
             while let Ok(len) = woken.recv() {
-                start_writeback(&syncer, len);
+                start_writeback(&syncer, len)?;
             }
+            Ok::<(), io::Error>(())
         });
         let mut out = EarlyWriteback {
             file,
@@ -159,9 +178,18 @@ fn with_early_writeback<T>(
             since_writeback: 0,
             wake,
         };
-        work(&mut out)
-        // `out` (the only sender) is dropped here: the helper stops.
-    })
+        let result = work(&mut out);
+        drop(out); // The only sender: the helper stops.
+        let early = helper
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("writeback")));
+        (result, early)
+    });
+    match result {
+        (Ok(value), Ok(())) => Ok(value),
+        (Err(e), _) => Err(e),
+        (Ok(_), Err(e)) => Err(e.into()),
+    }
 }
 
 /// Runs `work` from `input` into a temporary file next to `output`, then syncs and renames
@@ -199,9 +227,19 @@ fn atomically<T>(
         inner: io::BufReader::with_capacity(READ_AHEAD, source),
         read: 0,
         progress: options.progress,
+        cancel: options.cancel,
+        refused: false,
     };
-    let value = with_early_writeback(tmp.as_file_mut(), |out| work(&mut reader, out))?;
+    let value = match with_early_writeback(tmp.as_file_mut(), |out| work(&mut reader, out)) {
+        // Whatever the pipeline made of the refused read, the caller asked for this.
+        Err(_) if reader.refused => return Err(Error::Cancelled),
+        result => result?,
+    };
     tmp.as_file().sync_all()?;
+    // The last moment to stop: from here on the output exists.
+    if is_set(options.cancel) {
+        return Err(Error::Cancelled);
+    }
     if options.overwrite {
         tmp.persist(output).map_err(|e| e.error)?;
     } else {
@@ -212,6 +250,10 @@ fn atomically<T>(
         let _ = d.sync_all();
     }
     Ok(value)
+}
+
+fn is_set(flag: Option<&AtomicBool>) -> bool {
+    flag.is_some_and(|f| f.load(Ordering::Relaxed))
 }
 
 fn same_file(a: &Path, b: &Path) -> bool {

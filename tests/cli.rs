@@ -1428,3 +1428,68 @@ fn stdin_to_a_file_and_inspect_from_stdin() {
         .fails(2);
     assert_eq!(env.read("s.enc"), enc);
 }
+
+/// Starts `encrypt -` with stdin piped (to `-o out`, or to stdout redirected into the file
+/// `piped`), feeds it until it is reading, signals it, and goes on feeding it until it stops
+/// reading (its next read after the signal is refused; stdin never ends while it runs, so it
+/// cannot finish instead). Returns the exit code and stderr.
+fn interrupted_encrypt(env: &Env, signal: &str, to_stdout: bool) -> (Option<i32>, String) {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut args = vec!["encrypt", "-q", "-k", KEY, "-"];
+    let stdout = if to_stdout {
+        Stdio::from(fs::File::create(env.path("piped")).expect("create"))
+    } else {
+        args.extend(["-o", "out"]);
+        Stdio::null()
+    };
+    let mut child = tool::command(env.dir.path(), &args)
+        .stdin(Stdio::piped())
+        .stdout(stdout)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn the tool");
+    let mut stdin = child.stdin.take().expect("stdin");
+    // More than a pipe holds: this returns only once the tool is in its read loop (its
+    // handler is installed before it reads).
+    stdin.write_all(&payload(4 << 20)).expect("feed");
+    let killed = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let chunk = payload(64 << 10);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while stdin.write_all(&chunk).is_ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{signal}: still reading a minute after the signal"
+        );
+    }
+    drop(stdin);
+    let out = child.wait_with_output().expect("wait");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn an_interrupted_run_leaves_no_output_and_no_temporary_file() {
+    for (signal, to_stdout) in [("-INT", false), ("-TERM", false), ("-INT", true)] {
+        let env = Env::new();
+        let (code, stderr) = interrupted_encrypt(&env, signal, to_stdout);
+        assert_eq!(code, Some(130), "{signal}: exit code 130; stderr: {stderr}");
+        assert_eq!(
+            stderr.trim_end(),
+            "envcrypt: encrypt stdin: interrupted",
+            "{signal}: one line"
+        );
+        let left = if to_stdout {
+            vec!["key", "piped"]
+        } else {
+            vec!["key"]
+        };
+        assert_eq!(env.files(), left, "{signal}: nothing left behind");
+    }
+}

@@ -1,7 +1,7 @@
 //! The file API (atomic, synced output; the input untouched) and random-access decryption.
 
 use std::io::Cursor;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use envcrypt::file::FileOptions;
 use envcrypt::keyring::RawAesKeyring;
@@ -41,6 +41,7 @@ fn files_round_trip_atomically() {
         pipeline: PipelineOptions::default(),
         overwrite: false,
         progress: Some(&progress),
+        cancel: None,
     };
     let stats = c
         .encrypt_file(&plain, &sealed, &EncryptionContext::new(), &opts)
@@ -77,6 +78,76 @@ fn files_round_trip_atomically() {
         "{e:?}"
     );
     assert_eq!(std::fs::read(&plain).unwrap(), data);
+}
+
+/// Names in `dir`, sorted.
+fn names(dir: &std::path::Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn a_cancelled_operation_creates_no_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plain, sealed, back) = (
+        dir.path().join("a.dcm"),
+        dir.path().join("a.enc"),
+        dir.path().join("b.dcm"),
+    );
+    let data = image(2 << 20);
+    std::fs::write(&plain, &data).unwrap();
+    let c = client(AlgorithmSuite::Aes256GcmHkdfSha512Commit, 65536);
+    c.encrypt_file(
+        &plain,
+        &sealed,
+        &EncryptionContext::new(),
+        &FileOptions::default(),
+    )
+    .unwrap();
+    let message = std::fs::read(&sealed).unwrap();
+    std::fs::remove_file(&sealed).unwrap();
+    for threads in [1, 2] {
+        // Cancelled before it starts, and after the first read (from the progress callback).
+        for after in [0u64, 1] {
+            let cancel = AtomicBool::new(after == 0);
+            let most = AtomicU64::new(0);
+            let progress = |n: u64| {
+                most.fetch_max(n, Ordering::Relaxed);
+                if n >= after {
+                    cancel.store(true, Ordering::Relaxed);
+                }
+            };
+            let opts = FileOptions {
+                pipeline: PipelineOptions {
+                    threads,
+                    ..PipelineOptions::default()
+                },
+                progress: Some(&progress),
+                cancel: Some(&cancel),
+                ..FileOptions::default()
+            };
+            let e = c
+                .encrypt_file(&plain, &sealed, &EncryptionContext::new(), &opts)
+                .unwrap_err();
+            assert!(matches!(e, Error::Cancelled), "encrypt: {e:?}");
+            let read = most.swap(0, Ordering::Relaxed);
+            assert!(read < 1 << 20, "encrypt stopped early: {read} bytes read");
+            std::fs::write(&sealed, &message).unwrap();
+            let e = c
+                .decrypt_file(&sealed, &back, &DecryptOptions::default(), &opts)
+                .unwrap_err();
+            assert!(matches!(e, Error::Cancelled), "decrypt: {e:?}");
+            let read = most.load(Ordering::Relaxed);
+            assert!(read < 1 << 20, "decrypt stopped early: {read} bytes read");
+            assert_eq!(names(dir.path()), ["a.dcm", "a.enc"], "nothing else left");
+            assert_eq!(std::fs::read(&plain).unwrap(), data, "input untouched");
+            std::fs::remove_file(&sealed).unwrap();
+        }
+    }
 }
 
 #[test]

@@ -7,6 +7,7 @@
 
 use std::io::{self, Read, Write};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use envcrypt::crypto::CryptoProvider;
 use envcrypt::file::FileOptions;
@@ -16,7 +17,7 @@ use envcrypt::{
 };
 
 use crate::cli::{CommonArgs, DecryptArgs, EncryptArgs};
-use crate::error::AppError;
+use crate::error::{AppError, EXIT_INTERRUPTED};
 use crate::keyring_spec::{build_keyring, Purpose};
 use crate::output::{
     binary_stdout, check_input_file, check_output_file, display_name, is_std, open_input,
@@ -151,6 +152,7 @@ pub fn pipeline_options(threads: Option<usize>) -> PipelineOptions {
 /// won the race with our existence check) is the usage error of `--force`.
 pub fn lib_error(what: &str, e: envcrypt::Error) -> AppError {
     match &e {
+        envcrypt::Error::Cancelled => interrupted(what),
         envcrypt::Error::Io(io) if io.kind() == io::ErrorKind::AlreadyExists => {
             AppError::usage(format!("{what}: {io} (use --force to replace it)"))
         }
@@ -221,6 +223,7 @@ pub fn run_decrypt(args: &DecryptArgs, provider: &'static CryptoProvider) -> Res
 }
 
 fn run(common: &CommonArgs, op: Op<'_>) -> Result<(), AppError> {
+    crate::interrupt::install();
     let settings = Settings::new(common);
     if common.recursive {
         let (Some(input), Some(outdir)) = (common.input.as_deref(), common.output.as_deref())
@@ -282,18 +285,25 @@ pub fn single(
                 pipeline: settings.pipeline.clone(),
                 overwrite: settings.force,
                 progress: Some(&report),
+                cancel: Some(crate::interrupt::flag()),
             };
             op.file(source, out, &options)
                 .map_err(|e| lib_error(&what, e))?
         }
         (_, Some(stdout)) => {
+            let refused = AtomicBool::new(false);
             let reader = Counted {
                 inner: open_input(input)?,
                 tracker: &tracker,
                 read: 0,
+                refused: &refused,
             };
-            op.stream(reader, stdout, &settings.pipeline)
-                .map_err(|e| lib_error(&what, e))?
+            op.stream(reader, stdout, &settings.pipeline).map_err(|e| {
+                match refused.load(Ordering::Relaxed) {
+                    true => interrupted(&what),
+                    false => lib_error(&what, e),
+                }
+            })?
         }
         (None, None) => unreachable!("no output and no stdout"),
     };
@@ -309,15 +319,26 @@ fn stdin_size() -> Option<u64> {
     meta.is_file().then_some(meta.len())
 }
 
-/// Reports the bytes read through it to a progress bar.
+/// The error of a run a signal stopped.
+fn interrupted(what: &str) -> AppError {
+    AppError::with_code(EXIT_INTERRUPTED, format!("{what}: interrupted"))
+}
+
+/// Reports the bytes read through it to a progress bar; refuses to read once a signal
+/// asked the run to stop.
 struct Counted<'a, R> {
     inner: R,
     tracker: &'a Tracker<'a>,
     read: u64,
+    refused: &'a AtomicBool,
 }
 
 impl<R: Read> Read for Counted<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if crate::interrupt::requested() {
+            self.refused.store(true, Ordering::Relaxed);
+            return Err(io::Error::other("interrupted"));
+        }
         let n = self.inner.read(buf)?;
         self.read += n as u64;
         self.tracker.read_so_far(self.read);

@@ -114,6 +114,7 @@ pub fn run(args: &DemoArgs, provider: &'static CryptoProvider) -> Result<(), App
             pipeline: pipeline.clone(),
             overwrite: false,
             progress: Some(&report),
+            ..FileOptions::default()
         };
         let t = Instant::now();
         let done = op

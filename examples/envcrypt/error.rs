@@ -21,6 +21,8 @@ pub const EXIT_USAGE: u8 = 2;
 pub const EXIT_IO: u8 = 3;
 /// A keyring could not be reached or refused.
 pub const EXIT_UNAVAILABLE: u8 = 4;
+/// Interrupted by a signal (128 + SIGINT, as shells report it); no output file was left.
+pub const EXIT_INTERRUPTED: u8 = 130;
 
 /// A failure of one command: what to print and how to exit.
 #[derive(Debug)]
@@ -101,6 +103,7 @@ pub fn exit_code(e: &envcrypt::Error) -> u8 {
         Error::Keyring(_) => EXIT_DATA,
         Error::Config(_) => EXIT_USAGE,
         Error::Io(_) => EXIT_IO,
+        Error::Cancelled => EXIT_INTERRUPTED,
         _ => EXIT_DATA,
     }
 }

@@ -8,6 +8,7 @@ mod crypt;
 mod demo;
 mod error;
 mod inspect;
+mod interrupt;
 mod keygen;
 mod keyring_spec;
 #[cfg(feature = "aws-kms")]

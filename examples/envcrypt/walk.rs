@@ -28,7 +28,7 @@ use envcrypt::file::FileOptions;
 use envcrypt::pipeline::PipelineOptions;
 
 use crate::crypt::{lib_error, Op, Settings};
-use crate::error::{AppError, EXIT_DATA, EXIT_IO, EXIT_UNAVAILABLE, EXIT_USAGE};
+use crate::error::{AppError, EXIT_DATA, EXIT_INTERRUPTED, EXIT_IO, EXIT_UNAVAILABLE, EXIT_USAGE};
 use crate::output::check_output_file;
 use crate::progress::Progress;
 
@@ -143,14 +143,22 @@ pub fn run(
     let jobs = file_jobs(settings, found.files.len());
     let next = AtomicUsize::new(0);
     let failures = Mutex::new(Vec::new());
+    let written = AtomicUsize::new(0);
     std::thread::scope(|s| {
         for _ in 0..jobs {
             s.spawn(|| loop {
+                if crate::interrupt::requested() {
+                    return;
+                }
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(entry) = found.files.get(i) else {
                     return;
                 };
-                if let Err(error) = one(op, entry, outdir, jobs, settings, &bar) {
+                let done = one(op, entry, outdir, jobs, settings, &bar);
+                if done.is_ok() {
+                    written.fetch_add(1, Ordering::Relaxed);
+                }
+                if let Err(error) = done {
                     failures
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
@@ -163,7 +171,10 @@ pub fn run(
         }
     });
     let mut failures = failures.into_inner().unwrap_or_else(|e| e.into_inner());
-    if failures.is_empty() {
+    let interrupted = crate::interrupt::requested();
+    // The files the signal stopped are not failures of their own.
+    failures.retain(|f| f.error.code() != EXIT_INTERRUPTED);
+    if failures.is_empty() && !interrupted {
         bar.finish();
     } else {
         drop(bar);
@@ -177,12 +188,23 @@ pub fn run(
     }
     let processed = found.files.len() + found.failures.len();
     failures.append(&mut found.failures);
-    if failures.is_empty() {
+    if failures.is_empty() && !interrupted {
         return Ok(());
     }
     failures.sort_by(|a, b| a.path.cmp(&b.path));
     for f in &failures {
         eprintln!("envcrypt: {}", f.error);
+    }
+    if interrupted {
+        return Err(AppError::with_code(
+            EXIT_INTERRUPTED,
+            format!(
+                "interrupted; {} of {} files written under {}",
+                written.into_inner(),
+                found.files.len(),
+                outdir.display()
+            ),
+        ));
     }
     let code = failures
         .iter()
@@ -248,6 +270,7 @@ fn one(
             pipeline,
             overwrite: settings.force,
             progress: Some(&report),
+            cancel: Some(crate::interrupt::flag()),
         };
         let what = format!("{} {}", op.verb(), entry.src.display());
         op.file(&entry.src, &dest, &options)
