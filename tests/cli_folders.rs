@@ -294,6 +294,89 @@ fn folder_of_large_files_round_trips() {
     no_temp_files(env.dir.path());
 }
 
+/// Whether a temporary file of the library exists under `dir` (an operation is under way).
+fn has_temp_file(dir: &Path) -> bool {
+    fs::read_dir(dir).into_iter().flatten().flatten().any(|e| {
+        e.file_name().to_string_lossy().starts_with(".envcrypt-")
+            || (e.file_type().is_ok_and(|t| t.is_dir()) && has_temp_file(&e.path()))
+    })
+}
+
+#[test]
+fn an_interrupted_folder_run_keeps_finished_files_and_starts_no_more() {
+    let env = Env::new();
+    let mut files = BTreeMap::new();
+    for i in 0..16u64 {
+        let rel = format!("IM{i:04}.dcm");
+        let data = payload(8 << 20, 500 + i);
+        env.write(&format!("study/{rel}"), &data);
+        files.insert(rel, data);
+    }
+    // One file at a time, in 1 KiB frames: slow enough to be caught mid-way.
+    let child = tool::command(
+        env.dir.path(),
+        &[
+            "encrypt",
+            "-q",
+            "-k",
+            KEY,
+            "--threads",
+            "1",
+            "--frame-length",
+            "1024",
+            "-r",
+            "-o",
+            "up",
+            "study",
+        ],
+    )
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("spawn the tool");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !has_temp_file(&env.path("up")) {
+        assert!(Instant::now() < deadline, "no file was started");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "stderr: {stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    let [line] = lines[..] else {
+        panic!("one line: {stderr}");
+    };
+    let written: usize = line
+        .strip_prefix("envcrypt: interrupted; ")
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{line}"));
+    assert_eq!(
+        line,
+        format!("envcrypt: interrupted; {written} of 16 files written under up")
+    );
+    assert!(written < 16, "{line}");
+    no_temp_files(env.dir.path());
+    // What was written is complete: it decrypts to its source.
+    let up = if written > 0 {
+        env.tree("up")
+    } else {
+        BTreeMap::new()
+    };
+    assert_eq!(up.len(), written);
+    if written > 0 {
+        env.run(&["decrypt", "-k", KEY, "-r", "-o", "back", "up"])
+            .ok();
+        for (rel, data) in env.tree("back") {
+            assert_eq!(&data, &files[&rel], "{rel}");
+        }
+    }
+}
+
 #[test]
 fn one_corrupt_file_is_reported_and_the_rest_succeed() {
     let env = Env::new();
