@@ -12,8 +12,7 @@ use crate::client::{Client, DecryptOptions};
 use crate::crypto::TAG_LEN;
 use crate::engine::Decryptor;
 use crate::error::{ConfigError, Error, FormatError};
-use crate::format::regular_frame_len;
-use crate::format::{ContentType, FINAL_FRAME_PREFIX_LEN};
+use crate::format::{regular_frame_len, ContentType, FINAL_FRAME_PREFIX_LEN};
 use crate::pipeline::decrypt::{expect_end, read_unit};
 
 impl Client {

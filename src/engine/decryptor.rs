@@ -5,10 +5,9 @@ use std::ops::Range;
 
 use crate::crypto::{AeadKey, CryptoProvider, Verifier, NONCE_LEN, TAG_LEN};
 use crate::error::{AuthenticationError, ConfigError, Error, FormatError, PolicyError};
-use crate::format::regular_frame_len;
 use crate::format::{
-    frame_aad, parse_footer, parse_frame_header, parse_header, BodyKind, ContentType,
-    EncryptionContext, FrameHeader, HeaderLimits, ParsedHeader,
+    frame_aad, parse_footer, parse_frame_header, parse_header, regular_frame_len, BodyKind,
+    ContentType, EncryptionContext, FrameHeader, HeaderLimits, ParsedHeader,
 };
 use crate::materials::{DecryptionMaterials, DecryptionRequest};
 use crate::policy::{CommitmentPolicy, SignaturePolicy};

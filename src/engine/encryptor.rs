@@ -2,11 +2,10 @@
 
 use crate::crypto::{AeadKey, Signer, NONCE_LEN, TAG_LEN};
 use crate::error::{ConfigError, Error, PolicyError};
-use crate::format::regular_frame_len;
 use crate::format::{
-    frame_aad, write_final_frame_header, write_header_v2, write_regular_frame_header, BodyKind,
-    EncryptionContext, HeaderV2Fields, FINAL_FRAME_PREFIX_LEN, MAX_FRAME_LENGTH,
-    REGULAR_FRAME_PREFIX_LEN,
+    frame_aad, regular_frame_len, write_final_frame_header, write_header_v2,
+    write_regular_frame_header, BodyKind, EncryptionContext, HeaderV2Fields,
+    FINAL_FRAME_PREFIX_LEN, MAX_FRAME_LENGTH, REGULAR_FRAME_PREFIX_LEN,
 };
 use crate::materials::EncryptionMaterials;
 

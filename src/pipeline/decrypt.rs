@@ -11,10 +11,9 @@ use super::{send, Input, Output, PipelineOptions, Queue, StreamStats};
 use crate::crypto::TAG_LEN;
 use crate::engine::{DecryptConfig, Decryptor, FrameLayout};
 use crate::error::{Error, FormatError};
-use crate::format::regular_frame_len;
 use crate::format::{
-    parse_frame_header, BodyKind, ContentType, FINAL_FRAME_PREFIX_LEN, FINAL_MARKER,
-    NON_FRAMED_PREFIX_LEN, REGULAR_FRAME_PREFIX_LEN,
+    parse_frame_header, regular_frame_len, BodyKind, ContentType, FINAL_FRAME_PREFIX_LEN,
+    FINAL_MARKER, NON_FRAMED_PREFIX_LEN, REGULAR_FRAME_PREFIX_LEN,
 };
 
 /// One unit (frame or non-framed block) with its bytes: prefix, ciphertext, tag, footer.

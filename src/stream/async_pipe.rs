@@ -33,8 +33,7 @@ use tokio::sync::mpsc::{
 };
 
 use crate::error::Error;
-use crate::format::regular_frame_len;
-use crate::format::{ContentType, Header};
+use crate::format::{regular_frame_len, ContentType, Header};
 use crate::pipeline::encrypt::{frame_buffer_len, PLAINTEXT_AT};
 use crate::pipeline::{Input, Output, StreamStats};
 
@@ -90,11 +89,6 @@ impl Layout {
             cap: frame,
             buf_len: frame,
         }
-    }
-
-    /// Channel depth for buffers of this layout.
-    fn depth(&self) -> usize {
-        (CHANNEL_BYTES / self.buf_len).clamp(2, 64)
     }
 }
 
@@ -172,13 +166,17 @@ pub(crate) struct ThreadSide {
     pub(crate) writer: ChannelWriter,
 }
 
+/// Channel depth for buffers of `buf_len` bytes: about [`CHANNEL_BYTES`] in all.
+fn depth(buf_len: usize) -> usize {
+    (CHANNEL_BYTES / buf_len.max(1)).clamp(2, 64)
+}
+
 /// The channels for input chunks laid out as `input` and output buffers of about
 /// `output_len` bytes.
 pub(crate) fn channels(input: Layout, output_len: usize) -> (AsyncSide, ThreadSide) {
-    let output_depth = (CHANNEL_BYTES / output_len.max(1)).clamp(2, 64);
-    let (in_tx, in_rx) = mpsc::channel(input.depth());
+    let (in_tx, in_rx) = mpsc::channel(depth(input.buf_len));
     let (in_recycle_tx, in_recycle_rx) = mpsc::unbounded_channel();
-    let (out_tx, out_rx) = mpsc::channel(output_depth);
+    let (out_tx, out_rx) = mpsc::channel(depth(output_len));
     let (out_recycle_tx, out_recycle_rx) = mpsc::unbounded_channel();
     (
         AsyncSide {
