@@ -27,6 +27,9 @@ pub enum Error {
     Config(ConfigError),
     /// Reading or writing failed.
     Io(std::io::Error),
+    /// A bug: an invariant of envcrypt's own code broke (a worker thread panicked, say).
+    /// Nothing was released; please report it.
+    Internal(&'static str),
     /// The caller cancelled the operation (see [`crate::file::FileOptions::cancel`]); no
     /// output was created.
     Cancelled,
@@ -175,6 +178,19 @@ pub enum ConfigError {
     Context(ContextError),
     /// The stream was used after `finish` or after an error.
     StreamFinished,
+    /// A frame was reserved after the final frame.
+    MessageFinished,
+    /// The message would need more than 2^32 - 2 frames.
+    TooManyFrames,
+    /// A frame ticket of another message was handed to a sealer.
+    ForeignFrameTicket,
+    /// A sealer was handed a frame at or below the last one it sealed (its nonces must rise).
+    FrameOutOfOrder {
+        /// Sequence number of the ticket.
+        sequence: u32,
+        /// The last sequence number the sealer sealed.
+        last: u32,
+    },
     /// A frame buffer handed to the engine has the wrong size.
     FrameBufferSize(usize),
     /// FIPS was required and this provider is not a FIPS module in FIPS mode.
@@ -193,6 +209,7 @@ impl fmt::Display for Error {
             Self::Crypto(e) => write!(f, "crypto provider: {e}"),
             Self::Config(e) => write!(f, "invalid argument: {e}"),
             Self::Io(e) => write!(f, "I/O: {e}"),
+            Self::Internal(what) => write!(f, "internal error: {what}"),
             Self::Cancelled => f.write_str("cancelled"),
         }
     }
@@ -313,6 +330,13 @@ impl fmt::Display for ConfigError {
             }
             Self::Context(e) => write!(f, "encryption context: {e}"),
             Self::StreamFinished => f.write_str("stream already finished or failed"),
+            Self::MessageFinished => f.write_str("the final frame was already reserved"),
+            Self::TooManyFrames => f.write_str("a message holds at most 2^32 - 2 frames"),
+            Self::ForeignFrameTicket => f.write_str("frame ticket of another message"),
+            Self::FrameOutOfOrder { sequence, last } => write!(
+                f,
+                "frame {sequence} sealed after frame {last} (nonces must rise)"
+            ),
             Self::FrameBufferSize(n) => write!(f, "frame buffer of {n} bytes has the wrong size"),
             Self::FipsRequired(p) => {
                 write!(f, "FIPS required, but provider {p} is not in FIPS mode")

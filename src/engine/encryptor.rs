@@ -18,9 +18,11 @@ use super::keys::{self, ContentKey};
 /// [`seal_final_frame`](Self::seal_final_frame), whose return value (the footer) ends the
 /// message. IVs are `0` for the header tag, then the sequence numbers 1, 2, 3, ...
 ///
+/// A plaintext that fills its last frame ends with an empty final frame.
+///
 /// Parallel adapters split the same steps: [`reserve_frame`](Self::reserve_frame) /
-/// [`reserve_final_frame`](Self::reserve_final_frame) hand out sequence numbers in order,
-/// workers seal with their own [`FrameSealer`], and the sealed frames are hashed in order
+/// [`reserve_frames`](Self::reserve_frames) / [`reserve_final_frame`](Self::reserve_final_frame)
+/// hand out [`FrameTicket`]s in order, workers seal with their own [`FrameSealer`], and the sealed frames are hashed in order
 /// (for signed suites) by whoever holds the signer ([`take_signer`](Self::take_signer)).
 pub struct Encryptor {
     header: Vec<u8>,
@@ -31,14 +33,105 @@ pub struct Encryptor {
     finished: bool,
 }
 
-/// Seals the frames of one message given their sequence numbers: one per worker thread.
+/// The right to seal one frame of one message: its sequence number, handed out once.
 ///
-/// Each sealer owns its key object; the sequence numbers it seals must strictly increase
-/// (the FIPS module enforces rising nonces per key object).
+/// Only [`Encryptor::reserve_frame`], [`Encryptor::reserve_final_frame`] and
+/// [`FrameTickets`] make tickets, each number once per message, and a [`FrameSealer`]
+/// consumes the ticket it seals with. A ticket is neither `Clone` nor `Copy`, so no safe
+/// code can seal two frames under one GCM nonce:
+///
+/// ```compile_fail
+/// # use envcrypt::{Client, EncryptionContext, keyring::RawAesKeyring};
+/// # let client = Client::new(RawAesKeyring::new("ns", "key", &[1; 32]).unwrap());
+/// let mut enc = client.encryptor(&EncryptionContext::new(), None).unwrap();
+/// let mut sealer = enc.frame_sealer().unwrap();
+/// let ticket = enc.reserve_frame().unwrap();
+/// let (mut a, mut b) = (vec![0; enc.regular_frame_len()], vec![0; enc.regular_frame_len()]);
+/// sealer.seal(ticket, &mut a).unwrap();
+/// sealer.seal(ticket, &mut b).unwrap(); // error[E0382]: use of moved value: `ticket`
+/// ```
+#[derive(Debug)]
+#[must_use = "a reserved frame must be sealed, or the message cannot be finished"]
+pub struct FrameTicket {
+    sequence: u32,
+    last: bool,
+    message_id: [u8; 32],
+}
+
+impl FrameTicket {
+    /// The frame's sequence number (1, 2, 3, ...).
+    pub fn sequence(&self) -> u32 {
+        self.sequence
+    }
+
+    /// True for the final frame's ticket.
+    pub fn is_final(&self) -> bool {
+        self.last
+    }
+}
+
+/// Consecutive regular-frame tickets reserved at once ([`Encryptor::reserve_frames`]), to
+/// split into batches for workers; yields them in order.
+#[derive(Debug)]
+#[must_use = "reserved frames must be sealed, or the message cannot be finished"]
+pub struct FrameTickets {
+    next: u32,
+    end: u32,
+    message_id: [u8; 32],
+}
+
+impl FrameTickets {
+    /// Takes the first `n` tickets (fewer if fewer are left) as a run of their own.
+    pub fn split_front(&mut self, n: usize) -> FrameTickets {
+        let n = u32::try_from(n)
+            .unwrap_or(u32::MAX)
+            .min(self.end - self.next);
+        let front = FrameTickets {
+            next: self.next,
+            end: self.next + n,
+            message_id: self.message_id,
+        };
+        self.next += n;
+        front
+    }
+
+    /// Tickets left.
+    pub fn len(&self) -> usize {
+        (self.end - self.next) as usize
+    }
+
+    /// True when no ticket is left.
+    pub fn is_empty(&self) -> bool {
+        self.next == self.end
+    }
+}
+
+impl Iterator for FrameTickets {
+    type Item = FrameTicket;
+
+    fn next(&mut self) -> Option<FrameTicket> {
+        (self.next < self.end).then(|| {
+            self.next += 1;
+            FrameTicket {
+                sequence: self.next - 1,
+                last: false,
+                message_id: self.message_id,
+            }
+        })
+    }
+}
+
+/// Seals the frames of one message given their [`FrameTicket`]s: one per worker thread.
+///
+/// Each sealer owns its key object and seals its tickets in rising order (the FIPS module
+/// enforces rising nonces per key object): a ticket at or below the last one it sealed, or
+/// one of another message, is refused.
 pub struct FrameSealer {
     key: Box<dyn AeadKey>,
     message_id: [u8; 32],
     frame_length: u32,
+    /// Sequence number of the last frame sealed (0: none yet; the header tag used IV 0).
+    last_sealed: u32,
 }
 
 impl FrameSealer {
@@ -47,61 +140,61 @@ impl FrameSealer {
         regular_frame_len(self.frame_length)
     }
 
-    /// Seals regular frame `sequence` in place: `frame` is
+    /// Seals the frame of `ticket` in place. A regular frame's buffer is
     /// [`regular_frame_len`](Self::regular_frame_len) bytes with the plaintext at
-    /// `16 .. 16 + frame_length`; the prefix and tag slots are overwritten.
-    pub fn seal_frame(&mut self, sequence: u32, frame: &mut [u8]) -> Result<(), Error> {
-        self.seal_unit(BodyKind::Regular, sequence, None, frame)
+    /// `16 .. 16 + frame_length`; the final frame's is `24 + n + 16` bytes with
+    /// `n < frame_length` plaintext bytes at `24 ..`. The prefix and tag slots are
+    /// overwritten.
+    pub fn seal(&mut self, ticket: FrameTicket, frame: &mut [u8]) -> Result<(), Error> {
+        self.seal_unit(ticket, None, frame)
     }
 
-    /// Seals regular frame `sequence` from `plaintext` (`frame_length` bytes) into `frame`
-    /// ([`regular_frame_len`](Self::regular_frame_len) bytes), without copying it first.
-    pub fn seal_frame_from(
+    /// Seals the frame of `ticket` from `plaintext` into `frame` (laid out as for
+    /// [`seal`](Self::seal)), without copying the plaintext first.
+    pub fn seal_from(
         &mut self,
-        sequence: u32,
+        ticket: FrameTicket,
         plaintext: &[u8],
         frame: &mut [u8],
     ) -> Result<(), Error> {
-        self.seal_unit(BodyKind::Regular, sequence, Some(plaintext), frame)
-    }
-
-    /// Seals the final frame `sequence` in place: `frame` is `24 + n + 16` bytes with
-    /// `n <= frame_length` plaintext bytes at `24 ..`.
-    pub fn seal_final_frame(&mut self, sequence: u32, frame: &mut [u8]) -> Result<(), Error> {
-        self.seal_unit(BodyKind::Final, sequence, None, frame)
-    }
-
-    /// Seals the final frame `sequence` from `plaintext` into `frame` (`24 + n + 16` bytes).
-    pub fn seal_final_frame_from(
-        &mut self,
-        sequence: u32,
-        plaintext: &[u8],
-        frame: &mut [u8],
-    ) -> Result<(), Error> {
-        self.seal_unit(BodyKind::Final, sequence, Some(plaintext), frame)
+        self.seal_unit(ticket, Some(plaintext), frame)
     }
 
     fn seal_unit(
         &mut self,
-        kind: BodyKind,
-        sequence: u32,
+        ticket: FrameTicket,
         source: Option<&[u8]>,
         frame: &mut [u8],
     ) -> Result<(), Error> {
-        let prefix_len = match kind {
-            BodyKind::Regular => REGULAR_FRAME_PREFIX_LEN,
-            _ => FINAL_FRAME_PREFIX_LEN,
+        if ticket.message_id != self.message_id {
+            return Err(ConfigError::ForeignFrameTicket.into());
+        }
+        if ticket.sequence <= self.last_sealed {
+            return Err(ConfigError::FrameOutOfOrder {
+                sequence: ticket.sequence,
+                last: self.last_sealed,
+            }
+            .into());
+        }
+        let (kind, prefix_len) = match ticket.last {
+            false => (BodyKind::Regular, REGULAR_FRAME_PREFIX_LEN),
+            true => (BodyKind::Final, FINAL_FRAME_PREFIX_LEN),
         };
         let fl = self.frame_length as usize;
+        // A final frame is shorter than a regular one: a plaintext that fills its last
+        // frame ends with an empty final frame, as the official encryptors write it (the
+        // AWS Encryption CLI refuses a final frame of the full frame length).
         let len = frame
             .len()
             .checked_sub(prefix_len + TAG_LEN)
             .filter(|&n| match kind {
                 BodyKind::Regular => n == fl,
-                _ => n <= fl,
+                _ => n < fl,
             })
             .filter(|&n| source.is_none_or(|p| p.len() == n))
             .ok_or(ConfigError::FrameBufferSize(frame.len()))?;
+        let sequence = ticket.sequence;
+        self.last_sealed = sequence;
         let iv = iv(sequence);
         let (prefix, rest) = frame.split_at_mut(prefix_len);
         let (body, tag) = rest.split_at_mut(len);
@@ -195,6 +288,7 @@ impl Encryptor {
                 key,
                 message_id,
                 frame_length,
+                last_sealed: 0,
             },
             next_sequence: 1,
             signer,
@@ -223,30 +317,47 @@ impl Encryptor {
             key: self.content_key.key_object()?,
             message_id: self.sealer.message_id,
             frame_length: self.sealer.frame_length,
+            last_sealed: 0,
         })
     }
 
-    /// The sequence number of the next regular frame.
-    pub fn reserve_frame(&mut self) -> Result<u32, Error> {
-        if self.finished {
-            return Err(ConfigError::StreamFinished.into());
-        }
-        let seq = self.next_sequence;
-        // The last frame needs a number too, so a regular frame may not take the last one.
-        self.next_sequence = seq
-            .checked_add(1)
-            .filter(|&n| n != u32::MAX)
-            .ok_or(ConfigError::StreamFinished)?;
-        Ok(seq)
+    /// The ticket of the next regular frame.
+    pub fn reserve_frame(&mut self) -> Result<FrameTicket, Error> {
+        let mut run = self.reserve_frames(1)?;
+        run.next().ok_or(ConfigError::TooManyFrames.into())
     }
 
-    /// The sequence number of the final frame; no frame may follow.
-    pub fn reserve_final_frame(&mut self) -> Result<u32, Error> {
+    /// The tickets of the next `count` regular frames, in order.
+    pub fn reserve_frames(&mut self, count: usize) -> Result<FrameTickets, Error> {
         if self.finished {
-            return Err(ConfigError::StreamFinished.into());
+            return Err(ConfigError::MessageFinished.into());
+        }
+        let start = self.next_sequence;
+        // The final frame needs a number too, so regular frames may not take the last one.
+        let end = u32::try_from(count)
+            .ok()
+            .and_then(|n| start.checked_add(n))
+            .filter(|&end| end != u32::MAX)
+            .ok_or(ConfigError::TooManyFrames)?;
+        self.next_sequence = end;
+        Ok(FrameTickets {
+            next: start,
+            end,
+            message_id: self.sealer.message_id,
+        })
+    }
+
+    /// The ticket of the final frame; no frame may follow.
+    pub fn reserve_final_frame(&mut self) -> Result<FrameTicket, Error> {
+        if self.finished {
+            return Err(ConfigError::MessageFinished.into());
         }
         self.finished = true;
-        Ok(self.next_sequence)
+        Ok(FrameTicket {
+            sequence: self.next_sequence,
+            last: true,
+            message_id: self.sealer.message_id,
+        })
     }
 
     /// Hashes sealed bytes, in message order, for the signature (no-op for unsigned suites
@@ -263,28 +374,28 @@ impl Encryptor {
         self.signer.take()
     }
 
-    /// Seals the next regular frame in place (see [`FrameSealer::seal_frame`]).
+    /// Seals the next regular frame in place (see [`FrameSealer::seal`]).
     pub fn seal_frame(&mut self, frame: &mut [u8]) -> Result<(), Error> {
-        let seq = self.reserve_frame()?;
-        self.sealer.seal_frame(seq, frame)?;
+        let ticket = self.reserve_frame()?;
+        self.sealer.seal(ticket, frame)?;
         self.absorb(frame);
         Ok(())
     }
 
     /// Seals the next regular frame from `plaintext` into `frame` (see
-    /// [`FrameSealer::seal_frame_from`]).
+    /// [`FrameSealer::seal_from`]).
     pub fn seal_frame_from(&mut self, plaintext: &[u8], frame: &mut [u8]) -> Result<(), Error> {
-        let seq = self.reserve_frame()?;
-        self.sealer.seal_frame_from(seq, plaintext, frame)?;
+        let ticket = self.reserve_frame()?;
+        self.sealer.seal_from(ticket, plaintext, frame)?;
         self.absorb(frame);
         Ok(())
     }
 
-    /// Seals the final frame in place (see [`FrameSealer::seal_final_frame`]) and returns
-    /// the footer (empty for unsigned suites).
+    /// Seals the final frame in place (see [`FrameSealer::seal`]) and returns the footer
+    /// (empty for unsigned suites).
     pub fn seal_final_frame(&mut self, frame: &mut [u8]) -> Result<Vec<u8>, Error> {
-        let seq = self.reserve_final_frame()?;
-        self.sealer.seal_final_frame(seq, frame)?;
+        let ticket = self.reserve_final_frame()?;
+        self.sealer.seal(ticket, frame)?;
         self.absorb(frame);
         footer(self.signer.take())
     }

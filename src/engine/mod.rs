@@ -11,7 +11,7 @@ mod encryptor;
 mod keys;
 
 pub use decryptor::{DecryptConfig, Decryptor, FrameLayout, FrameOpener};
-pub use encryptor::{footer, Encryptor, FrameSealer};
+pub use encryptor::{footer, Encryptor, FrameSealer, FrameTicket, FrameTickets};
 
 /// Default frame length for encryption (64 KiB).
 pub const DEFAULT_FRAME_LENGTH: u32 = 64 * 1024;

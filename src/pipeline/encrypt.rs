@@ -7,7 +7,7 @@ use std::thread;
 use super::write_behind::write_behind;
 use super::{recv, send, Failure, Input, Output, PipelineOptions, Queue, StreamStats};
 use crate::crypto::{Signer, TAG_LEN};
-use crate::engine::{footer, Encryptor};
+use crate::engine::{footer, Encryptor, FrameTicket};
 use crate::error::Error;
 use crate::format::{FINAL_FRAME_PREFIX_LEN, REGULAR_FRAME_PREFIX_LEN};
 
@@ -15,22 +15,35 @@ use crate::format::{FINAL_FRAME_PREFIX_LEN, REGULAR_FRAME_PREFIX_LEN};
 /// fixed offset and each frame is sealed from the slot that fits it.
 const SLACK: usize = FINAL_FRAME_PREFIX_LEN - REGULAR_FRAME_PREFIX_LEN;
 
-/// One frame on its way through the pipeline.
+/// One frame on its way to a worker: the right to seal it and its plaintext.
 struct Job {
+    ticket: FrameTicket,
+    len: usize,
+    buf: Vec<u8>,
+}
+
+/// One sealed frame on its way to the writer.
+struct Sealed {
     sequence: u32,
     last: bool,
     len: usize,
     buf: Vec<u8>,
 }
 
-impl Job {
+/// The frame's bytes within a frame buffer holding `len` plaintext bytes.
+fn frame_range(last: bool, len: usize) -> std::ops::Range<usize> {
+    let end = FINAL_FRAME_PREFIX_LEN + len + TAG_LEN;
+    if last {
+        0..end
+    } else {
+        SLACK..end
+    }
+}
+
+impl Sealed {
     /// The sealed frame's bytes within the buffer.
     fn frame_range(&self) -> std::ops::Range<usize> {
-        if self.last {
-            0..FINAL_FRAME_PREFIX_LEN + self.len + TAG_LEN
-        } else {
-            SLACK..FINAL_FRAME_PREFIX_LEN + self.len + TAG_LEN
-        }
+        frame_range(self.last, self.len)
     }
 }
 
@@ -54,14 +67,14 @@ fn reuse(back: Option<Vec<u8>>, frame_length: usize) -> Vec<u8> {
 
 /// What flows to the writer: sealed frames, then (signed suites) the footer.
 enum Msg {
-    Frame(Job),
+    Frame(Sealed),
     Footer(Vec<u8>),
 }
 
 /// Puts frames back in sequence order.
 struct Reorder {
     next: u32,
-    pending: BTreeMap<u32, Job>,
+    pending: BTreeMap<u32, Sealed>,
 }
 
 impl Reorder {
@@ -72,11 +85,11 @@ impl Reorder {
         }
     }
 
-    fn push(&mut self, job: Job) {
+    fn push(&mut self, job: Sealed) {
         self.pending.insert(job.sequence, job);
     }
 
-    fn pop(&mut self) -> Option<Job> {
+    fn pop(&mut self) -> Option<Sealed> {
         let job = self.pending.remove(&self.next)?;
         self.next += 1;
         Some(job)
@@ -115,31 +128,24 @@ fn sequential<I: Input, O: Output>(
 ) -> Result<StreamStats, Error> {
     let fl = enc.frame_length();
     let mut stats = StreamStats::default();
-    let mut cur = frame_buffer(fl);
-    let mut next = frame_buffer(fl);
-    let mut n = input.fill(&mut cur, PLAINTEXT_AT, fl)?;
+    let mut buf = frame_buffer(fl);
     loop {
+        let n = input.fill(&mut buf, PLAINTEXT_AT, fl)?;
         stats.bytes_in += n as u64;
-        let m = if n == fl {
-            input.fill(&mut next, PLAINTEXT_AT, fl)?
-        } else {
-            0
-        };
-        if m == 0 {
+        if n < fl {
+            // A short (or empty) frame ends the message: a full one never does.
             let end = FINAL_FRAME_PREFIX_LEN + n + TAG_LEN;
-            let footer = enc.seal_final_frame(&mut cur[..end])?;
-            output.put_buffer(cur, 0..end)?;
+            let footer = enc.seal_final_frame(&mut buf[..end])?;
+            output.put_buffer(buf, 0..end)?;
             output.put(&footer)?;
             stats.bytes_out += (end + footer.len()) as u64;
             return Ok(stats);
         }
         let end = FINAL_FRAME_PREFIX_LEN + fl + TAG_LEN;
-        enc.seal_frame(&mut cur[SLACK..end])?;
-        let back = output.put_buffer(cur, SLACK..end)?;
+        enc.seal_frame(&mut buf[SLACK..end])?;
+        let back = output.put_buffer(buf, SLACK..end)?;
         stats.bytes_out += (end - SLACK) as u64;
-        cur = next;
-        next = reuse(back, fl);
-        n = m;
+        buf = reuse(back, fl);
     }
 }
 
@@ -179,16 +185,23 @@ fn parallel<I: Input, O: Output + Send>(
         for mut sealer in sealers {
             let (queue, to_sealed, failure) = (queue.clone(), to_sealed.clone(), &failure);
             s.spawn(move || {
-                while let Some(mut job) = queue.next() {
-                    let range = job.frame_range();
-                    let frame = &mut job.buf[range];
-                    let sealed = if job.last {
-                        sealer.seal_final_frame(job.sequence, frame)
-                    } else {
-                        sealer.seal_frame(job.sequence, frame)
-                    };
-                    match sealed {
-                        Ok(()) => send(&to_sealed, Msg::Frame(job)),
+                while let Some(Job {
+                    ticket,
+                    len,
+                    mut buf,
+                }) = queue.next()
+                {
+                    let (sequence, last) = (ticket.sequence(), ticket.is_final());
+                    match sealer.seal(ticket, &mut buf[frame_range(last, len)]) {
+                        Ok(()) => {
+                            let sealed = Sealed {
+                                sequence,
+                                last,
+                                len,
+                                buf,
+                            };
+                            send(&to_sealed, Msg::Frame(sealed));
+                        }
                         Err(e) => return failure.fail(e),
                     }
                 }
@@ -237,8 +250,6 @@ struct Io<'a, I, O> {
 impl<I: Input, O: Output> Io<'_, I, O> {
     fn run(mut self) -> Result<(), Error> {
         let fl = self.frame_length;
-        // A full frame read but not sent yet: it is a regular frame only if more follows.
-        let mut held: Option<(Vec<u8>, usize)> = None;
         let mut reading = true;
         let mut reorder = Reorder::new();
         let mut wrote_last = false;
@@ -249,21 +260,10 @@ impl<I: Input, O: Output> Io<'_, I, O> {
                 };
                 let n = self.input.fill(&mut buf, PLAINTEXT_AT, fl)?;
                 self.stats.bytes_in += n as u64;
-                if let Some((prev, len)) = held.take() {
-                    if n == 0 {
-                        self.free.push(buf);
-                        self.dispatch(prev, len, true)?;
-                        reading = false;
-                        continue;
-                    }
-                    self.dispatch(prev, len, false)?;
-                }
-                if n < fl {
-                    self.dispatch(buf, n, true)?;
-                    reading = false;
-                } else {
-                    held = Some((buf, n));
-                }
+                // A short (or empty) frame ends the message: a full one never does.
+                let last = n < fl;
+                self.dispatch(buf, n, last)?;
+                reading = !last;
             }
             // Wait for a sealed frame, take all that came, write them in order.
             let Some(first) = recv(self.done, self.failure) else {
@@ -299,20 +299,12 @@ impl<I: Input, O: Output> Io<'_, I, O> {
 
     /// Sends a frame to the workers with the next sequence number.
     fn dispatch(&mut self, buf: Vec<u8>, len: usize, last: bool) -> Result<(), Error> {
-        let sequence = if last {
+        let ticket = if last {
             self.enc.reserve_final_frame()?
         } else {
             self.enc.reserve_frame()?
         };
-        send(
-            &self.jobs,
-            Job {
-                sequence,
-                last,
-                len,
-                buf,
-            },
-        );
+        send(&self.jobs, Job { ticket, len, buf });
         Ok(())
     }
 }

@@ -10,13 +10,16 @@ use std::thread;
 
 use super::PipelineOptions;
 use crate::crypto::{Signer, Verifier, TAG_LEN};
-use crate::engine::{footer, Decryptor, Encryptor, FrameLayout};
+use crate::engine::{footer, Decryptor, Encryptor, FrameLayout, FrameSealer, FrameTickets};
 use crate::error::{Error, FormatError};
 use crate::format::FINAL_FRAME_PREFIX_LEN;
 
 /// Frames per batch: large enough to amortise hand-offs, small enough to keep the hash
 /// thread close behind the workers.
 const BATCH_FRAMES: usize = 16;
+
+const POISONED: &str = "a worker's lock was poisoned";
+const PANICKED: &str = "a worker thread panicked";
 
 /// Hashes finished pieces in index order as they arrive from the workers.
 fn hash_in_order<'a>(
@@ -43,7 +46,8 @@ pub(crate) fn encrypt(
 ) -> Result<(), Error> {
     let fl = enc.frame_length();
     let rfl = enc.regular_frame_len();
-    let regular = plaintext.len().saturating_sub(1) / fl;
+    // A plaintext that fills its last frame ends with an empty final frame.
+    let regular = plaintext.len() / fl;
     let (body, last) = plaintext.split_at(regular * fl);
     let header_len = enc.header().len();
     let body_end = header_len + regular * rfl + FINAL_FRAME_PREFIX_LEN + last.len() + TAG_LEN;
@@ -51,23 +55,21 @@ pub(crate) fn encrypt(
     let (head, frames) = out.split_at_mut(header_len);
     head.copy_from_slice(enc.header());
     let (regular_out, final_out) = frames.split_at_mut(regular * rfl);
-    for _ in 0..regular {
-        enc.reserve_frame()?;
-    }
-    let final_sequence = enc.reserve_final_frame()?;
+    let mut tickets = enc.reserve_frames(regular)?;
+    let final_ticket = enc.reserve_final_frame()?;
     enc.frame_sealer()?
-        .seal_final_frame_from(final_sequence, last, final_out)?;
+        .seal_from(final_ticket, last, final_out)?;
     let mut signer = enc.take_signer();
 
     let batches = body
         .chunks(BATCH_FRAMES * fl)
         .zip(regular_out.chunks_mut(BATCH_FRAMES * rfl))
-        .enumerate();
+        .map(move |(pt, ct)| (tickets.split_front(BATCH_FRAMES), pt, ct));
     let workers = options.workers().min(regular.div_ceil(BATCH_FRAMES)).max(1);
     if workers == 1 {
         let mut sealer = enc.frame_sealer()?;
-        for (b, (pt, ct)) in batches {
-            seal_batch(&mut sealer, b, fl, pt, ct)?;
+        for (tickets, pt, ct) in batches {
+            seal_batch(&mut sealer, tickets, fl, pt, ct)?;
             if let Some(s) = signer.as_mut() {
                 s.update(ct);
             }
@@ -76,7 +78,7 @@ pub(crate) fn encrypt(
         let sealers = (0..workers)
             .map(|_| enc.frame_sealer())
             .collect::<Result<Vec<_>, _>>()?;
-        let queue = Mutex::new(batches);
+        let queue = Mutex::new(batches.enumerate());
         signer = thread::scope(|s| -> Result<Option<Box<dyn Signer>>, Error> {
             let (done_tx, done_rx) = channel::<(usize, &[u8])>();
             let handles: Vec<_> = sealers
@@ -86,11 +88,11 @@ pub(crate) fn encrypt(
                     s.spawn(move || -> Result<(), Error> {
                         loop {
                             // Batches leave the queue in order: each sealer's nonces rise.
-                            let next = queue.lock().map_err(|_| FormatError::Truncated)?.next();
-                            let Some((b, (pt, ct))) = next else {
+                            let next = queue.lock().map_err(|_| Error::Internal(POISONED))?.next();
+                            let Some((b, (tickets, pt, ct))) = next else {
                                 return Ok(());
                             };
-                            seal_batch(&mut sealer, b, fl, pt, ct)?;
+                            seal_batch(&mut sealer, tickets, fl, pt, ct)?;
                             let _ = done_tx.send((b, &*ct));
                         }
                     })
@@ -105,7 +107,7 @@ pub(crate) fn encrypt(
                 signer
             });
             for h in handles {
-                h.join().unwrap_or(Err(FormatError::Truncated.into()))?;
+                h.join().unwrap_or(Err(Error::Internal(PANICKED)))?;
             }
             Ok(hasher.join().unwrap_or(None))
         })?;
@@ -118,18 +120,20 @@ pub(crate) fn encrypt(
     Ok(())
 }
 
-/// Seals the regular frames of batch `b` from `pt` into `ct`.
+/// Seals one batch of regular frames from `pt` into `ct` with its `tickets`.
 fn seal_batch(
-    sealer: &mut crate::engine::FrameSealer,
-    b: usize,
+    sealer: &mut FrameSealer,
+    tickets: FrameTickets,
     fl: usize,
     pt: &[u8],
     ct: &mut [u8],
 ) -> Result<(), Error> {
     let rfl = sealer.regular_frame_len();
-    for (i, (p, c)) in pt.chunks(fl).zip(ct.chunks_mut(rfl)).enumerate() {
-        let sequence = (b * BATCH_FRAMES + i + 1) as u32;
-        sealer.seal_frame_from(sequence, p, c)?;
+    if tickets.len() * fl != pt.len() || tickets.len() * rfl != ct.len() {
+        return Err(Error::Internal("batch and tickets differ"));
+    }
+    for (ticket, (p, c)) in tickets.zip(pt.chunks(fl).zip(ct.chunks_mut(rfl))) {
+        sealer.seal_from(ticket, p, c)?;
     }
     Ok(())
 }
@@ -226,7 +230,7 @@ pub(crate) fn decrypt(
                     let (queue, open_unit) = (&queue, &open_unit);
                     s.spawn(move || -> Result<(), Error> {
                         loop {
-                            let next = queue.lock().map_err(|_| FormatError::Truncated)?.next();
+                            let next = queue.lock().map_err(|_| Error::Internal(POISONED))?.next();
                             let Some((batch, regions)) = next else {
                                 return Ok(());
                             };
@@ -240,7 +244,7 @@ pub(crate) fn decrypt(
             // The first failure in message order wins, whatever the timing.
             let mut first: Option<Error> = None;
             for h in handles {
-                if let Err(e) = h.join().unwrap_or(Err(FormatError::Truncated.into())) {
+                if let Err(e) = h.join().unwrap_or(Err(Error::Internal(PANICKED))) {
                     first = Some(match (first, e) {
                         (Some(a), b) => earliest(a, b),
                         (None, b) => b,

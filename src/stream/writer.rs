@@ -83,8 +83,9 @@ impl<W: Write> Write for EncryptingWriter<W> {
         }
         let written = data.len();
         let fl = self.encryptor.frame_length();
-        // Whole frames followed by more data are sealed straight from the caller's slice.
-        while self.filled == 0 && data.len() > fl {
+        // Whole frames are sealed straight from the caller's slice (a plaintext that fills
+        // its last frame ends with an empty final frame).
+        while self.filled == 0 && data.len() >= fl {
             let (frame_plaintext, rest) = data.split_at(fl);
             let frame = &mut self.buf[SLACK..];
             let sealed = self
@@ -98,18 +99,18 @@ impl<W: Write> Write for EncryptingWriter<W> {
             data = rest;
         }
         while !data.is_empty() {
-            if self.filled == fl {
-                // More data follows, so the full buffer is a regular frame.
-                if let Err(e) = self.seal_full_frame() {
-                    self.failed = true;
-                    return Err(e.into());
-                }
-            }
             let n = data.len().min(fl - self.filled);
             let at = FINAL_FRAME_PREFIX_LEN + self.filled;
             self.buf[at..at + n].copy_from_slice(&data[..n]);
             self.filled += n;
             data = &data[n..];
+            if self.filled == fl {
+                // A full frame is always a regular one.
+                if let Err(e) = self.seal_full_frame() {
+                    self.failed = true;
+                    return Err(e.into());
+                }
+            }
         }
         Ok(written)
     }
