@@ -53,45 +53,68 @@ impl Client {
         }
         let fl = u64::from(header.frame_length);
 
-        // The plaintext length the body's size implies (authenticated once the final frame
-        // is read): `n` regular frames, then a final frame of 0 ..= frame length bytes.
+        // Where the final frame must start if the input ends where the message does: after
+        // `n` regular frames, with `last` (0 ..= frame length) bytes of plaintext. Nothing
+        // is served, and nothing sized, before that frame authenticated at that place: its
+        // AAD holds its sequence number and length, so it proves `n` and `last`.
         let body = input.seek(SeekFrom::End(0))? - header_len as u64;
         let regular = regular_frame_len(header.frame_length) as u64;
         let after_regulars = body
             .checked_sub((FINAL_FRAME_PREFIX_LEN + TAG_LEN) as u64)
             .ok_or(FormatError::Truncated)?;
         let (n, last) = (after_regulars / regular, after_regulars % regular);
-        if last > fl {
+        let final_sequence = u32::try_from(n + 1)
+            .ok()
+            .filter(|&s| s != u32::MAX && last <= fl)
+            .ok_or(FormatError::Truncated)?;
+        let config = self.decrypt_config();
+        let mut buf = Vec::new();
+        let offset = dec.seek_frame(final_sequence)?;
+        input.seek(SeekFrom::Start(header_len as u64 + offset))?;
+        let layout = read_unit(&mut input, &mut dec, &config, &mut buf)?;
+        if !layout.is_final() {
+            // A regular frame where the final one must be: the message was cut after it.
             return Err(FormatError::Truncated.into());
         }
+        expect_end(&mut input)?;
+        let opener = dec.frame_opener()?;
+        let unit = &mut buf[layout.header.prefix_len..layout.total_len()];
+        opener.open(&layout, unit)?;
+        let final_plaintext = unit[..layout.body_len()].to_vec();
+        unit.fill(0);
+
         let len = n * fl + last;
         let (start, end) = (range.start.min(len), range.end.min(len));
         if start >= end {
             return Ok(Vec::new());
         }
-
         let first = u32::try_from(start / fl + 1).map_err(|_| FormatError::Truncated)?;
-        let offset = dec.seek_frame(first)?;
-        input.seek(SeekFrom::Start(header_len as u64 + offset))?;
-        let config = self.decrypt_config();
         let mut out = Vec::with_capacity((end - start) as usize);
-        let mut buf = Vec::new();
         let mut pos = u64::from(first - 1) * fl;
+        if first < final_sequence {
+            let offset = dec.seek_frame(first)?;
+            input.seek(SeekFrom::Start(header_len as u64 + offset))?;
+        }
         while pos < end {
-            let layout = read_unit(&mut input, &mut dec, &config, &mut buf)?;
-            if layout.is_final() {
-                expect_end(&mut input)?;
-            }
-            let plain = dec.open_frame_in_place(&layout, &mut buf[..layout.total_len()])?;
-            let plain = &buf[plain];
+            let plain = if pos == n * fl {
+                &final_plaintext[..]
+            } else {
+                let layout = read_unit(&mut input, &mut dec, &config, &mut buf)?;
+                if layout.is_final() {
+                    return Err(FormatError::Truncated.into());
+                }
+                let plain = dec.open_frame_in_place(&layout, &mut buf[..layout.total_len()])?;
+                &buf[plain]
+            };
             let from = ((start.max(pos) - pos) as usize).min(plain.len());
             let to = ((end - pos) as usize).min(plain.len());
             out.extend_from_slice(&plain[from..to]);
             pos += plain.len() as u64;
-            if layout.is_final() {
+            if plain.is_empty() {
                 break;
             }
         }
+        buf.fill(0);
         Ok(out)
     }
 }

@@ -217,7 +217,8 @@ fn ranges_are_authenticated() {
     let c = client(AlgorithmSuite::Aes256GcmHkdfSha512Commit, 1000);
     let data = image(10_000);
     let message = c.encrypt(&data, &EncryptionContext::new()).unwrap();
-    let header_len = message.len() - (9 * 1032 + 24 + 1000 + 16);
+    // Ten full frames, then an empty final frame.
+    let header_len = message.len() - (10 * 1032 + 24 + 16);
     let mut tampered = message.clone();
     tampered[header_len + 5 * 1032 + 100] ^= 1; // frame 6 = bytes 5000..6000
     let read = |m: &[u8], a: u64, b: u64| {
@@ -260,4 +261,74 @@ fn ranges_are_authenticated() {
         matches!(e, Error::Config(ConfigError::RandomAccessUnsupported)),
         "{e:?}"
     );
+}
+
+/// A message cut right after a regular frame is truncated for `decrypt_range` too: the
+/// final frame is authenticated (sequence and length) before any range is served.
+#[test]
+fn ranges_refuse_a_message_cut_at_a_frame_boundary() {
+    let c = client(AlgorithmSuite::Aes256GcmHkdfSha512Commit, 1000);
+    let data = image(10_500); // ten full frames and a final one of 500 bytes
+    let message = c.encrypt(&data, &EncryptionContext::new()).unwrap();
+    let header_len = message.len() - (10 * 1032 + 24 + 500 + 16);
+    for frames in [1, 5, 10] {
+        let cut = &message[..header_len + frames * 1032];
+        for (a, b) in [(0, 100), (0, 20_000), (4_000, 4_100)] {
+            let e = c
+                .decrypt_range(Cursor::new(cut), a..b, &DecryptOptions::default())
+                .unwrap_err();
+            assert!(
+                matches!(e, Error::Format(FormatError::Truncated)),
+                "cut after {frames} frames, range {a}..{b}: {e:?}"
+            );
+        }
+    }
+    // Control: the whole message serves every range, the final frame included.
+    let all = c
+        .decrypt_range(
+            Cursor::new(&message),
+            0..u64::MAX,
+            &DecryptOptions::default(),
+        )
+        .unwrap();
+    assert_eq!(all, data);
+    let tail = c
+        .decrypt_range(
+            Cursor::new(&message),
+            10_200..10_300,
+            &DecryptOptions::default(),
+        )
+        .unwrap();
+    assert_eq!(tail, &data[10_200..10_300]);
+}
+
+/// A message followed by a 1 TiB hole (a sparse file) is refused with a typed error before
+/// any allocation is sized from the file's length.
+#[test]
+fn ranges_refuse_a_message_padded_with_a_huge_hole() {
+    let dir = tempfile::tempdir().unwrap();
+    for frame in [1000, 1 << 20] {
+        let c = client(AlgorithmSuite::Aes256GcmHkdfSha512Commit, frame);
+        let data = image(5_000);
+        let message = c.encrypt(&data, &EncryptionContext::new()).unwrap();
+        let path = dir.path().join(format!("padded-{frame}"));
+        std::fs::write(&path, &message).unwrap();
+        let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        file.set_len(message.len() as u64 + (1 << 40)).unwrap();
+        let e = c
+            .decrypt_range(
+                std::fs::File::open(&path).unwrap(),
+                0..u64::MAX,
+                &DecryptOptions::default(),
+            )
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::Format(FormatError::Truncated)
+                    | Error::Format(FormatError::UnexpectedSequenceNumber { .. })
+            ),
+            "frame length {frame}: {e:?}"
+        );
+    }
 }
