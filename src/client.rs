@@ -15,7 +15,7 @@ use crate::format::{AlgorithmSuite, EncryptionContext, Header, MAX_FRAME_LENGTH}
 use crate::keyring::Keyring;
 use crate::materials::{DefaultMaterialsManager, EncryptionRequest, MaterialsManager};
 use crate::pipeline::{PipelineOptions, StreamStats};
-use crate::policy::{CommitmentPolicy, SignaturePolicy};
+use crate::policy::{CommitmentPolicy, ReleasePolicy, SignaturePolicy};
 use crate::stream::{DecryptingReader, EncryptingWriter};
 use std::io::Read as _;
 
@@ -62,15 +62,30 @@ pub struct DecryptOptions {
     /// Pairs kept out of the stored header at encryption (required encryption context);
     /// a pair whose key *is* stored must match it.
     pub required_context: EncryptionContext,
+    /// When streaming adapters may release plaintext of signed messages (default: only
+    /// after the signature verified).
+    pub release: ReleasePolicy,
 }
 
-/// A decrypted message and the header it came with.
-#[derive(Debug)]
+/// A decrypted message and the header it came with. Its `Debug` shows the plaintext's
+/// length, never its bytes.
 pub struct Decrypted {
     /// The plaintext.
     pub plaintext: Vec<u8>,
     /// The header (suite, stored context, EDKs, frame length) for the caller's policy checks.
     pub header: Header,
+}
+
+impl core::fmt::Debug for Decrypted {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Decrypted")
+            .field(
+                "plaintext",
+                &format_args!("<{} bytes>", self.plaintext.len()),
+            )
+            .field("header", &self.header)
+            .finish()
+    }
 }
 
 /// Builds a [`Client`].
@@ -392,15 +407,33 @@ impl Client {
     }
 
     /// Decrypts one message from `input` to `output` through the parallel frame pipeline.
-    /// Returns the authenticated header. Plaintext reaches `output` frame by frame as each
-    /// verifies (the last frame only after the signature and the end of input): write to a
-    /// temporary file and keep it only on `Ok`.
+    /// Returns the authenticated header.
+    ///
+    /// What reaches `output` before the end: for unsigned messages, each frame as its tag
+    /// verifies (a truncated message is an error at the end, after the frames before the
+    /// cut were written); for signed messages, nothing until the signature verified (the
+    /// plaintext waits in an unnamed temporary file) unless `options.release` is
+    /// [`ReleasePolicy::UnverifiedStream`]. See [`ReleasePolicy`]. Write to a temporary
+    /// file and keep it only on `Ok` ([`Client::decrypt_file`] does).
     pub fn decrypt_stream<R: std::io::Read, W: std::io::Write + Send>(
+        &self,
+        input: R,
+        output: W,
+        options: &DecryptOptions,
+        pipeline: &PipelineOptions,
+    ) -> Result<(Header, StreamStats), Error> {
+        self.decrypt_stream_with(input, output, options, pipeline, options.release)
+    }
+
+    /// [`decrypt_stream`](Self::decrypt_stream) with the release policy given apart (the
+    /// file API's output is private until renamed, so it releases early into it).
+    pub(crate) fn decrypt_stream_with<R: std::io::Read, W: std::io::Write + Send>(
         &self,
         mut input: R,
         output: W,
         options: &DecryptOptions,
         pipeline: &PipelineOptions,
+        release: ReleasePolicy,
     ) -> Result<(Header, StreamStats), Error> {
         let mut dec = Decryptor::new(self.decrypt);
         let (buf, start, end) = crate::stream::read_header(&mut dec, &mut input)?;
@@ -411,7 +444,8 @@ impl Client {
             .header
             .clone();
         let body = std::io::Cursor::new(&buf[start..end]).chain(input);
-        let mut stats = crate::pipeline::decrypt::run(dec, self.decrypt, body, output, pipeline)?;
+        let mut stats =
+            crate::pipeline::decrypt::run(dec, self.decrypt, body, output, pipeline, release)?;
         stats.bytes_in += start as u64;
         Ok((header, stats))
     }

@@ -30,6 +30,7 @@ use crate::client::{Client, DecryptOptions};
 use crate::error::Error;
 use crate::format::{EncryptionContext, Header};
 use crate::pipeline::{PipelineOptions, StreamStats};
+use crate::policy::ReleasePolicy;
 
 /// How a file operation runs.
 #[derive(Default)]
@@ -287,7 +288,9 @@ impl Client {
         options: &FileOptions<'_>,
     ) -> Result<(Header, StreamStats), Error> {
         atomically(input, output, options, |r, w| {
-            self.decrypt_stream(r, w, decrypt, &options.pipeline)
+            // The output is private until renamed into place: no need to hold frames back.
+            let release = ReleasePolicy::UnverifiedStream;
+            self.decrypt_stream_with(r, w, decrypt, &options.pipeline, release)
         })
     }
 }

@@ -55,4 +55,4 @@ pub struct ReadmeDoctests;
 pub use client::{Client, ClientBuilder, DecryptOptions, Decrypted};
 pub use error::{AuthenticationError, ConfigError, ContextError, Error, FormatError, PolicyError};
 pub use format::{AlgorithmSuite, EncryptionContext, Header};
-pub use policy::{CommitmentPolicy, SignaturePolicy};
+pub use policy::{CommitmentPolicy, ReleasePolicy, SignaturePolicy};

@@ -442,6 +442,46 @@ fn tampered_message_fails_and_leaves_nothing() {
     }
 }
 
+/// A signed message whose frames all verify but whose signature does not (anyone holding
+/// the data key can make one): nothing reaches stdout, whether it is a pipe or a file it was
+/// redirected to, unless `--unverified-stream` asks for the frames.
+#[test]
+fn signed_message_to_stdout_releases_nothing_before_the_signature() {
+    let env = Env::new();
+    let plain = payload(200_000);
+    let enc = encrypt_file(&env, "p", &plain, &["--frame-length", "4096"]);
+    let mut bad = enc.clone();
+    *bad.last_mut().unwrap() ^= 0x01; // the signature's last byte
+    env.write("bad.enc", &bad);
+
+    // stdout a pipe.
+    let out = env.run_stdin(&["decrypt", "-k", KEY], &bad).fails(1);
+    assert!(
+        out.stdout.is_empty(),
+        "{} bytes on stdout",
+        out.stdout.len()
+    );
+    assert!(out.stderr.contains("signature"), "{}", out.stderr);
+
+    // stdout redirected to a regular file.
+    let redirected = fs::File::create(env.path("redirected")).unwrap();
+    let mut cmd = tool::command(env.dir.path(), &["decrypt", "-k", KEY, "bad.enc"]);
+    cmd.stdout(redirected).stderr(std::process::Stdio::null());
+    let status = cmd.status().unwrap();
+    assert_eq!(status.code(), Some(1));
+    assert_eq!(fs::metadata(env.path("redirected")).unwrap().len(), 0);
+
+    // The opt-in releases the verified frames before failing.
+    let out = env
+        .run_stdin(&["decrypt", "-k", KEY, "--unverified-stream"], &bad)
+        .fails(1);
+    assert_eq!(out.stdout, &plain[..48 * 4096]);
+
+    // The good message still streams whole.
+    let out = env.run_stdin(&["decrypt", "-k", KEY], &enc).ok();
+    assert_eq!(out.stdout, plain);
+}
+
 #[test]
 fn truncated_or_extended_message_fails() {
     let env = Env::new();

@@ -14,7 +14,8 @@ use envcrypt::keyring::{Keyring, KeyringError, MultiKeyring, RawAesKeyring};
 use envcrypt::materials::{DataKey, DecryptionMaterials, EncryptionMaterials};
 use envcrypt::{
     AlgorithmSuite, AuthenticationError, Client, CommitmentPolicy, ConfigError, ContextError,
-    DecryptOptions, EncryptionContext, Error, FormatError, PolicyError, SignaturePolicy,
+    DecryptOptions, EncryptionContext, Error, FormatError, PolicyError, ReleasePolicy,
+    SignaturePolicy,
 };
 
 const KEY: [u8; 32] = [0x42; 32];
@@ -115,18 +116,23 @@ const MODES: [StreamMode; 2] = [
     },
 ];
 
-/// Streams `msg` through the reader: the plaintext released before the end, and how it ended.
+/// Streams `msg` through the reader: the plaintext released before the end, how it ended,
+/// and whether the (authenticated) header said the message is signed.
 fn stream(
     client: &Client,
     msg: &[u8],
     options: &DecryptOptions,
     mode: StreamMode,
-) -> (Vec<u8>, Result<(), Error>) {
+) -> (Vec<u8>, Result<(), Error>, bool) {
     let mut out = Vec::new();
+    let mut signed = false;
     let result = match mode {
         StreamMode::ReadToEnd => match client.decrypt_reader(msg, options) {
             Err(e) => Err(e),
-            Ok(mut r) => r.read_to_end(&mut out).map(|_| ()).map_err(from_io),
+            Ok(mut r) => {
+                signed = r.header().suite.signature().is_some();
+                r.read_to_end(&mut out).map(|_| ()).map_err(from_io)
+            }
         },
         StreamMode::Trickle {
             in_chunk,
@@ -139,6 +145,7 @@ fn stream(
             match client.decrypt_reader(input, options) {
                 Err(e) => Err(e),
                 Ok(mut r) => {
+                    signed = r.header().suite.signature().is_some();
                     let mut buf = vec![0u8; out_chunk];
                     loop {
                         match r.read(&mut buf) {
@@ -163,11 +170,13 @@ fn stream(
             }
         }
     };
-    (out, result)
+    (out, result, signed)
 }
 
-/// Decrypts `msg` both ways, expecting failure; checks that the reader released exactly
-/// `released` bytes, a prefix of `pt`. Returns the one-shot error and the stream errors.
+/// Decrypts `msg` both ways, expecting failure. Under [`ReleasePolicy::UnverifiedStream`]
+/// the reader must release exactly `released` bytes (the frames that verified), a prefix of
+/// `pt`; under the default policy the same, except that a signed message releases nothing.
+/// Returns the one-shot error and the stream errors.
 fn reject_both(
     client: &Client,
     msg: &[u8],
@@ -184,8 +193,19 @@ fn reject_both(
         Err(e) => e,
     };
     let mut streamed = Vec::new();
-    for mode in MODES {
-        let (out, result) = stream(client, msg, options, mode);
+    let unverified = DecryptOptions {
+        release: ReleasePolicy::UnverifiedStream,
+        ..options.clone()
+    };
+    for (mode, options) in MODES
+        .into_iter()
+        .flat_map(|m| [(m, options), (m, &unverified)])
+    {
+        let (out, result, signed) = stream(client, msg, options, mode);
+        let released = match options.release {
+            ReleasePolicy::Verified if signed => 0,
+            _ => released,
+        };
         let e = match result {
             Ok(()) => panic!(
                 "reader ({mode:?}) accepted a bad message ({} bytes out): {}",
@@ -201,8 +221,9 @@ fn reject_both(
         assert_eq!(
             out.len(),
             released,
-            "reader ({mode:?}) released {} bytes, expected exactly the {released} bytes of the \
-             frames that verified; error {e:?}",
+            "reader ({mode:?}, {:?}) released {} bytes, expected exactly {released} bytes; \
+             error {e:?}",
+            options.release,
             out.len()
         );
         assert_eq!(
@@ -1231,8 +1252,8 @@ fn writer_dropped_without_finish_is_truncated() {
                 w.flush().unwrap();
                 // dropped here, without finish
             }
-            // Only full frames followed by more data are sealed.
-            let sealed = written.saturating_sub(1) / FL;
+            // Full frames are sealed as soon as they fill.
+            let sealed = written / FL;
             let (e, _) = reject_both(&client, &out, &opts(), &pt, sealed * FL);
             assert!(
                 matches!(e, Error::Format(FormatError::Truncated)),

@@ -236,6 +236,13 @@ pub struct DecryptArgs {
     /// Refuse signed suites.
     #[arg(long)]
     pub unsigned_only: bool,
+    /// DANGEROUS: write each frame of a signed message to stdout as soon as its tag
+    /// verifies, before the signature is checked. Anyone who can unwrap the data key can
+    /// forge such frames, and a pipe (`| tar x`) acts on them before the exit code says 1.
+    /// By default a signed message's plaintext waits in an unnamed temporary file until the
+    /// signature verified. Files written with -o are never released early.
+    #[arg(long)]
+    pub unverified_stream: bool,
     /// Most encrypted data keys a message may carry.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub max_edks: Option<u16>,

@@ -13,7 +13,8 @@ use envcrypt::crypto::CryptoProvider;
 use envcrypt::file::FileOptions;
 use envcrypt::pipeline::{PipelineOptions, StreamStats};
 use envcrypt::{
-    Client, CommitmentPolicy, DecryptOptions, EncryptionContext, Header, SignaturePolicy,
+    Client, CommitmentPolicy, DecryptOptions, EncryptionContext, Header, ReleasePolicy,
+    SignaturePolicy,
 };
 
 use crate::cli::{CommonArgs, DecryptArgs, EncryptArgs};
@@ -193,6 +194,10 @@ pub fn run_decrypt(args: &DecryptArgs, provider: &'static CryptoProvider) -> Res
     let options = DecryptOptions {
         expected_context: context_from_pairs(&common.context, "context")?,
         required_context: context_from_pairs(&args.required_context, "required context")?,
+        release: match args.unverified_stream {
+            true => ReleasePolicy::UnverifiedStream,
+            false => ReleasePolicy::Verified,
+        },
     };
     let keyring = build_keyring(&common.keyrings, Purpose::Decrypt)?;
     let mut builder = Client::builder()

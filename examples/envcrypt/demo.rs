@@ -156,7 +156,7 @@ pub fn run(args: &DemoArgs, provider: &'static CryptoProvider) -> Result<(), App
     // 5. Decrypt, requiring the context.
     let options = DecryptOptions {
         expected_context: context.clone(),
-        required_context: EncryptionContext::new(),
+        ..DecryptOptions::default()
     };
     let (dec, dec_secs) = step(
         Op::Decrypt {

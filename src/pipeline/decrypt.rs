@@ -6,6 +6,7 @@ use std::io;
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::thread;
 
+use super::spill::Spill;
 use super::write_behind::write_behind;
 use super::{send, Input, Output, PipelineOptions, Queue, StreamStats};
 use crate::crypto::TAG_LEN;
@@ -15,6 +16,7 @@ use crate::format::{
     parse_frame_header, regular_frame_len, BodyKind, ContentType, FINAL_FRAME_PREFIX_LEN,
     FINAL_MARKER, NON_FRAMED_PREFIX_LEN, REGULAR_FRAME_PREFIX_LEN,
 };
+use crate::policy::ReleasePolicy;
 
 /// One unit (frame or non-framed block) with its bytes: prefix, ciphertext, tag, footer.
 struct Job {
@@ -152,8 +154,31 @@ pub(crate) fn expect_end<I: Input>(input: &mut I) -> Result<(), Error> {
 }
 
 /// Decrypts the body of `input` (the header already parsed and authenticated by `dec`)
-/// to `output`.
+/// to `output`. Signed messages under [`ReleasePolicy::Verified`] go through a spill file
+/// and reach `output` only once the signature verified ([`super::spill`]).
 pub(crate) fn run<I: Input, O: Output + Send>(
+    dec: Decryptor,
+    config: DecryptConfig,
+    input: I,
+    mut output: O,
+    options: &PipelineOptions,
+    release: ReleasePolicy,
+) -> Result<StreamStats, Error> {
+    let signed = dec
+        .header()
+        .is_some_and(|h| h.header.suite.signature().is_some());
+    if !signed || release == ReleasePolicy::UnverifiedStream {
+        return run_releasing(dec, config, input, output, options);
+    }
+    let mut spill = Spill::new()?;
+    let stats = run_releasing(dec, config, input, spill.writer(), options)?;
+    spill.release_to(&mut output)?;
+    output.flush_output()?;
+    Ok(stats)
+}
+
+/// [`run`] releasing each unit to `output` as soon as it verified.
+fn run_releasing<I: Input, O: Output + Send>(
     mut dec: Decryptor,
     config: DecryptConfig,
     mut input: I,

@@ -8,8 +8,9 @@
 //! reading thread it would hold up the reads that feed the workers. Streams of small
 //! frames run on the calling thread alone. Buffers come from a fixed pool, so memory is
 //! about `frames_in_flight x frame length` whatever the stream's size. The release rule
-//! holds: plaintext is written only after its frame's tag verified, and the final frame's
-//! only after the signature verified and the input ended.
+//! holds: plaintext is written only after its frame's tag verified, the final frame's only
+//! after the signature verified and the input ended, and a signed message's only after its
+//! signature verified unless the caller chose [`crate::ReleasePolicy::UnverifiedStream`].
 //!
 //! ```
 //! use envcrypt::{Client, DecryptOptions, EncryptionContext, keyring::RawAesKeyring};
@@ -29,6 +30,7 @@
 pub(crate) mod decrypt;
 pub(crate) mod encrypt;
 pub(crate) mod slice;
+pub(crate) mod spill;
 pub(crate) mod write_behind;
 
 use std::io::{self, IoSlice, Read, Write};

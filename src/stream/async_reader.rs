@@ -142,6 +142,7 @@ impl<R: AsyncRead + Unpin> AsyncDecryptingReader<R> {
                 thread.reader,
                 &mut writer,
                 &pipeline,
+                options.release,
             );
             writer.finish(result.map(|mut stats| {
                 stats.bytes_in += start as u64;

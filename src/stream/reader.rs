@@ -1,19 +1,27 @@
 //! A decrypting `Read` adapter.
 
+use std::fs::File;
 use std::io::{self, Read};
 use std::ops::Range;
 
 use crate::client::{Client, DecryptOptions};
-use crate::engine::{Decryptor, FrameLayout};
+use crate::engine::{DecryptConfig, Decryptor, FrameLayout};
 use crate::error::{ConfigError, Error, FormatError};
 use crate::format::Header;
+use crate::pipeline::spill::Spill;
+use crate::pipeline::PipelineOptions;
+use crate::policy::ReleasePolicy;
 
 const READ_CHUNK: usize = 256 * 1024;
 
 /// Decrypts a message read from `inner`.
 ///
-/// Each frame's plaintext is released only after its tag verified; the last frame's only
-/// after the signature (signed suites) verified and the input ended right there.
+/// Unsigned messages: each frame's plaintext is released only after its tag verified; the
+/// last frame's only after the input ended right there. Signed messages: by default
+/// ([`ReleasePolicy::Verified`]) the first read decrypts the whole message into an unnamed
+/// temporary file and verifies the signature, and reads are served from that file; with
+/// [`ReleasePolicy::UnverifiedStream`] frames are released as their tags verify and the
+/// last one after the signature.
 ///
 /// ```
 /// use std::io::Read;
@@ -36,6 +44,11 @@ pub struct DecryptingReader<R: Read> {
     end: usize,
     plaintext: Range<usize>,
     failed: bool,
+    /// Signed message, [`ReleasePolicy::Verified`]: decrypt it whole before the first byte.
+    hold: bool,
+    /// The verified plaintext of a held message.
+    verified: Option<File>,
+    config: DecryptConfig,
 }
 
 impl<R: Read> DecryptingReader<R> {
@@ -49,6 +62,7 @@ impl<R: Read> DecryptingReader<R> {
             .ok_or(ConfigError::StreamFinished)?
             .header
             .clone();
+        let hold = header.suite.signature().is_some() && options.release == ReleasePolicy::Verified;
         Ok(Self {
             inner,
             decryptor,
@@ -58,7 +72,23 @@ impl<R: Read> DecryptingReader<R> {
             end,
             plaintext: 0..0,
             failed: false,
+            hold,
+            verified: None,
+            config: client.decrypt_config(),
         })
+    }
+
+    /// Decrypts and verifies the rest of the message into a spill file to read from.
+    fn verify_whole(&mut self) -> Result<File, Error> {
+        let dec = std::mem::replace(&mut self.decryptor, Decryptor::new(self.config));
+        let body = io::Cursor::new(&self.buf[self.start..self.end]).chain(&mut self.inner);
+        let mut spill = Spill::new()?;
+        let pipeline = PipelineOptions::default();
+        let release = ReleasePolicy::UnverifiedStream; // into the private spill file
+        crate::pipeline::decrypt::run(dec, self.config, body, spill.writer(), &pipeline, release)?;
+        self.buf = Vec::new();
+        (self.start, self.end) = (0, 0);
+        Ok(spill.into_reader()?)
     }
 
     /// The authenticated header: suite, stored context, EDKs, frame length.
@@ -169,6 +199,18 @@ impl<R: Read> Read for DecryptingReader<R> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         if self.failed {
             return Err(Error::from(ConfigError::StreamFinished).into());
+        }
+        if self.hold {
+            if self.verified.is_none() {
+                match self.verify_whole() {
+                    Ok(file) => self.verified = Some(file),
+                    Err(e) => {
+                        self.failed = true;
+                        return Err(e.into());
+                    }
+                }
+            }
+            return self.verified.as_mut().map_or(Ok(0), |f| f.read(out));
         }
         while self.plaintext.is_empty() {
             if self.decryptor.is_done() || out.is_empty() {
