@@ -53,6 +53,8 @@ pub use blocking::block_on;
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 pub use client::{Client, ClientBuilder, DecryptOptions, Decrypted};
-pub use error::{AuthenticationError, ConfigError, ContextError, Error, FormatError, PolicyError};
+pub use error::{
+    AuthenticationError, ConfigError, ContextError, Error, ErrorKind, FormatError, PolicyError,
+};
 pub use format::{AlgorithmSuite, EncryptionContext, Header};
 pub use policy::{CommitmentPolicy, ReleasePolicy, SignaturePolicy};

@@ -91,31 +91,15 @@ impl fmt::Display for AppError {
     }
 }
 
-/// Exit code for a library error.
+/// Exit code for a library error, from its stable kind.
 pub fn exit_code(e: &envcrypt::Error) -> u8 {
-    use envcrypt::Error;
-    match e {
-        Error::Format(_) | Error::Authentication(_) | Error::Policy(_) | Error::Crypto(_) => {
-            EXIT_DATA
-        }
-        Error::Keyring(k) if k.is_unavailable() => EXIT_UNAVAILABLE,
-        Error::Keyring(k) if provider_lacks(k) => EXIT_USAGE,
-        Error::Keyring(_) => EXIT_DATA,
-        Error::Config(_) => EXIT_USAGE,
-        Error::Io(_) => EXIT_IO,
-        Error::Cancelled => EXIT_INTERRUPTED,
+    use envcrypt::ErrorKind;
+    match e.kind() {
+        ErrorKind::Usage => EXIT_USAGE,
+        ErrorKind::Io => EXIT_IO,
+        ErrorKind::KeyringUnavailable | ErrorKind::KeyringRefused => EXIT_UNAVAILABLE,
+        ErrorKind::Cancelled => EXIT_INTERRUPTED,
+        // Bad data, a refused message, and envcrypt's own bugs (nothing was released).
         _ => EXIT_DATA,
-    }
-}
-
-/// The chosen `--provider` does not offer what a keyring needs (RustCrypto has no RSA): a
-/// usage error, not bad data.
-fn provider_lacks(e: &envcrypt::keyring::KeyringError) -> bool {
-    use envcrypt::crypto::CryptoError;
-    use envcrypt::keyring::KeyringError;
-    match e {
-        KeyringError::Crypto(CryptoError::Unsupported(_)) => true,
-        KeyringError::AllFailed(all) => !all.is_empty() && all.iter().all(provider_lacks),
-        _ => false,
     }
 }

@@ -7,7 +7,9 @@
 use core::fmt;
 
 use crate::crypto::CryptoError;
-use crate::keyring::KeyringError;
+mod keyring;
+
+pub use keyring::KeyringError;
 
 /// Everything that can go wrong in envcrypt.
 #[derive(Debug)]
@@ -33,6 +35,70 @@ pub enum Error {
     /// The caller cancelled the operation (see [`crate::file::FileOptions::cancel`]); no
     /// output was created.
     Cancelled,
+}
+
+/// The category of an [`Error`]: stable across releases, for exit codes, C error codes and
+/// metrics. New variants of [`Error`] map to one of these; new kinds are added only with a
+/// new minor version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The caller asked for something invalid (argument out of range, API misuse, a
+    /// keyring configured wrongly, a primitive this provider lacks, FIPS required).
+    Usage,
+    /// The input is not a well-formed message or breaks a configured limit (including
+    /// truncation and trailing bytes).
+    Format,
+    /// A tag, the key commitment or the signature did not verify, or no keyring held a key
+    /// that opens the message (wrong key, wrong context).
+    Authentication,
+    /// A well-formed, authentic message (or a request) that a policy refuses.
+    Policy,
+    /// A key service or HSM could not be reached.
+    KeyringUnavailable,
+    /// A key service or HSM refused the request (access denied).
+    KeyringRefused,
+    /// Reading or writing failed.
+    Io,
+    /// The caller cancelled the operation.
+    Cancelled,
+    /// A bug in envcrypt (a worker panicked, a primitive failed unexpectedly).
+    Internal,
+}
+
+impl Error {
+    /// The stable category of this error.
+    ///
+    /// ```
+    /// use envcrypt::{Client, DecryptOptions, ErrorKind, keyring::RawAesKeyring};
+    ///
+    /// let client = Client::new(RawAesKeyring::new("ns", "key", &[1; 32])?);
+    /// let e = client.decrypt(b"not a message", &DecryptOptions::default()).unwrap_err();
+    /// assert_eq!(e.kind(), ErrorKind::Format);
+    /// # Ok::<(), envcrypt::Error>(())
+    /// ```
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Format(_) => ErrorKind::Format,
+            Self::Authentication(_) => ErrorKind::Authentication,
+            Self::Policy(_) => ErrorKind::Policy,
+            Self::Keyring(e) => e.kind(),
+            Self::Crypto(e) => crypto_kind(e),
+            Self::Config(_) => ErrorKind::Usage,
+            Self::Io(_) => ErrorKind::Io,
+            Self::Internal(_) => ErrorKind::Internal,
+            Self::Cancelled => ErrorKind::Cancelled,
+        }
+    }
+}
+
+/// The kind of a primitive's failure.
+pub(crate) fn crypto_kind(e: &CryptoError) -> ErrorKind {
+    match e {
+        CryptoError::Verification => ErrorKind::Authentication,
+        CryptoError::Unsupported(_) => ErrorKind::Usage,
+        CryptoError::InvalidKey | CryptoError::Failure => ErrorKind::Internal,
+    }
 }
 
 /// Malformed or over-limit message bytes.
