@@ -18,6 +18,7 @@ mod output;
 mod pkcs11;
 mod progress;
 mod raw_rsa;
+mod secret_file;
 mod sha256;
 mod walk;
 
