@@ -13,6 +13,7 @@ mod keygen;
 mod keyring_spec;
 #[cfg(feature = "aws-kms")]
 mod kms;
+mod out_dir;
 mod output;
 #[cfg(feature = "pkcs11")]
 mod pkcs11;
