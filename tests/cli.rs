@@ -842,6 +842,8 @@ fn decrypts_official_vectors_with_allow_v1_and_required_context() {
         assert_eq!(mk["type"], "raw");
         let key = &keys["keys"][mk["key"].as_str().unwrap()];
         env.write("vector.key", key["material"].as_str().unwrap().as_bytes());
+        // A key file readable by others draws a warning line; keep it private.
+        fs::set_permissions(env.path("vector.key"), fs::Permissions::from_mode(0o600)).unwrap();
         let spec = format!(
             "raw-aes:{}:{}:vector.key",
             mk["provider-id"].as_str().unwrap(),

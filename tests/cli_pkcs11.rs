@@ -245,12 +245,13 @@ fn refusals_have_exit_codes_and_hide_the_pin() {
         (None, uri_wrong.as_str()),
         (None, k.as_str()),
     ] {
+        // (A PIN in pin-value adds a warning line.)
         let out = run(
             d,
             pin,
             &["decrypt", "-q", "-k", spec, "-o", "m.dec", "m.enc"],
         )
-        .fails(4);
+        .fails_each(4);
         assert!(
             out.stderr.contains("PIN") || out.stderr.contains("access denied"),
             "{}",
@@ -262,7 +263,7 @@ fn refusals_have_exit_codes_and_hide_the_pin() {
             pin,
             &["encrypt", "-q", "-k", spec, "-o", "n.enc", "plain"],
         )
-        .fails(4);
+        .fails_each(4);
         assert!(!d.join("n.enc").exists());
     }
     // No such token: unavailable, exit 4. No such key: usage, exit 2.

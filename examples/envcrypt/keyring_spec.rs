@@ -3,8 +3,6 @@
 //! Errors echo a spec only up to its type (a PKCS#11 URI may carry a PIN) and never show
 //! key bytes.
 
-use std::fs::File;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -13,6 +11,7 @@ use envcrypt::keyring::{Keyring, MultiKeyring, RawAesKeyring};
 use zeroize::Zeroizing;
 
 use crate::error::AppError;
+use crate::secret_file::SecretFile;
 
 /// Largest key file read (a base64 line of a 32-byte key is 44 characters).
 const MAX_KEY_FILE: u64 = 4096;
@@ -152,22 +151,24 @@ pub fn build_keyring(specs: &[String], purpose: Purpose) -> Result<MultiKeyring,
     Ok(MultiKeyring::from_arcs(Some(generator), keyrings))
 }
 
-/// Reads an AES key file: 16, 24 or 32 raw bytes, or their base64 on one line.
+/// Reads an AES key file: 16, 24 or 32 raw bytes, or their base64 on one line. The file is
+/// a secret: see [`SecretFile::enforce`].
 pub fn read_aes_key(path: &Path) -> Result<Zeroizing<Vec<u8>>, AppError> {
     let shown = path.display();
-    let file = File::open(path).map_err(|e| AppError::io(format!("key file {shown}"), e))?;
-    let mut bytes = Zeroizing::new(Vec::with_capacity(64));
-    file.take(MAX_KEY_FILE + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| AppError::io(format!("key file {shown}"), e))?;
+    let file = SecretFile::read(path, MAX_KEY_FILE, "key file")?;
     let bad = || {
         AppError::usage(format!(
             "key file {shown}: expected 16, 24 or 32 raw bytes, or their base64 on one line"
         ))
     };
-    if bytes.len() as u64 > MAX_KEY_FILE {
-        return Err(bad());
-    }
+    let key = aes_key_bytes(file.bytes()).ok_or_else(bad)?;
+    file.enforce("key file")?;
+    Ok(key)
+}
+
+/// The key in a key file's bytes: base64 of 16, 24 or 32 bytes on one line, else exactly
+/// that many raw bytes.
+fn aes_key_bytes(bytes: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
     let text = bytes.trim_ascii();
     let looks_base64 = !text.is_empty()
         && text
@@ -180,13 +181,10 @@ pub fn read_aes_key(path: &Path) -> Result<Zeroizing<Vec<u8>>, AppError> {
             .is_ok()
             && matches!(decoded.len(), 16 | 24 | 32)
         {
-            return Ok(decoded);
+            return Some(decoded);
         }
     }
-    if matches!(bytes.len(), 16 | 24 | 32) {
-        return Ok(bytes);
-    }
-    Err(bad())
+    matches!(bytes.len(), 16 | 24 | 32).then(|| Zeroizing::new(bytes.to_vec()))
 }
 
 /// At most 32 characters of an unrecognised type, for an error message.

@@ -3,19 +3,18 @@
 //! PADDING is `pkcs1`, `oaep-sha1`, `oaep-sha256`, `oaep-sha384` or `oaep-sha512`; PATH is a
 //! PEM public key (`-----BEGIN PUBLIC KEY-----`: encrypt only) or an unencrypted PKCS#8
 //! private key (`-----BEGIN PRIVATE KEY-----`: decrypt, or both), as `keygen rsa` writes them.
-//! Errors name the spec up to its key name and the file, never key bytes.
+//! A private key file is a secret (see `secret_file`): refused when group or others can
+//! write it. Errors name the spec up to its key name and the file, never key bytes.
 
-use std::fs::File;
-use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use envcrypt::crypto::RsaPadding;
 use envcrypt::keyring::{Keyring, RawRsaKeyring};
-use zeroize::Zeroizing;
 
 use crate::error::AppError;
 use crate::keyring_spec::Purpose;
+use crate::secret_file::SecretFile;
 
 /// Largest PEM key file read (an 8192-bit PKCS#8 key is about 6.5 KB of PEM).
 const MAX_PEM_FILE: u64 = 64 * 1024;
@@ -77,23 +76,18 @@ impl RawRsaSpec {
             path,
         } = self;
         let shown = path.display();
-        let file = File::open(path).map_err(|e| AppError::io(format!("key file {shown}"), e))?;
-        let mut bytes = Zeroizing::new(Vec::with_capacity(4096));
-        file.take(MAX_PEM_FILE + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|e| AppError::io(format!("key file {shown}"), e))?;
-        if bytes.len() as u64 > MAX_PEM_FILE {
-            return Err(AppError::usage(format!(
-                "key file {shown}: larger than {MAX_PEM_FILE} bytes; expected a PEM RSA key"
-            )));
-        }
-        let text = std::str::from_utf8(&bytes)
+        let file = SecretFile::read(path, MAX_PEM_FILE, "key file")?;
+        let text = std::str::from_utf8(file.bytes())
             .map_err(|_| AppError::usage(format!("key file {shown}: not a PEM file (not text)")))?;
         let keyring = RawRsaKeyring::from_pem(namespace, name, *padding, text).map_err(|e| {
             AppError::usage(format!(
                 "keyring raw-rsa:{namespace}:{name}: key file {shown}: {e}"
             ))
         })?;
+        // A private key is a secret (a public key may be readable by anyone).
+        if keyring.can_decrypt() {
+            file.enforce("key file")?;
+        }
         if purpose == Purpose::Decrypt && !keyring.can_decrypt() {
             return Err(AppError::usage(format!(
                 "keyring raw-rsa:{namespace}:{name}: key file {shown} holds a public key; \

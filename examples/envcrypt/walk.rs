@@ -13,14 +13,22 @@
 //!   then a summary line; the exit code is the highest-priority code among them:
 //!   1 (authentication/policy) > 4 (keyring unavailable) > 3 (I/O) > 2 (usage, e.g. an
 //!   existing output without `--force`).
-//! - OUTDIR may not be INPUT or lie inside it (the outputs would mix with the inputs).
+//! - OUTDIR may not be INPUT, lie inside it or contain it (the outputs would mix with the
+//!   inputs); outputs are written without following links planted under OUTDIR (see
+//!   `out_dir`).
+//! - The walk notes each file's device and inode; the file is then opened without following
+//!   a link and processed only if it is still that file (else it fails: it was swapped).
 
 use std::collections::{BTreeSet, HashSet};
 use std::ffi::OsString;
 use std::fs;
 use std::io;
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{FileType, Mode, OFlags};
+use rustix::io::Errno;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
@@ -29,7 +37,7 @@ use envcrypt::pipeline::PipelineOptions;
 
 use crate::crypt::{lib_error, Op, Settings};
 use crate::error::{AppError, EXIT_DATA, EXIT_INTERRUPTED, EXIT_IO, EXIT_UNAVAILABLE, EXIT_USAGE};
-use crate::output::check_output_file;
+use crate::out_dir::{check_apart, fd_path, OutDir};
 use crate::progress::Progress;
 
 /// The suffix of messages.
@@ -45,6 +53,8 @@ struct Entry {
     /// Output path relative to OUTDIR.
     out_rel: PathBuf,
     size: u64,
+    /// Device and inode the walk saw.
+    id: (u64, u64),
 }
 
 /// A file that failed.
@@ -93,17 +103,7 @@ pub fn run(
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(AppError::io(format!("OUTDIR {}", outdir.display()), e)),
     }
-    let canon_in = input
-        .canonicalize()
-        .map_err(|e| AppError::io(format!("cannot open {shown_in}"), e))?;
-    let canon_out =
-        resolve(outdir).map_err(|e| AppError::io(format!("OUTDIR {}", outdir.display()), e))?;
-    if canon_out.starts_with(&canon_in) {
-        return Err(AppError::usage(format!(
-            "OUTDIR {} is INPUT {shown_in} or inside it; choose an output folder outside it",
-            outdir.display()
-        )));
-    }
+    check_apart(input, outdir)?;
 
     let decrypting = matches!(op, Op::Decrypt { .. });
     let mut found = Found::default();
@@ -111,6 +111,7 @@ pub fn run(
     walk(
         input,
         Path::new(""),
+        (meta.dev(), meta.ino()),
         follow_symlinks,
         decrypting,
         &mut visited,
@@ -118,18 +119,16 @@ pub fn run(
     );
 
     // Folders first, so workers only write files; remember which ones are new.
-    let mut created = Vec::new();
-    let mut parents = BTreeSet::new();
-    parents.insert(outdir.to_path_buf());
-    for f in &found.files {
-        if let Some(p) = outdir.join(&f.out_rel).parent() {
-            parents.insert(p.to_path_buf());
-        }
-    }
-    for dir in &parents {
-        if let Err(e) = create_dirs(dir, &mut created) {
-            remove_empty(&created);
-            return Err(AppError::io(format!("cannot create {}", dir.display()), e));
+    let mut out = OutDir::create(outdir)?;
+    let parents: BTreeSet<&Path> = found
+        .files
+        .iter()
+        .filter_map(|f| f.out_rel.parent())
+        .collect();
+    for dir in parents {
+        if let Err(e) = out.prepare(dir) {
+            out.remove_empty();
+            return Err(e);
         }
     }
 
@@ -154,7 +153,7 @@ pub fn run(
                 let Some(entry) = found.files.get(i) else {
                     return;
                 };
-                let done = one(op, entry, outdir, jobs, settings, &bar);
+                let done = one(op, entry, &out, follow_symlinks, jobs, settings, &bar);
                 if done.is_ok() {
                     written.fetch_add(1, Ordering::Relaxed);
                 }
@@ -178,7 +177,7 @@ pub fn run(
         bar.finish();
     } else {
         drop(bar);
-        remove_empty(&created);
+        out.remove_empty();
     }
 
     if !settings.quiet {
@@ -249,15 +248,17 @@ fn file_jobs(settings: &Settings, files: usize) -> usize {
 fn one(
     op: Op<'_>,
     entry: &Entry,
-    outdir: &Path,
+    out: &OutDir,
+    follow: bool,
     jobs: usize,
     settings: &Settings,
     bar: &Progress,
 ) -> Result<(), AppError> {
-    let dest = outdir.join(&entry.out_rel);
     let tracker = bar.tracker();
     let result = (|| {
-        check_output_file(&dest, settings.force, Some(&entry.src))?;
+        let target = out.target(&entry.out_rel)?;
+        let source = open_same(entry, follow)?;
+        target.check(settings.force, entry.id)?;
         // Small files run on one thread each while several files run at once; a large one
         // gets the whole pipeline.
         let pipeline = if jobs > 1 && entry.size <= SMALL_FILE {
@@ -273,7 +274,8 @@ fn one(
             cancel: Some(crate::interrupt::flag()),
         };
         let what = format!("{} {}", op.verb(), entry.src.display());
-        op.file(&entry.src, &dest, &options)
+        // The library reopens the input through our descriptor: the file checked above.
+        op.file(&fd_path(&source), &target.path(), &options)
             .map(|_| ())
             .map_err(|e| lib_error(&what, e))
     })();
@@ -281,20 +283,55 @@ fn one(
     result
 }
 
+/// Opens the input of `entry` without following a link (unless `--follow-symlinks`) and
+/// checks it is still the regular file the walk saw; a swapped file fails (I/O, exit 3).
+fn open_same(entry: &Entry, follow: bool) -> Result<OwnedFd, AppError> {
+    let shown = entry.src.display();
+    let changed = |now: &str| {
+        AppError::io(
+            format!("cannot read {shown}"),
+            io::Error::other(format!(
+                "changed since the folder was read ({now}); not processed"
+            )),
+        )
+    };
+    // Non-blocking: a FIFO swapped in cannot stall the open.
+    let mut flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK;
+    if !follow {
+        flags |= OFlags::NOFOLLOW;
+    }
+    let fd = match rustix::fs::open(&entry.src, flags, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(Errno::LOOP) if !follow => return Err(changed("now a symbolic link")),
+        Err(e) => return Err(AppError::io(format!("cannot open {shown}"), e.into())),
+    };
+    let stat = rustix::fs::fstat(&fd)
+        .map_err(|e| AppError::io(format!("cannot read {shown}"), e.into()))?;
+    if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
+        return Err(changed("no longer a regular file"));
+    }
+    if (stat.st_dev, stat.st_ino) != entry.id {
+        return Err(changed("another file is at its path"));
+    }
+    Ok(fd)
+}
+
 /// Collects the files under `dir` (whose path relative to INPUT is `rel`), sorted by name.
+///
+/// `id` is the device and inode the folder had when it was classified; the listing is read
+/// through a handle checked to be that folder (opened without following a link below INPUT
+/// unless `--follow-symlinks`), so a folder swapped for a link meanwhile is not entered.
 fn walk(
     dir: &Path,
     rel: &Path,
+    id: (u64, u64),
     follow: bool,
     decrypting: bool,
     visited: &mut HashSet<(u64, u64)>,
     found: &mut Found,
 ) {
-    let entries = match fs::read_dir(dir) {
-        Ok(rd) => rd.collect::<Result<Vec<_>, _>>(),
-        Err(e) => Err(e),
-    };
-    let mut entries = match entries {
+    let nofollow = !follow && !rel.as_os_str().is_empty();
+    let mut entries = match list(dir, id, nofollow) {
         Ok(v) => v,
         Err(e) => {
             found.failures.push(Failure {
@@ -306,8 +343,8 @@ fn walk(
     };
     entries.sort_by_key(|e| e.file_name());
     for entry in entries {
-        let path = entry.path();
         let name = entry.file_name();
+        let path = dir.join(&name);
         let meta = match entry.file_type() {
             Ok(t) if t.is_symlink() && !follow => {
                 found.skipped.push((
@@ -316,7 +353,9 @@ fn walk(
                 ));
                 continue;
             }
-            Ok(_) => fs::metadata(&path),
+            // The entry itself unless links are followed (then what it points to).
+            Ok(_) if follow => fs::metadata(&path),
+            Ok(_) => fs::symlink_metadata(&path),
             Err(e) => Err(e),
         };
         let meta = match meta {
@@ -329,7 +368,9 @@ fn walk(
         };
         if meta.is_dir() {
             if visited.insert((meta.dev(), meta.ino())) {
-                walk(&path, &rel.join(&name), follow, decrypting, visited, found);
+                let id = (meta.dev(), meta.ino());
+                let rel = rel.join(&name);
+                walk(&path, &rel, id, follow, decrypting, visited, found);
             } else {
                 found
                     .skipped
@@ -355,6 +396,7 @@ fn walk(
                 src: path,
                 out_rel: rel.join(out_name),
                 size: meta.len(),
+                id: (meta.dev(), meta.ino()),
             });
         } else {
             found
@@ -364,78 +406,34 @@ fn walk(
     }
 }
 
+/// The entries of the folder `dir` if it is still the folder `id` (see [`walk`]).
+fn list(dir: &Path, id: (u64, u64), nofollow: bool) -> io::Result<Vec<fs::DirEntry>> {
+    let mut flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    if nofollow {
+        flags |= OFlags::NOFOLLOW;
+    }
+    let fd = rustix::fs::open(dir, flags, Mode::empty()).map_err(|e| match e {
+        Errno::LOOP | Errno::NOTDIR => {
+            io::Error::other("changed since its folder was read (now a link or a file)")
+        }
+        e => e.into(),
+    })?;
+    let stat = rustix::fs::fstat(&fd)?;
+    if (stat.st_dev, stat.st_ino) != id {
+        return Err(io::Error::other(
+            "changed since its folder was read (another folder is at its path)",
+        ));
+    }
+    // Through the checked handle when /proc resolves it, else by path.
+    fs::read_dir(fd_path(&fd))
+        .or_else(|_| fs::read_dir(dir))?
+        .collect()
+}
+
 /// `name` without `.enc`, if it ends in it and something is left.
 fn strip_suffix(name: &OsString) -> Option<OsString> {
     use std::os::unix::ffi::OsStrExt;
     let bytes = name.as_bytes();
     let stem = bytes.strip_suffix(SUFFIX.as_bytes())?;
     (!stem.is_empty()).then(|| std::ffi::OsStr::from_bytes(stem).to_owned())
-}
-
-/// Creates `dir` and its missing parents, recording each one created.
-fn create_dirs(dir: &Path, created: &mut Vec<PathBuf>) -> io::Result<()> {
-    let mut missing = Vec::new();
-    let mut cur = Some(dir);
-    while let Some(d) = cur.filter(|d| !d.as_os_str().is_empty()) {
-        match fs::metadata(d) {
-            Ok(m) if m.is_dir() => break,
-            Ok(_) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::NotADirectory,
-                    format!("{} is not a directory", d.display()),
-                ))
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => missing.push(d.to_path_buf()),
-            Err(e) => return Err(e),
-        }
-        cur = d.parent();
-    }
-    for d in missing.into_iter().rev() {
-        match fs::create_dir(&d) {
-            Ok(()) => created.push(d),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
-
-/// Removes the folders we created that stayed empty (their files all failed), deepest first.
-fn remove_empty(created: &[PathBuf]) {
-    let mut dirs: Vec<&PathBuf> = created.iter().collect();
-    dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
-    for d in dirs {
-        let _ = fs::remove_dir(d);
-    }
-}
-
-/// An absolute path with symbolic links resolved as far as the path exists; the rest is
-/// normalised lexically (it does not exist yet, so it holds no links).
-fn resolve(path: &Path) -> io::Result<PathBuf> {
-    let abs = if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        std::env::current_dir()?.join(path)
-    };
-    let comps: Vec<Component<'_>> = abs.components().collect();
-    for k in (1..=comps.len()).rev() {
-        let prefix: PathBuf = comps[..k].iter().collect();
-        let Ok(mut resolved) = prefix.canonicalize() else {
-            continue;
-        };
-        for c in &comps[k..] {
-            match c {
-                Component::ParentDir => {
-                    resolved.pop();
-                }
-                Component::CurDir => {}
-                other => resolved.push(other),
-            }
-        }
-        return Ok(resolved);
-    }
-    Err(io::Error::new(
-        io::ErrorKind::NotFound,
-        format!("cannot resolve {}", path.display()),
-    ))
 }

@@ -8,8 +8,12 @@ use zeroize::Zeroizing;
 
 use crate::keyring::KeyringError;
 
-/// Environment variable read by [`Pkcs11Config::from_uri`] when the URI has no `pin-value`.
+/// Environment variable read by [`Pkcs11Config::from_uri`] when the URI has no `pin-value`
+/// and no `pin-source`.
 pub const PIN_ENV: &str = "ENVCRYPT_PKCS11_PIN";
+
+/// Largest PIN file read (`pin-source`).
+pub const MAX_PIN_FILE: u64 = 1024;
 
 /// Default EDK namespace (provider id) of PKCS#11 keyrings.
 pub const DEFAULT_NAMESPACE: &str = "pkcs11";
@@ -50,6 +54,7 @@ pub struct Pkcs11Config {
     key_id: Option<Vec<u8>>,
     object_type: Option<Pkcs11ObjectType>,
     pin: Option<Zeroizing<String>>,
+    pin_source: Option<PathBuf>,
     namespace: String,
     name: Option<String>,
 }
@@ -64,6 +69,7 @@ impl fmt::Debug for Pkcs11Config {
             .field("key_id", &self.key_id.as_deref().map(hex))
             .field("object_type", &self.object_type)
             .field("pin", &self.pin.as_ref().map(|_| "<redacted>"))
+            .field("pin_source", &self.pin_source)
             .field("namespace", &self.namespace)
             .field("name", &self.name())
             .finish()
@@ -83,6 +89,7 @@ impl Pkcs11Config {
             key_id: None,
             object_type: None,
             pin: None,
+            pin_source: None,
             namespace: DEFAULT_NAMESPACE.to_owned(),
             name: None,
         }
@@ -116,6 +123,20 @@ impl Pkcs11Config {
     pub fn with_pin(mut self, pin: impl Into<String>) -> Self {
         self.pin = Some(Zeroizing::new(pin.into()));
         self
+    }
+
+    /// The user PIN from the contents of a PIN file: one trailing newline (`\n` or `\r\n`)
+    /// is stripped; the rest must be non-empty UTF-8. The bytes are not kept.
+    pub fn with_pin_file_contents(mut self, bytes: &[u8]) -> Result<Self, KeyringError> {
+        let bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+        let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+        let pin = core::str::from_utf8(bytes)
+            .map_err(|_| KeyringError::InvalidKey("PKCS#11 PIN file is not valid UTF-8".into()))?;
+        if pin.is_empty() {
+            return Err(KeyringError::InvalidKey("PKCS#11 PIN file is empty".into()));
+        }
+        self.pin = Some(Zeroizing::new(pin.to_owned()));
+        Ok(self)
     }
 
     /// The EDK namespace (provider id); default `pkcs11`.
@@ -163,6 +184,12 @@ impl Pkcs11Config {
     /// True when a PIN is configured.
     pub fn has_pin(&self) -> bool {
         self.pin.is_some()
+    }
+
+    /// The PIN file named by the URI's `pin-source`, if any ([`Self::from_uri`] reads it;
+    /// [`Self::parse_uri`] only records it).
+    pub fn pin_source(&self) -> Option<&Path> {
+        self.pin_source.as_deref()
     }
 
     pub(super) fn pin(&self) -> Option<&str> {
@@ -222,12 +249,18 @@ impl Pkcs11Config {
         Ok(())
     }
 
-    /// Parses a `pkcs11:` URI (RFC 7512) and, when it carries no `pin-value`, takes the PIN
-    /// from the environment variable `ENVCRYPT_PKCS11_PIN` if set.
+    /// Parses a `pkcs11:` URI (RFC 7512) and resolves the PIN: `pin-value`, else the file
+    /// named by `pin-source` (a regular file that group and others cannot write; see
+    /// [`Self::with_pin_file_contents`]), else the environment variable
+    /// `ENVCRYPT_PKCS11_PIN` if set.
     ///
     /// See [`Self::parse_uri`] for the accepted attributes.
     pub fn from_uri(uri: &str) -> Result<Self, KeyringError> {
         let mut config = Self::parse_uri(uri)?;
+        if let Some(path) = config.pin_source.clone() {
+            let bytes = read_pin_file(&path)?;
+            return config.with_pin_file_contents(&bytes);
+        }
         if config.pin.is_none() {
             if let Some(pin) = std::env::var_os(PIN_ENV) {
                 let pin = pin.into_string().map_err(|_| {
@@ -241,13 +274,14 @@ impl Pkcs11Config {
 
     /// Parses a `pkcs11:` URI (RFC 7512) without looking at the environment.
     ///
-    /// Form: `pkcs11:token=LABEL;object=LABEL?module-path=PATH[&pin-value=PIN][&namespace=NS&name=NAME]`.
+    /// Form: `pkcs11:token=LABEL;object=LABEL?module-path=PATH[&pin-value=PIN|&pin-source=FILE][&namespace=NS&name=NAME]`.
     /// Values are percent-decoded (`%2F`, `%3B`, ...; `+` is a plus sign).
     ///
     /// - path attributes (separated by `;`): `token` (required), `object` and/or `id` (at least
     ///   one; `id` is raw bytes, usually written `%01%02`), `serial` (token serial number),
     ///   `type` (`secret-key` for an AES key, `private` or `public` for an RSA key pair);
-    /// - query attributes (separated by `&`): `module-path` (required), `pin-value`,
+    /// - query attributes (separated by `&`): `module-path` (required), `pin-value` or
+    ///   `pin-source` (a file holding the PIN: a path or a `file:` URI; not read here),
     ///   `namespace` and `name` (envcrypt's EDK namespace and key name).
     ///
     /// Vendor attributes (`x-...`) are ignored; any other attribute, a repeated attribute or a
@@ -272,6 +306,7 @@ impl Pkcs11Config {
         let mut object_type = None;
         let mut module_path = None;
         let mut pin = None;
+        let mut pin_source = None;
         let mut namespace = None;
         let mut name = None;
 
@@ -322,17 +357,22 @@ impl Pkcs11Config {
                         .map_err(|_| err("pin-value is not valid UTF-8".into()))?;
                     set(&mut pin, attr, Zeroizing::new(pin_str.to_owned()))?
                 }
+                "pin-source" => {
+                    let path = file_path(&decode_utf8(attr, raw)?)
+                        .ok_or_else(|| err("pin-source must be a path or a file: URI".into()))?;
+                    set(&mut pin_source, attr, path)?
+                }
                 "namespace" => set(&mut namespace, attr, decode_utf8(attr, raw)?)?,
                 "name" => set(&mut name, attr, decode_utf8(attr, raw)?)?,
-                "pin-source" | "module-name" => {
+                "module-name" => {
                     return Err(err(format!(
-                        "{attr} is not supported (use module-path, and pin-value or {PIN_ENV})"
+                        "{attr} is not supported (use module-path, and pin-source, pin-value or {PIN_ENV})"
                     )))
                 }
                 a if a.starts_with("x-") => {}
                 a => {
                     return Err(err(format!(
-                        "unsupported query attribute {:?} (supported: module-path, pin-value, namespace, name)",
+                        "unsupported query attribute {:?} (supported: module-path, pin-value, pin-source, namespace, name)",
                         shorten(a)
                     )))
                 }
@@ -344,6 +384,9 @@ impl Pkcs11Config {
         if object.is_none() && id.is_none() {
             return Err(err("object=LABEL or id=ID is required".into()));
         }
+        if pin.is_some() && pin_source.is_some() {
+            return Err(err("give pin-value or pin-source, not both".into()));
+        }
         let config = Self {
             module_path: PathBuf::from(module_path),
             token_label: token,
@@ -352,12 +395,55 @@ impl Pkcs11Config {
             key_id: id,
             object_type,
             pin,
+            pin_source,
             namespace: namespace.unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned()),
             name,
         };
         config.validate()?;
         Ok(config)
     }
+}
+
+/// The path of a `pin-source` value: a plain path, `file:PATH` or `file:///PATH`. Empty, or
+/// another authority than the local host, is refused.
+fn file_path(value: &str) -> Option<PathBuf> {
+    let path = match value.strip_prefix("file:") {
+        Some(rest) => match rest.strip_prefix("//") {
+            Some(rest) => rest.strip_prefix("localhost").unwrap_or(rest),
+            None => rest,
+        },
+        None => value,
+    };
+    let local = !value.starts_with("file://") || path.starts_with('/');
+    (local && !path.is_empty()).then(|| PathBuf::from(path))
+}
+
+/// Reads a PIN file for [`Pkcs11Config::from_uri`]: a regular file (after symbolic links)
+/// that group and others cannot write, read through the handle that was checked.
+fn read_pin_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, KeyringError> {
+    use std::io::Read;
+    let shown = path.display();
+    let err = |what: String| KeyringError::InvalidKey(format!("PKCS#11 PIN file {shown}: {what}"));
+    let file = std::fs::File::open(path).map_err(|e| err(e.to_string()))?;
+    let meta = file.metadata().map_err(|e| err(e.to_string()))?;
+    if !meta.is_file() {
+        return Err(err("not a regular file".into()));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if meta.mode() & 0o022 != 0 {
+            return Err(err("writable by group or others; refusing it".into()));
+        }
+    }
+    let mut bytes = Zeroizing::new(Vec::with_capacity(MAX_PIN_FILE as usize + 1));
+    file.take(MAX_PIN_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| err(e.to_string()))?;
+    if bytes.len() as u64 > MAX_PIN_FILE {
+        return Err(err(format!("larger than {MAX_PIN_FILE} bytes")));
+    }
+    Ok(bytes)
 }
 
 /// Percent-decodes one URI attribute value (RFC 3986 `%XX`; no `+` for space).
@@ -447,6 +533,30 @@ mod tests {
     }
 
     #[test]
+    fn pin_source_forms_and_file_contents() {
+        for (value, path) in [
+            ("/run/secrets/pin", "/run/secrets/pin"),
+            ("file:/run/secrets/pin", "/run/secrets/pin"),
+            ("file:///run/secrets/pin", "/run/secrets/pin"),
+            ("file://localhost/run/pin", "/run/pin"),
+            ("pin%20file", "pin file"),
+        ] {
+            let c =
+                Pkcs11Config::parse_uri(&format!("pkcs11:token=t;object=o?{M}&pin-source={value}"))
+                    .unwrap();
+            assert_eq!(c.pin_source(), Some(Path::new(path)), "{value}");
+            assert!(!c.has_pin());
+        }
+
+        let c = Pkcs11Config::new("/m", "t")
+            .with_pin_file_contents(b"12 34\r\n")
+            .unwrap();
+        assert_eq!(c.pin(), Some("12 34"));
+        let empty = Pkcs11Config::new("/m", "t").with_pin_file_contents(b"\n");
+        assert!(empty.is_err());
+    }
+
+    #[test]
     fn refuses_bad_uris_without_echoing_secrets() {
         for uri in [
             "pkcs12:token=a;object=b?module-path=/m",
@@ -457,7 +567,10 @@ mod tests {
             "pkcs11:token=a;object=b%2?module-path=/m",
             "pkcs11:token=a;object=b%zz?module-path=/m",
             "pkcs11:token=a;object=b;slot=1?module-path=/m",
-            "pkcs11:token=a;object=b?module-path=/m&pin-source=file:/p",
+            "pkcs11:token=a;object=b?module-path=/m&pin-source=",
+            "pkcs11:token=a;object=b?module-path=/m&pin-source=file://host/p",
+            "pkcs11:token=a;object=b?module-path=/m&pin-source=/p&pin-value=secret-pin",
+            "pkcs11:token=a;object=b?module-path=/m&pin-source=/p&pin-source=/q",
             "pkcs11:token=a;object=b?module-path=/m&namespace=aws-kms-x",
             "pkcs11:token=a;object=b?module-path=/m&pin-value=secret-pin&pin-value=secret-pin",
             "pkcs11:token=a;object=b?module-path=/m&pin-value=%ff%fe",
