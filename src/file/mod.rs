@@ -1,8 +1,17 @@
 //! File to file encryption and decryption: atomic, synced, through the frame pipeline.
 //!
-//! The output is written to a temporary file in the destination's directory, synced, and
-//! renamed into place only when the whole operation succeeded, so a failed decrypt leaves no
-//! partial plaintext and an existing file is never half-overwritten. The input is only read.
+//! The output appears under its name only when the whole operation succeeded, complete and
+//! synced to disk, so a failed decrypt leaves no partial plaintext and an existing file is
+//! never half-overwritten. The input is only read.
+//!
+//! While it is written, the output is a hidden `.envcrypt-*.tmp` in the destination
+//! directory, renamed into place on success and removed on failure. A crash leaves it
+//! behind; the next run in that directory removes it once it is an hour old and no live run
+//! holds it locked (see `stale.rs` for the exact rule).
+//!
+//! Outputs get mode 0600 (Unix): decrypted ones are plaintext. After putting the output in
+//! place the directory is synced, and a failure of that sync is returned as an error (the
+//! output is then in place, but may not survive a power loss).
 //!
 //! The disk starts taking the output every 2 MiB while the pipeline runs (early writeback),
 //! so the final sync has little left to do.
@@ -31,8 +40,12 @@ use crate::error::Error;
 use crate::format::{EncryptionContext, Header};
 use crate::pipeline::{PipelineOptions, StreamStats};
 
+mod atomic;
+mod named;
+mod stale;
 mod writeback;
 
+use atomic::{Pending, Placement};
 use writeback::{with_early_writeback, EarlyWriteback};
 
 /// How a file operation runs.
@@ -89,9 +102,20 @@ impl<R: Read> Read for Counting<'_, R> {
 /// Reads smaller than this are gathered into reads of this size.
 const READ_AHEAD: usize = 64 << 10;
 
-/// Runs `work` from `input` into a temporary file next to `output`, then syncs and renames
-/// it into place. On any error the temporary file is removed.
+/// Runs `work` from `input` into a new file in `output`'s directory, then syncs it and puts
+/// it into place (see [`crate::file`]). On any error nothing is left at `output` or beside it.
 fn atomically<T>(
+    input: &Path,
+    output: &Path,
+    options: &FileOptions<'_>,
+    work: impl FnOnce(&mut dyn Read, &mut EarlyWriteback<'_>) -> Result<T, Error>,
+) -> Result<T, Error> {
+    atomically_with(Placement::Auto, input, output, options, work)
+}
+
+/// [`atomically`], with the kind of output file chosen.
+fn atomically_with<T>(
+    placement: Placement,
     input: &Path,
     output: &Path,
     options: &FileOptions<'_>,
@@ -103,21 +127,22 @@ fn atomically<T>(
             io::Error::new(io::ErrorKind::InvalidInput, "the output is the input file").into(),
         );
     }
-    if !options.overwrite && output.exists() {
+    let Some(name) = output.file_name() else {
         return Err(io::Error::new(
-            io::ErrorKind::AlreadyExists,
-            format!("{} exists", output.display()),
+            io::ErrorKind::InvalidInput,
+            format!("{} does not name a file", output.display()),
         )
         .into());
+    };
+    if !options.overwrite && output.exists() {
+        return Err(exists(output).into());
     }
     let dir = match output.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".envcrypt-")
-        .suffix(".tmp")
-        .tempfile_in(dir)?;
+    let mut pending = Pending::create(dir, placement)?;
+    stale::sweep_once(dir, pending.file());
     let mut reader = Counting {
         // Reads of a frame or more go straight to the file; small frames (4 KiB, the
         // ESDKs' default) are read 64 KiB at a time instead of one syscall each.
@@ -127,26 +152,32 @@ fn atomically<T>(
         cancel: options.cancel,
         refused: false,
     };
-    let value = match with_early_writeback(tmp.as_file_mut(), |out| work(&mut reader, out)) {
+    let value = match with_early_writeback(pending.file(), |out| work(&mut reader, out)) {
         // Whatever the pipeline made of the refused read, the caller asked for this.
         Err(_) if reader.refused => return Err(Error::Cancelled),
         result => result?,
     };
-    tmp.as_file().sync_all()?;
+    pending.file().sync_all()?;
     // The last moment to stop: from here on the output exists.
     if is_set(options.cancel) {
         return Err(Error::Cancelled);
     }
-    if options.overwrite {
-        tmp.persist(output).map_err(|e| e.error)?;
-    } else {
-        tmp.persist_noclobber(output).map_err(|e| e.error)?;
-    }
-    // Make the rename itself durable.
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
+    pending
+        .place(output, name, options.overwrite)
+        .map_err(|e| match e.kind() {
+            // Created since the check above.
+            io::ErrorKind::AlreadyExists if !options.overwrite => exists(output),
+            _ => e,
+        })?;
     Ok(value)
+}
+
+/// The refusal to replace `output`.
+fn exists(output: &Path) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::AlreadyExists,
+        format!("{} exists", output.display()),
+    )
 }
 
 fn is_set(flag: Option<&AtomicBool>) -> bool {
@@ -188,3 +219,6 @@ impl Client {
         })
     }
 }
+
+#[cfg(test)]
+mod tests;
