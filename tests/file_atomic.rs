@@ -233,7 +233,11 @@ fn an_existing_output_is_kept_unless_overwrite() {
     c.decrypt_file(&sealed, &back, &DecryptOptions::default(), &overwrite)
         .unwrap();
     assert_eq!(std::fs::read(&back).unwrap(), vec![3u8; 50_000]);
-    assert_eq!(names(dir.path()), ["a.dcm", "a.enc", "b.dcm"], "left behind");
+    assert_eq!(
+        names(dir.path()),
+        ["a.dcm", "a.enc", "b.dcm"],
+        "left behind"
+    );
 }
 
 /// Outputs are readable by their owner only: 0600, whatever the umask allows, new or

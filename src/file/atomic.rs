@@ -1,5 +1,6 @@
-//! The output while it is written, and how it is put into place: a named temporary file,
-//! renamed ([`super::named`]).
+//! The output while it is written, and how it is put into place: an unnamed file linked in
+//! on Linux ([`super::unnamed`]), a named temporary file renamed elsewhere or where the
+//! filesystem has no unnamed files ([`super::named`]).
 
 use std::ffi::OsStr;
 use std::fs::File;
@@ -7,11 +8,13 @@ use std::io;
 use std::path::Path;
 
 use super::named::Named;
+#[cfg(target_os = "linux")]
+use super::unnamed::Unnamed;
 
 /// Which kind of output file to try first (tests force the named one).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Placement {
-    /// The best the system offers.
+    /// An unnamed file where the system and filesystem have them, else a named one.
     Auto,
     /// A named temporary file.
     #[cfg_attr(not(test), allow(dead_code))]
@@ -20,6 +23,9 @@ pub(super) enum Placement {
 
 /// An output being written, not yet visible under its name; dropped, it leaves nothing.
 pub(super) enum Pending {
+    /// Linux `O_TMPFILE`.
+    #[cfg(target_os = "linux")]
+    Unnamed(Unnamed),
     /// `.envcrypt-*.tmp`.
     Named(Named),
 }
@@ -27,13 +33,21 @@ pub(super) enum Pending {
 impl Pending {
     /// Creates the output file in `dir`, mode 0600 (Unix).
     pub(super) fn create(dir: &Path, placement: Placement) -> io::Result<Self> {
-        let _ = placement; // One choice so far.
+        #[cfg(target_os = "linux")]
+        if placement == Placement::Auto {
+            if let Some(unnamed) = Unnamed::create(dir)? {
+                return Ok(Self::Unnamed(unnamed));
+            }
+        }
+        let _ = placement; // Only Linux has a choice.
         Named::create(dir).map(Self::Named)
     }
 
     /// The file being written.
     pub(super) fn file(&mut self) -> &mut File {
         match self {
+            #[cfg(target_os = "linux")]
+            Self::Unnamed(u) => u.file(),
             Self::Named(n) => n.file(),
         }
     }
@@ -44,6 +58,8 @@ impl Pending {
     /// a power loss).
     pub(super) fn place(self, output: &Path, name: &OsStr, overwrite: bool) -> io::Result<()> {
         match self {
+            #[cfg(target_os = "linux")]
+            Self::Unnamed(u) => u.place(name, overwrite),
             Self::Named(n) => {
                 let _ = name;
                 n.place(output, overwrite)

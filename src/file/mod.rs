@@ -4,10 +4,14 @@
 //! synced to disk, so a failed decrypt leaves no partial plaintext and an existing file is
 //! never half-overwritten. The input is only read.
 //!
-//! While it is written, the output is a hidden `.envcrypt-*.tmp` in the destination
-//! directory, renamed into place on success and removed on failure. A crash leaves it
-//! behind; the next run in that directory removes it once it is an hour old and no live run
-//! holds it locked (see `stale.rs` for the exact rule).
+//! While it is written, the output is:
+//! - on Linux, an unnamed file in the destination directory (`O_TMPFILE`), linked into
+//!   place on success. No name refers to it before, so a crash or `kill -9` mid-run leaves
+//!   nothing on disk (the kernel frees it with its last descriptor);
+//! - elsewhere, or on a filesystem without unnamed files, a hidden `.envcrypt-*.tmp` in the
+//!   destination directory, renamed into place on success and removed on failure. A crash
+//!   leaves it behind; the next run in that directory removes it once it is an hour old and
+//!   no live run holds it locked (see `stale.rs` for the exact rule).
 //!
 //! Outputs get mode 0600 (Unix): decrypted ones are plaintext. After putting the output in
 //! place the directory is synced, and a failure of that sync is returned as an error (the
@@ -43,6 +47,8 @@ use crate::pipeline::{PipelineOptions, StreamStats};
 mod atomic;
 mod named;
 mod stale;
+#[cfg(target_os = "linux")]
+mod unnamed;
 mod writeback;
 
 use atomic::{Pending, Placement};

@@ -37,6 +37,16 @@ pub(super) fn is_temp_name(name: &OsStr) -> bool {
     })
 }
 
+/// A fresh temporary name (unique enough: whoever creates it still refuses an existing
+/// name and tries another).
+pub(super) fn random_name() -> String {
+    use std::hash::BuildHasher;
+    // Randomly keyed per process and per call.
+    let r = std::collections::hash_map::RandomState::new()
+        .hash_one((std::process::id(), SystemTime::now()));
+    format!("{PREFIX}{r:016x}{SUFFIX}")
+}
+
 /// Sweeps `dir` (see [`remove_stale`]) unless this process already did; `ours` is this
 /// run's own output, which tells who "we" are.
 pub(super) fn sweep_once(dir: &Path, ours: &File) {

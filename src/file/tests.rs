@@ -100,6 +100,31 @@ fn a_failed_run_leaves_nothing_on_either_path() {
     }
 }
 
+/// On Linux the output has no name at all until it is complete.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_linux_output_has_no_name_until_it_is_complete() {
+    let dir = tempfile::tempdir().unwrap();
+    let (input, output) = (dir.path().join("in"), dir.path().join("out"));
+    let data = vec![0x77u8; 3 << 20];
+    std::fs::write(&input, &data).unwrap();
+    for overwrite in [false, true] {
+        copy(Placement::Auto, &input, &output, overwrite, || {
+            let expected: &[&str] = if overwrite { &["in", "out"] } else { &["in"] };
+            assert_eq!(names(dir.path()), expected, "while written");
+        })
+        .unwrap();
+        assert_eq!(std::fs::read(&output).unwrap(), data);
+        assert_eq!(names(dir.path()), ["in", "out"]);
+        assert_eq!(mode(&output), 0o600);
+    }
+    let e = copy(Placement::Auto, &input, &output, false, || {}).unwrap_err();
+    assert!(
+        matches!(&e, Error::Io(io) if io.kind() == io::ErrorKind::AlreadyExists),
+        "{e:?}"
+    );
+}
+
 /// Sets `path`'s modification time `age` back.
 fn age(path: &Path, age: Duration) {
     let f = File::options().write(true).open(path).unwrap();
@@ -174,6 +199,9 @@ fn a_run_sweeps_its_directory() {
 
 #[test]
 fn temporary_names() {
+    let name = stale::random_name();
+    assert!(stale::is_temp_name(name.as_ref()), "{name}");
+    assert_ne!(name, stale::random_name());
     for other in [".envcrypt-.tmp", ".envcrypt-x", "envcrypt-x.tmp", "x.tmp"] {
         assert!(!stale::is_temp_name(other.as_ref()), "{other}");
     }
