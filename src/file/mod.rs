@@ -1,8 +1,21 @@
 //! File to file encryption and decryption: atomic, synced, through the frame pipeline.
 //!
-//! The output is written to a temporary file in the destination's directory, synced, and
-//! renamed into place only when the whole operation succeeded, so a failed decrypt leaves no
-//! partial plaintext and an existing file is never half-overwritten. The input is only read.
+//! The output appears under its name only when the whole operation succeeded, complete and
+//! synced to disk, so a failed decrypt leaves no partial plaintext and an existing file is
+//! never half-overwritten. The input is only read.
+//!
+//! While it is written, the output is:
+//! - on Linux, an unnamed file in the destination directory (`O_TMPFILE`), linked into
+//!   place on success. No name refers to it before, so a crash or `kill -9` mid-run leaves
+//!   nothing on disk (the kernel frees it with its last descriptor);
+//! - elsewhere, or on a filesystem without unnamed files, a hidden `.envcrypt-*.tmp` in the
+//!   destination directory, renamed into place on success and removed on failure. A crash
+//!   leaves it behind; the next run in that directory removes it once it is an hour old and
+//!   no live run holds it locked (see `stale.rs` for the exact rule).
+//!
+//! Outputs get mode 0600 (Unix): decrypted ones are plaintext. After putting the output in
+//! place the directory is synced, and a failure of that sync is returned as an error (the
+//! output is then in place, but may not survive a power loss).
 //!
 //! The disk starts taking the output every 2 MiB while the pipeline runs (early writeback),
 //! so the final sync has little left to do.
@@ -31,6 +44,16 @@ use crate::error::Error;
 use crate::format::{EncryptionContext, Header};
 use crate::pipeline::{PipelineOptions, StreamStats};
 use crate::policy::ReleasePolicy;
+
+mod atomic;
+mod named;
+mod stale;
+#[cfg(target_os = "linux")]
+mod unnamed;
+mod writeback;
+
+use atomic::{Pending, Placement};
+use writeback::{with_early_writeback, EarlyWriteback};
 
 /// How a file operation runs.
 #[derive(Default)]
@@ -86,116 +109,20 @@ impl<R: Read> Read for Counting<'_, R> {
 /// Reads smaller than this are gathered into reads of this size.
 const READ_AHEAD: usize = 64 << 10;
 
-/// Output bytes between two early writebacks (see [`EarlyWriteback`]).
-const WRITEBACK_EVERY: u64 = 2 << 20;
-
-/// Writes to the temporary file and, every [`WRITEBACK_EVERY`] bytes, asks a helper thread
-/// to start writing what is written so far to disk. The disk then takes the data while the
-/// pipeline works, so the sync that must precede the rename finds little left to write; the
-/// writer never waits for the helper.
-struct EarlyWriteback<'a> {
-    file: &'a mut File,
-    written: u64,
-    since_writeback: u64,
-    /// Wakes the helper with how far to write back; a full slot means a writeback is
-    /// already pending, and the next one will cover this one's bytes.
-    wake: std::sync::mpsc::SyncSender<u64>,
-}
-
-/// Early writeback stops at a multiple of this: the page the writer is still filling is
-/// left alone (written back and dropped, it would have to be read again from disk before
-/// the next write could complete it).
-const WRITEBACK_ALIGN: u64 = 64 << 10;
-
-impl EarlyWriteback<'_> {
-    fn count(&mut self, written: usize) {
-        self.written += written as u64;
-        self.since_writeback += written as u64;
-        if self.since_writeback >= WRITEBACK_EVERY {
-            self.since_writeback = 0;
-            let _ = self
-                .wake
-                .try_send(self.written / WRITEBACK_ALIGN * WRITEBACK_ALIGN);
-        }
-    }
-}
-
-impl io::Write for EarlyWriteback<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.file.write(buf)?;
-        self.count(n);
-        Ok(n)
-    }
-
-    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
-        let n = self.file.write_vectored(bufs)?;
-        self.count(n);
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.file.flush()
-    }
-}
-
-/// Starts writing `file`'s first `len` bytes to disk without waiting for them or for the
-/// journal commit an `fdatasync` forces on every call (`posix_fadvise(DONTNEED)`, which also
-/// drops the pages already on disk: a multi-gigabyte output does not push other files out
-/// of the page cache; only advice, so its outcome is not an error). The final sync waits
-/// for what is left.
-#[cfg(target_os = "linux")]
-fn start_writeback(file: &File, len: u64) -> io::Result<()> {
-    if let Some(len) = std::num::NonZeroU64::new(len) {
-        let _ = rustix::fs::fadvise(file, 0, Some(len), rustix::fs::Advice::DontNeed);
-    }
-    Ok(())
-}
-
-/// Elsewhere than Linux: `sync_data`, whose error counts (a later sync need not report it
-/// again).
-#[cfg(not(target_os = "linux"))]
-fn start_writeback(file: &File, _len: u64) -> io::Result<()> {
-    file.sync_data()
-}
-
-/// Runs `work` writing into `file`, with early writeback on a helper thread (see
-/// [`EarlyWriteback`]). The first failed early writeback fails the operation.
-fn with_early_writeback<T>(
-    file: &mut File,
-    work: impl FnOnce(&mut EarlyWriteback<'_>) -> Result<T, Error>,
-) -> Result<T, Error> {
-    let syncer = file.try_clone()?;
-    let (wake, woken) = std::sync::mpsc::sync_channel::<u64>(1);
-    let result = std::thread::scope(|s| {
-        let helper = s.spawn(move || {
-            while let Ok(len) = woken.recv() {
-                start_writeback(&syncer, len)?;
-            }
-            Ok::<(), io::Error>(())
-        });
-        let mut out = EarlyWriteback {
-            file,
-            written: 0,
-            since_writeback: 0,
-            wake,
-        };
-        let result = work(&mut out);
-        drop(out); // The only sender: the helper stops.
-        let early = helper
-            .join()
-            .unwrap_or_else(|_| Err(io::Error::other("writeback")));
-        (result, early)
-    });
-    match result {
-        (Ok(value), Ok(())) => Ok(value),
-        (Err(e), _) => Err(e),
-        (Ok(_), Err(e)) => Err(e.into()),
-    }
-}
-
-/// Runs `work` from `input` into a temporary file next to `output`, then syncs and renames
-/// it into place. On any error the temporary file is removed.
+/// Runs `work` from `input` into a new file in `output`'s directory, then syncs it and puts
+/// it into place (see [`crate::file`]). On any error nothing is left at `output` or beside it.
 fn atomically<T>(
+    input: &Path,
+    output: &Path,
+    options: &FileOptions<'_>,
+    work: impl FnOnce(&mut dyn Read, &mut EarlyWriteback<'_>) -> Result<T, Error>,
+) -> Result<T, Error> {
+    atomically_with(Placement::Auto, input, output, options, work)
+}
+
+/// [`atomically`], with the kind of output file chosen.
+fn atomically_with<T>(
+    placement: Placement,
     input: &Path,
     output: &Path,
     options: &FileOptions<'_>,
@@ -207,21 +134,22 @@ fn atomically<T>(
             io::Error::new(io::ErrorKind::InvalidInput, "the output is the input file").into(),
         );
     }
-    if !options.overwrite && output.exists() {
+    let Some(name) = output.file_name() else {
         return Err(io::Error::new(
-            io::ErrorKind::AlreadyExists,
-            format!("{} exists", output.display()),
+            io::ErrorKind::InvalidInput,
+            format!("{} does not name a file", output.display()),
         )
         .into());
+    };
+    if !options.overwrite && output.exists() {
+        return Err(exists(output).into());
     }
     let dir = match output.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".envcrypt-")
-        .suffix(".tmp")
-        .tempfile_in(dir)?;
+    let mut pending = Pending::create(dir, placement)?;
+    stale::sweep_once(dir, pending.file());
     let mut reader = Counting {
         // Reads of a frame or more go straight to the file; small frames (4 KiB, the
         // ESDKs' default) are read 64 KiB at a time instead of one syscall each.
@@ -231,26 +159,32 @@ fn atomically<T>(
         cancel: options.cancel,
         refused: false,
     };
-    let value = match with_early_writeback(tmp.as_file_mut(), |out| work(&mut reader, out)) {
+    let value = match with_early_writeback(pending.file(), |out| work(&mut reader, out)) {
         // Whatever the pipeline made of the refused read, the caller asked for this.
         Err(_) if reader.refused => return Err(Error::Cancelled),
         result => result?,
     };
-    tmp.as_file().sync_all()?;
+    pending.file().sync_all()?;
     // The last moment to stop: from here on the output exists.
     if is_set(options.cancel) {
         return Err(Error::Cancelled);
     }
-    if options.overwrite {
-        tmp.persist(output).map_err(|e| e.error)?;
-    } else {
-        tmp.persist_noclobber(output).map_err(|e| e.error)?;
-    }
-    // Make the rename itself durable.
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
+    pending
+        .place(output, name, options.overwrite)
+        .map_err(|e| match e.kind() {
+            // Created since the check above.
+            io::ErrorKind::AlreadyExists if !options.overwrite => exists(output),
+            _ => e,
+        })?;
     Ok(value)
+}
+
+/// The refusal to replace `output`.
+fn exists(output: &Path) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::AlreadyExists,
+        format!("{} exists", output.display()),
+    )
 }
 
 fn is_set(flag: Option<&AtomicBool>) -> bool {
@@ -294,3 +228,6 @@ impl Client {
         })
     }
 }
+
+#[cfg(test)]
+mod tests;
