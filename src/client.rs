@@ -6,10 +6,7 @@ use std::sync::Arc;
 use zeroize::Zeroize;
 
 use crate::crypto::CryptoProvider;
-use crate::engine::{
-    DecryptConfig, Decryptor, Encryptor, DEFAULT_FRAME_LENGTH, DEFAULT_MAX_ENCRYPTED_DATA_KEYS,
-    DEFAULT_MAX_FRAME_LENGTH,
-};
+use crate::engine::{DecryptConfig, Decryptor, Encryptor, DEFAULT_FRAME_LENGTH};
 use crate::error::{ConfigError, Error, FormatError, PolicyError};
 use crate::format::{AlgorithmSuite, EncryptionContext, Header, MAX_FRAME_LENGTH};
 use crate::keyring::Keyring;
@@ -108,12 +105,7 @@ impl Default for ClientBuilder {
             suite: AlgorithmSuite::Aes256GcmHkdfSha512CommitEcdsaP384,
             frame_length: DEFAULT_FRAME_LENGTH,
             required_context_keys: BTreeSet::new(),
-            decrypt: DecryptConfig {
-                commitment_policy: CommitmentPolicy::default(),
-                signature_policy: SignaturePolicy::default(),
-                max_encrypted_data_keys: DEFAULT_MAX_ENCRYPTED_DATA_KEYS,
-                max_frame_length: DEFAULT_MAX_FRAME_LENGTH,
-            },
+            decrypt: DecryptConfig::default(),
             require_fips: false,
         }
     }
@@ -194,6 +186,13 @@ impl ClientBuilder {
     /// Largest frame length accepted on decrypt (default 16 MiB).
     pub fn max_frame_length(mut self, max: u32) -> Self {
         self.decrypt.max_frame_length = max;
+        self
+    }
+
+    /// Largest header accepted on decrypt, in bytes (default 1 MiB): a longer one is
+    /// refused as soon as that many bytes arrived, before it is parsed again.
+    pub fn max_header_length(mut self, max: u32) -> Self {
+        self.decrypt.max_header_length = max;
         self
     }
 

@@ -294,11 +294,19 @@ fn folder_of_large_files_round_trips() {
     no_temp_files(env.dir.path());
 }
 
-/// Whether a temporary file of the library exists under `dir` (an operation is under way).
-fn has_temp_file(dir: &Path) -> bool {
-    fs::read_dir(dir).into_iter().flatten().flatten().any(|e| {
-        e.file_name().to_string_lossy().starts_with(".envcrypt-")
-            || (e.file_type().is_ok_and(|t| t.is_dir()) && has_temp_file(&e.path()))
+/// Whether process `pid` is writing an output under `dir`: it holds an unnamed `O_TMPFILE`
+/// there (`/proc` shows `DIR/#INODE (deleted)`) or a named `.envcrypt-*.tmp`.
+fn writing_under(pid: u32, dir: &Path) -> bool {
+    let Ok(dir) = fs::canonicalize(dir) else {
+        return false;
+    };
+    let fds = fs::read_dir(format!("/proc/{pid}/fd"));
+    fds.into_iter().flatten().flatten().any(|fd| {
+        fs::read_link(fd.path()).is_ok_and(|target| {
+            let name = target.to_string_lossy();
+            target.starts_with(&dir)
+                && (name.ends_with(" (deleted)") || name.contains("/.envcrypt-"))
+        })
     })
 }
 
@@ -334,7 +342,7 @@ fn an_interrupted_folder_run_keeps_finished_files_and_starts_no_more() {
     .spawn()
     .expect("spawn the tool");
     let deadline = Instant::now() + Duration::from_secs(60);
-    while !has_temp_file(&env.path("up")) {
+    while !writing_under(child.id(), &env.path("up")) {
         assert!(Instant::now() < deadline, "no file was started");
         std::thread::sleep(Duration::from_millis(1));
     }

@@ -1304,3 +1304,108 @@ fn empty_context_key_in_header() {
         "{e:?}"
     );
 }
+
+/// A materials manager that cuts the data key short: envcrypt must refuse it with a typed
+/// error on both directions, not panic inside the key schedule.
+struct ShortKeyManager(envcrypt::materials::DefaultMaterialsManager);
+
+#[async_trait]
+impl envcrypt::materials::MaterialsManager for ShortKeyManager {
+    async fn encryption_materials(
+        &self,
+        request: envcrypt::materials::EncryptionRequest,
+    ) -> Result<EncryptionMaterials, Error> {
+        let mut m = self.0.encryption_materials(request).await?;
+        let short = m.data_key.as_ref().unwrap().expose_secret()[..16].to_vec();
+        m.data_key = Some(DataKey::new(short));
+        Ok(m)
+    }
+
+    async fn decryption_materials(
+        &self,
+        request: envcrypt::materials::DecryptionRequest,
+    ) -> Result<DecryptionMaterials, Error> {
+        let mut m = self.0.decryption_materials(request).await?;
+        let short = m.data_key.as_ref().unwrap().expose_secret()[..16].to_vec();
+        m.data_key = Some(DataKey::new(short));
+        Ok(m)
+    }
+}
+
+#[test]
+fn a_data_key_of_the_wrong_length_from_a_custom_manager_is_refused() {
+    let manager = || {
+        ShortKeyManager(envcrypt::materials::DefaultMaterialsManager::new(
+            RawAesKeyring::new("ns", "key", &KEY).unwrap(),
+        ))
+    };
+    let short = Client::builder()
+        .materials_manager(manager())
+        .build()
+        .unwrap();
+    let e = short.encrypt(b"pixel data", &context()).unwrap_err();
+    assert!(
+        matches!(e, Error::Policy(PolicyError::InvalidMaterials(_))),
+        "{e:?}"
+    );
+    let good = Client::new(RawAesKeyring::new("ns", "key", &KEY).unwrap());
+    let msg = good.encrypt(b"pixel data", &context()).unwrap();
+    let e = short.decrypt(&msg, &opts()).unwrap_err();
+    assert!(
+        matches!(e, Error::Policy(PolicyError::InvalidMaterials(_))),
+        "{e:?}"
+    );
+}
+
+/// A header that keeps growing (64 EDKs of 3 x 64 KiB fields: 12 MiB) is refused once the
+/// configured limit of bytes arrived, by every reader, before it is parsed again and again.
+#[test]
+fn an_overlong_header_is_refused_at_the_limit() {
+    let mut header = vec![0x02, 0x05, 0x78];
+    header.extend_from_slice(&[0x11; 32]); // message id
+    header.extend_from_slice(&[0, 0]); // empty context
+    header.extend_from_slice(&64u16.to_be_bytes());
+    for _ in 0..64 {
+        for _ in 0..3 {
+            header.extend_from_slice(&u16::MAX.to_be_bytes());
+            header.extend(std::iter::repeat_n(b'a', u16::MAX as usize));
+        }
+    }
+    assert!(header.len() > 12 << 20);
+    let client = Client::new(RawAesKeyring::new("ns", "key", &KEY).unwrap());
+    let too_long = |e: &Error| matches!(e, Error::Format(FormatError::HeaderTooLong { max }) if *max == 1 << 20);
+    let e = client.decrypt(&header, &opts()).unwrap_err();
+    assert!(too_long(&e), "{e:?}");
+    let input = Trickle {
+        data: &header,
+        chunk: 64 << 10,
+    };
+    let e = client.decrypt_reader(input, &opts()).err().unwrap();
+    assert!(too_long(&e), "{e:?}");
+    let mut out = Vec::new();
+    let e = client
+        .decrypt_stream(&header[..], &mut out, &opts(), &Default::default())
+        .unwrap_err();
+    assert!(too_long(&e), "{e:?}");
+    // A lower limit applies as configured; a real header under it passes.
+    let strict = Client::builder()
+        .keyring(RawAesKeyring::new("ns", "key", &KEY).unwrap())
+        .max_header_length(200)
+        .build()
+        .unwrap();
+    let msg = client.encrypt(b"pixel data", &context()).unwrap();
+    let e = strict.decrypt(&msg, &opts()).unwrap_err();
+    assert!(
+        matches!(e, Error::Format(FormatError::HeaderTooLong { max: 200 })),
+        "{e:?}"
+    );
+    let roomy = Client::builder()
+        .keyring(RawAesKeyring::new("ns", "key", &KEY).unwrap())
+        .max_header_length(4096)
+        .build()
+        .unwrap();
+    assert_eq!(
+        roomy.decrypt(&msg, &opts()).unwrap().plaintext,
+        b"pixel data"
+    );
+}

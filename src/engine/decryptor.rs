@@ -25,6 +25,8 @@ pub struct DecryptConfig {
     pub max_encrypted_data_keys: u16,
     /// Largest frame (or non-framed body) accepted: the memory a reader may need.
     pub max_frame_length: u32,
+    /// Largest header accepted, in bytes.
+    pub max_header_length: u32,
 }
 
 impl Default for DecryptConfig {
@@ -34,6 +36,7 @@ impl Default for DecryptConfig {
             signature_policy: SignaturePolicy::default(),
             max_encrypted_data_keys: super::DEFAULT_MAX_ENCRYPTED_DATA_KEYS,
             max_frame_length: super::DEFAULT_MAX_FRAME_LENGTH,
+            max_header_length: super::DEFAULT_MAX_HEADER_LENGTH,
         }
     }
 }
@@ -175,7 +178,8 @@ impl Decryptor {
     }
 
     /// Parses the header from the front of `input`; `Ok(None)` means more bytes are needed.
-    /// Returns the header length and applies the commitment and signature policies.
+    /// Returns the header length and applies the commitment and signature policies. A
+    /// header still incomplete after `max_header_length` bytes is refused.
     pub fn parse_header(&mut self, input: &[u8]) -> Result<Option<usize>, Error> {
         if !matches!(self.state, State::Header) {
             return self.fail(ConfigError::StreamFinished);
@@ -184,8 +188,12 @@ impl Decryptor {
             max_encrypted_data_keys: self.config.max_encrypted_data_keys,
             max_frame_length: self.config.max_frame_length,
         };
-        let parsed = match parse_header(input, &limits) {
+        let max = self.config.max_header_length as usize;
+        let parsed = match parse_header(&input[..input.len().min(max)], &limits) {
             Ok(Some(p)) => p,
+            Ok(None) if input.len() >= max => {
+                return self.fail(FormatError::HeaderTooLong { max: max as u64 })
+            }
             Ok(None) => return Ok(None),
             Err(e) => return self.fail(e),
         };

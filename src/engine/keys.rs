@@ -4,7 +4,7 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use crate::crypto::{AeadAlgorithm, AeadKey, CryptoProvider, HashAlgorithm};
-use crate::error::{AuthenticationError, Error};
+use crate::error::{AuthenticationError, Error, PolicyError};
 use crate::format::{AlgorithmSuite, Kdf};
 
 /// A key commitment (version 2 suites).
@@ -34,6 +34,13 @@ pub(crate) fn derive(
     data_key: &[u8],
     message_id: &[u8],
 ) -> Result<(ContentKey, Option<Commitment>), Error> {
+    // Materials may come from any manager: a data key of the wrong length is refused here,
+    // before any primitive sees it.
+    if data_key.len() != suite.data_key_len() {
+        return Err(
+            PolicyError::InvalidMaterials("data key length differs from the suite's").into(),
+        );
+    }
     let alg = suite.aead();
     let mut bytes = Zeroizing::new([0u8; 32]);
     let content_key = &mut bytes[..alg.key_len()];

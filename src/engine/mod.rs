@@ -17,5 +17,8 @@ pub use encryptor::{footer, Encryptor, FrameSealer, FrameTicket, FrameTickets};
 pub const DEFAULT_FRAME_LENGTH: u32 = 64 * 1024;
 /// Default largest frame length a reader accepts (16 MiB).
 pub const DEFAULT_MAX_FRAME_LENGTH: u32 = 16 * 1024 * 1024;
+/// Default largest header a reader accepts (1 MiB; 64 KMS EDKs and a full context take
+/// about 80 KiB).
+pub const DEFAULT_MAX_HEADER_LENGTH: u32 = 1 << 20;
 /// Default largest number of encrypted data keys a reader accepts.
 pub const DEFAULT_MAX_ENCRYPTED_DATA_KEYS: u16 = 64;

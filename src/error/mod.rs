@@ -170,6 +170,11 @@ pub enum FormatError {
     BodyTooLong(u64),
     /// The footer is malformed (zero-length signature).
     InvalidFooter,
+    /// The header is longer than the reader accepts.
+    HeaderTooLong {
+        /// Configured maximum, in bytes.
+        max: u64,
+    },
 }
 
 /// The encryption context section is malformed (or cannot be serialized).
@@ -323,6 +328,7 @@ impl fmt::Display for FormatError {
             ),
             Self::BodyTooLong(l) => write!(f, "body of {l} bytes exceeds the limit"),
             Self::InvalidFooter => f.write_str("malformed footer"),
+            Self::HeaderTooLong { max } => write!(f, "header longer than the limit of {max} bytes"),
         }
     }
 }
