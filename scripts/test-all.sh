@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of envcrypt on a fresh machine: installs what the tests need (cmake and Go
-# for the FIPS module, the Python ESDK peer in a venv, cargo-fuzz), checks formatting, lints
-# and docs, builds once per feature configuration, runs the test suites in each, and a short
-# fuzzing pass. Fails loudly on anything missing.
+# for the FIPS module, the Python ESDK 4.x and 3.x peers in venvs, cargo-fuzz), checks
+# formatting, lints and docs, builds once per feature configuration, runs the test suites in
+# each, and a short fuzzing pass. Fails loudly on anything missing.
 # Usage: scripts/test-all.sh   (FUZZ_SECONDS=30 by default)
 #
 # Configurations (each runs every test; the first provider compiled in is the default one,
@@ -48,6 +48,16 @@ fi
 export ENVCRYPT_PYTHON="$venv/bin/python"
 export ENVCRYPT_MOTO_SERVER="$venv/bin/moto_server"
 export ENVCRYPT_SOFTHSM_MODULE=/usr/lib/softhsm/libsofthsm2.so
+
+step "Python ESDK 3.x peer (venv in target/esdk3-venv; the version the AWS Encryption CLI pins)"
+venv3="$root/target/esdk3-venv"
+if ! "$venv3/bin/python" -c 'import aws_encryption_sdk as e; assert e.__version__.startswith("3.")' \
+     2>/dev/null; then
+  python3 -m venv "$venv3"
+  "$venv3/bin/pip" install --quiet --disable-pip-version-check "aws-encryption-sdk>=3,<4"
+fi
+"$venv3/bin/python" -c 'import aws_encryption_sdk; print("aws-encryption-sdk", aws_encryption_sdk.__version__)'
+export ENVCRYPT_PYTHON_ESDK3="$venv3/bin/python"
 
 step "cargo-fuzz"
 if ! cargo fuzz --version >/dev/null 2>&1; then
