@@ -480,3 +480,6 @@ impl From<Error> for std::io::Error {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -239,4 +239,42 @@ mod tests {
             assert!(!want.to_string().is_empty());
         }
     }
+
+    #[test]
+    fn error_texts() {
+        let cases = [
+            (PemError::NoBegin, "no -----BEGIN ...----- line"),
+            (
+                PemError::MalformedBegin,
+                "malformed -----BEGIN ...----- line",
+            ),
+            (
+                PemError::NoEnd {
+                    label: "PUBLIC KEY".into(),
+                },
+                "no -----END PUBLIC KEY----- line",
+            ),
+            (
+                PemError::MismatchedEnd {
+                    begin: "A".into(),
+                    end: "B".into(),
+                },
+                "-----BEGIN A----- ends with -----END B-----",
+            ),
+            (
+                PemError::Headers,
+                "header lines in the PEM body (a legacy encrypted key?); \
+                 give an unencrypted PKCS#8 or SubjectPublicKeyInfo key",
+            ),
+            (PemError::Base64, "the PEM body is not valid base64"),
+            (PemError::Empty, "the PEM body is empty"),
+            (
+                PemError::TrailingData,
+                "data after the -----END ...----- line",
+            ),
+        ];
+        for (error, want) in cases {
+            assert_eq!(error.to_string(), want);
+        }
+    }
 }
