@@ -1,5 +1,8 @@
 //! Display texts (pinned: the tool prints them) and `source()` chains of the error types.
 
+use core::fmt;
+use std::error::Error as StdError;
+
 use super::*;
 
 /// Every variant's message, exactly as it was before the move to `thiserror`.
@@ -261,4 +264,186 @@ fn display_texts_are_stable() {
     for (got, want) in cases {
         assert_eq!(got, want);
     }
+}
+
+/// The `Display` texts of `e` and of each error down its `source()` chain.
+fn chain(e: &(dyn StdError + 'static)) -> Vec<String> {
+    let mut out = vec![e.to_string()];
+    let mut next = e.source();
+    while let Some(e) = next {
+        out.push(e.to_string());
+        next = e.source();
+    }
+    out
+}
+
+/// Every wrapping variant of [`Error`] exposes its inner error as `source()`, and the
+/// sub-errors that wrap another chain on to it.
+#[test]
+fn source_chains() {
+    let cases: Vec<(Error, &[&str])> = vec![
+        (
+            Error::Format(FormatError::Context(ContextError::EmptyKey)),
+            &[
+                "malformed message: encryption context: empty key",
+                "encryption context: empty key",
+                "empty key",
+            ],
+        ),
+        (
+            Error::Format(FormatError::Truncated),
+            &[
+                "malformed message: message is truncated",
+                "message is truncated",
+            ],
+        ),
+        (
+            Error::Authentication(AuthenticationError::FrameTag { sequence: 2 }),
+            &[
+                "authentication failed: tag of frame 2 does not verify",
+                "tag of frame 2 does not verify",
+            ],
+        ),
+        (
+            Error::Policy(PolicyError::UncommittedMessage),
+            &[
+                "refused by policy: message has no key commitment (version 1); the commitment policy forbids it",
+                "message has no key commitment (version 1); the commitment policy forbids it",
+            ],
+        ),
+        (
+            Error::Keyring(KeyringError::Crypto(CryptoError::Verification)),
+            &[
+                "keyring: verification failed",
+                "verification failed",
+                "verification failed",
+            ],
+        ),
+        (
+            // Several children cannot all be one source: the chain stops here.
+            Error::Keyring(KeyringError::AllFailed(vec![KeyringError::Crypto(
+                CryptoError::Failure,
+            )])),
+            &[
+                "keyring: every keyring failed: [0] primitive failed",
+                "every keyring failed: [0] primitive failed",
+            ],
+        ),
+        (
+            Error::Crypto(CryptoError::Unsupported("RSA")),
+            &[
+                "crypto provider: RSA is not supported by this provider",
+                "RSA is not supported by this provider",
+            ],
+        ),
+        (
+            Error::Config(ConfigError::Context(ContextError::TooLarge)),
+            &[
+                "invalid argument: encryption context: larger than 65,535 bytes",
+                "encryption context: larger than 65,535 bytes",
+                "larger than 65,535 bytes",
+            ],
+        ),
+        (
+            Error::Config(ConfigError::StreamFinished),
+            &[
+                "invalid argument: stream already finished or failed",
+                "stream already finished or failed",
+            ],
+        ),
+        (
+            Error::Io(std::io::Error::other("disk full")),
+            &["I/O: disk full", "disk full"],
+        ),
+        (Error::Internal("bug"), &["internal error: bug"]),
+        (Error::Cancelled, &["cancelled"]),
+    ];
+    for (error, want) in cases {
+        assert_eq!(chain(&error), *want, "{error:?}");
+    }
+}
+
+/// The sources are the typed sub-errors, so callers can downcast them.
+#[test]
+fn sources_downcast() {
+    let e = Error::Format(FormatError::Context(ContextError::EmptyKey));
+    let format = e.source().and_then(|s| s.downcast_ref::<FormatError>());
+    assert_eq!(format, Some(&FormatError::Context(ContextError::EmptyKey)));
+    let context = format
+        .and_then(|f| f.source())
+        .and_then(|s| s.downcast_ref());
+    assert_eq!(context, Some(&ContextError::EmptyKey));
+
+    let e = Error::Keyring(KeyringError::Crypto(CryptoError::Failure));
+    let crypto = e
+        .source()
+        .and_then(|s| s.downcast_ref::<KeyringError>())
+        .and_then(|k| k.source())
+        .and_then(|s| s.downcast_ref::<CryptoError>());
+    assert_eq!(crypto, Some(&CryptoError::Failure));
+
+    let e = Error::Io(std::io::Error::new(std::io::ErrorKind::NotFound, "gone"));
+    let io = e.source().and_then(|s| s.downcast_ref::<std::io::Error>());
+    assert_eq!(
+        io.map(std::io::Error::kind),
+        Some(std::io::ErrorKind::NotFound)
+    );
+}
+
+/// The `From` conversions (`?` in the crate relies on them) still pick the right variant,
+/// and `kind()` still sees through them.
+#[test]
+fn conversions_and_kinds() {
+    assert!(matches!(
+        Error::from(FormatError::from(ContextError::EmptyKey)),
+        Error::Format(FormatError::Context(ContextError::EmptyKey))
+    ));
+    assert!(matches!(
+        KeyringError::from(CryptoError::Verification),
+        KeyringError::Crypto(CryptoError::Verification)
+    ));
+    let kinds = [
+        (Error::from(FormatError::Truncated), ErrorKind::Format),
+        (
+            Error::from(AuthenticationError::Commitment),
+            ErrorKind::Authentication,
+        ),
+        (Error::from(PolicyError::SignedMessage), ErrorKind::Policy),
+        (
+            Error::from(KeyringError::Unavailable("x".into())),
+            ErrorKind::KeyringUnavailable,
+        ),
+        (
+            Error::from(KeyringError::Crypto(CryptoError::Verification)),
+            ErrorKind::Authentication,
+        ),
+        (
+            Error::from(CryptoError::Unsupported("RSA")),
+            ErrorKind::Usage,
+        ),
+        (Error::from(CryptoError::Failure), ErrorKind::Internal),
+        (Error::from(ConfigError::TooManyFrames), ErrorKind::Usage),
+        (Error::from(std::io::Error::other("x")), ErrorKind::Io),
+        (Error::Internal("x"), ErrorKind::Internal),
+        (Error::Cancelled, ErrorKind::Cancelled),
+    ];
+    for (error, kind) in kinds {
+        assert_eq!(error.kind(), kind, "{error:?}");
+    }
+}
+
+/// Errors cross threads and can be boxed into `Box<dyn Error + Send + Sync>`.
+#[test]
+fn errors_are_send_sync_static() {
+    fn check<T: StdError + Send + Sync + 'static>() {}
+    check::<Error>();
+    check::<FormatError>();
+    check::<ContextError>();
+    check::<AuthenticationError>();
+    check::<PolicyError>();
+    check::<ConfigError>();
+    check::<KeyringError>();
+    check::<CryptoError>();
+    let boxed: Box<dyn StdError + Send + Sync> = Box::new(Error::Cancelled);
+    assert_eq!(boxed.to_string(), "cancelled");
 }
