@@ -356,28 +356,19 @@ impl Rsa for NoRsa {
 }
 
 /// A primitive failed or is not offered by the provider.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum CryptoError {
     /// Authentication failed (tag or signature).
+    #[error("verification failed")]
     Verification,
     /// A key has the wrong length or encoding.
+    #[error("invalid key")]
     InvalidKey,
     /// The provider does not offer this primitive.
+    #[error("{0} is not supported by this provider")]
     Unsupported(&'static str),
     /// The primitive failed for another reason.
+    #[error("primitive failed")]
     Failure,
 }
-
-impl fmt::Display for CryptoError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Verification => f.write_str("verification failed"),
-            Self::InvalidKey => f.write_str("invalid key"),
-            Self::Unsupported(what) => write!(f, "{what} is not supported by this provider"),
-            Self::Failure => f.write_str("primitive failed"),
-        }
-    }
-}
-
-impl std::error::Error for CryptoError {}

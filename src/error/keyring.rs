@@ -6,15 +6,21 @@ use super::{crypto_kind, ErrorKind};
 use crate::crypto::CryptoError;
 
 /// Why a keyring could not wrap or unwrap.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum KeyringError {
     /// None of the EDKs belong to this keyring ("not mine").
+    #[error("no encrypted data key matches this keyring")]
     NoMatchingKey,
     /// EDKs of this keyring's type were there, but its filter excluded every one ("not
     /// mine", with one reason per EDK), e.g. a KMS discovery filter naming other accounts.
+    #[error("no encrypted data key passed this keyring's filter: {}", .0.join("; "))]
     Excluded(Vec<String>),
     /// An EDK of this keyring did not unwrap: wrong key bytes or wrong encryption context.
+    #[error(
+        "could not unwrap the data key of {provider_id}/{key_name} \
+         (wrong key, padding or encryption context)"
+    )]
     UnwrapFailed {
         /// Provider id of the EDK.
         provider_id: String,
@@ -22,16 +28,22 @@ pub enum KeyringError {
         key_name: String,
     },
     /// The key service could not be reached.
+    #[error("key service unavailable: {0}")]
     Unavailable(String),
     /// The key service refused the request.
+    #[error("access denied: {0}")]
     AccessDenied(String),
     /// The keyring's configuration or key is invalid.
+    #[error("invalid key: {0}")]
     InvalidKey(String),
     /// The keyring cannot do this (e.g. encrypt with a public-only key absent).
+    #[error("unsupported: {0}")]
     Unsupported(&'static str),
     /// A primitive failed.
-    Crypto(CryptoError),
+    #[error("{0}")]
+    Crypto(#[from] CryptoError),
     /// Every child of a multi-keyring failed; one entry per child, in order.
+    #[error("every keyring failed: {}", numbered(.0))]
     AllFailed(Vec<KeyringError>),
 }
 
@@ -79,45 +91,19 @@ impl KeyringError {
     }
 }
 
-impl fmt::Display for KeyringError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::NoMatchingKey => f.write_str("no encrypted data key matches this keyring"),
-            Self::Excluded(why) => write!(
-                f,
-                "no encrypted data key passed this keyring's filter: {}",
-                why.join("; ")
-            ),
-            Self::UnwrapFailed {
-                provider_id,
-                key_name,
-            } => write!(
-                f,
-                "could not unwrap the data key of {provider_id}/{key_name} (wrong key, padding or encryption context)"
-            ),
-            Self::Unavailable(w) => write!(f, "key service unavailable: {w}"),
-            Self::AccessDenied(w) => write!(f, "access denied: {w}"),
-            Self::InvalidKey(w) => write!(f, "invalid key: {w}"),
-            Self::Unsupported(w) => write!(f, "unsupported: {w}"),
-            Self::Crypto(e) => write!(f, "{e}"),
-            Self::AllFailed(all) => {
-                f.write_str("every keyring failed: ")?;
-                for (i, e) in all.iter().enumerate() {
-                    if i > 0 {
-                        f.write_str("; ")?;
-                    }
-                    write!(f, "[{i}] {e}")?;
+/// The children's failures as `[0] ...; [1] ...`.
+fn numbered(all: &[KeyringError]) -> impl fmt::Display + '_ {
+    struct Numbered<'a>(&'a [KeyringError]);
+    impl fmt::Display for Numbered<'_> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            for (i, e) in self.0.iter().enumerate() {
+                if i > 0 {
+                    f.write_str("; ")?;
                 }
-                Ok(())
+                write!(f, "[{i}] {e}")?;
             }
+            Ok(())
         }
     }
-}
-
-impl std::error::Error for KeyringError {}
-
-impl From<CryptoError> for KeyringError {
-    fn from(e: CryptoError) -> Self {
-        Self::Crypto(e)
-    }
+    Numbered(all)
 }

@@ -39,18 +39,22 @@ impl fmt::Debug for Pem {
 }
 
 /// Why a text is not one well-formed PEM block. Never carries key material.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum PemError {
     /// No `-----BEGIN ...-----` line.
+    #[error("no -----BEGIN ...----- line")]
     NoBegin,
     /// A line starts with `-----BEGIN` but is not `-----BEGIN LABEL-----`.
+    #[error("malformed -----BEGIN ...----- line")]
     MalformedBegin,
     /// No `-----END LABEL-----` line after the BEGIN line.
+    #[error("no -----END {label}----- line")]
     NoEnd {
         /// The BEGIN label.
         label: String,
     },
     /// The END label differs from the BEGIN label.
+    #[error("-----BEGIN {begin}----- ends with -----END {end}-----")]
     MismatchedEnd {
         /// The BEGIN label.
         begin: String,
@@ -58,36 +62,21 @@ pub(crate) enum PemError {
         end: String,
     },
     /// RFC 1421 header lines (`Proc-Type:`, `DEK-Info:`): a legacy encrypted key.
+    #[error(
+        "header lines in the PEM body (a legacy encrypted key?); \
+         give an unencrypted PKCS#8 or SubjectPublicKeyInfo key"
+    )]
     Headers,
     /// The body is not valid padded base64.
+    #[error("the PEM body is not valid base64")]
     Base64,
     /// The body is empty.
+    #[error("the PEM body is empty")]
     Empty,
     /// Something other than whitespace follows the END line.
+    #[error("data after the -----END ...----- line")]
     TrailingData,
 }
-
-impl fmt::Display for PemError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::NoBegin => f.write_str("no -----BEGIN ...----- line"),
-            Self::MalformedBegin => f.write_str("malformed -----BEGIN ...----- line"),
-            Self::NoEnd { label } => write!(f, "no -----END {label}----- line"),
-            Self::MismatchedEnd { begin, end } => {
-                write!(f, "-----BEGIN {begin}----- ends with -----END {end}-----")
-            }
-            Self::Headers => f.write_str(
-                "header lines in the PEM body (a legacy encrypted key?); \
-                 give an unencrypted PKCS#8 or SubjectPublicKeyInfo key",
-            ),
-            Self::Base64 => f.write_str("the PEM body is not valid base64"),
-            Self::Empty => f.write_str("the PEM body is empty"),
-            Self::TrailingData => f.write_str("data after the -----END ...----- line"),
-        }
-    }
-}
-
-impl std::error::Error for PemError {}
 
 /// The label of an armor line `{prefix}LABEL-----`, or `None` when the line is not one.
 fn armor_label<'a>(line: &'a str, prefix: &str) -> Option<&'a str> {
@@ -237,6 +226,44 @@ mod tests {
             let got = decode(&text).map(|p| p.label);
             assert_eq!(got, Err(want.clone()), "{text:?}");
             assert!(!want.to_string().is_empty());
+        }
+    }
+
+    #[test]
+    fn error_texts() {
+        let cases = [
+            (PemError::NoBegin, "no -----BEGIN ...----- line"),
+            (
+                PemError::MalformedBegin,
+                "malformed -----BEGIN ...----- line",
+            ),
+            (
+                PemError::NoEnd {
+                    label: "PUBLIC KEY".into(),
+                },
+                "no -----END PUBLIC KEY----- line",
+            ),
+            (
+                PemError::MismatchedEnd {
+                    begin: "A".into(),
+                    end: "B".into(),
+                },
+                "-----BEGIN A----- ends with -----END B-----",
+            ),
+            (
+                PemError::Headers,
+                "header lines in the PEM body (a legacy encrypted key?); \
+                 give an unencrypted PKCS#8 or SubjectPublicKeyInfo key",
+            ),
+            (PemError::Base64, "the PEM body is not valid base64"),
+            (PemError::Empty, "the PEM body is empty"),
+            (
+                PemError::TrailingData,
+                "data after the -----END ...----- line",
+            ),
+        ];
+        for (error, want) in cases {
+            assert_eq!(error.to_string(), want);
         }
     }
 }
