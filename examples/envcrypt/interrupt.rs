@@ -1,7 +1,8 @@
 //! Ctrl-C (or SIGTERM, SIGHUP) during `encrypt` / `decrypt`: the first signal stops the work
-//! at its next read, and the library removes the temporary output it was writing. A second
-//! signal exits at once, for a run stuck on a read that does not return (a stalled pipe): it
-//! may leave that hidden `.envcrypt-*.tmp` behind, never a file at the output's name.
+//! at its next read, and the library drops the unnamed output it was writing. A second
+//! signal exits at once, for a run stuck on a read that does not return (a stalled pipe):
+//! the unnamed output vanishes with the process (where `O_TMPFILE` is missing, a hidden
+//! `.envcrypt-*.tmp` may stay until a later run sweeps it), never a file at the output's name.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
