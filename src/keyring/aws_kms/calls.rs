@@ -28,20 +28,32 @@ pub(super) fn grants(tokens: &[String]) -> Option<Vec<String>> {
 
 /// Moves a plaintext data key out of a KMS response into zeroizing storage and checks its
 /// length.
+///
+/// What is wiped: the SDK's buffer of the key (`Blob::into_inner` hands over its `Vec`
+/// without copying). It goes under [`Zeroizing`] at once, so it is wiped (its whole capacity)
+/// when the length check fails; on success the same allocation moves into the [`DataKey`],
+/// which wipes it on drop, and no other copy of the key is made here. `Blob` cannot be
+/// zeroized in place, hence the `Vec`.
+///
+/// What is not: copies made before the `Blob` exists are out of reach: the HTTP response
+/// body, the JSON text with the key in base64, and buffers of the TLS and HTTP stack that
+/// are freed without wiping. The same holds for the plaintext data key sent to `Encrypt`
+/// (the SDK takes the request's `Blob` by value and serializes it into a request body).
 pub(super) fn take_data_key(
     plaintext: Option<Blob>,
     expected_len: usize,
     op: &str,
     key: &str,
 ) -> Result<DataKey, KeyringError> {
-    let bytes = Zeroizing::new(plaintext.map(Blob::into_inner).unwrap_or_default());
+    let mut bytes = Zeroizing::new(plaintext.map(Blob::into_inner).unwrap_or_default());
     if bytes.len() != expected_len {
+        // `bytes` is wiped when it goes out of scope.
         return Err(KeyringError::InvalidKey(format!(
             "KMS {op} with {key} returned a data key of {} bytes, expected {expected_len}",
             bytes.len()
         )));
     }
-    let mut bytes = bytes;
+    // Moves the allocation into the `DataKey` (no copy); `bytes` is left empty.
     Ok(DataKey::new(core::mem::take(&mut *bytes)))
 }
 
@@ -145,4 +157,19 @@ pub(super) fn edk_from(
         provider_info: arn.into_bytes(),
         ciphertext,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_key_taken_from_the_response() {
+        let key = take_data_key(Some(Blob::new(vec![7u8; 32])), 32, "Decrypt", "k").unwrap();
+        assert_eq!(key.expose_secret(), &[7u8; 32]);
+        let short = take_data_key(Some(Blob::new(vec![7u8; 16])), 32, "Decrypt", "k");
+        assert!(matches!(short, Err(KeyringError::InvalidKey(m)) if m.contains("16 bytes")));
+        let none = take_data_key(None, 32, "GenerateDataKey", "k");
+        assert!(matches!(none, Err(KeyringError::InvalidKey(_))));
+    }
 }

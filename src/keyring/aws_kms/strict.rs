@@ -112,6 +112,8 @@ impl AwsKmsKeyring {
             .sdk_client()
             .encrypt()
             .key_id(key_id)
+            // This copy of the data key belongs to the SDK from here on and is not wiped
+            // (it is serialized into the request body): see `take_data_key`.
             .plaintext(Blob::new(data_key.expose_secret().to_vec()))
             .set_encryption_context(context.clone())
             .set_grant_tokens(grants(&self.grant_tokens))
