@@ -4,6 +4,7 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct KmsArn<'a> {
     pub(super) partition: &'a str,
+    pub(super) region: &'a str,
     pub(super) account: &'a str,
     resource_type: &'a str,
 }
@@ -29,6 +30,7 @@ impl<'a> KmsArn<'a> {
             && !id.is_empty();
         ok.then_some(Self {
             partition,
+            region,
             account,
             resource_type,
         })
@@ -41,6 +43,31 @@ impl<'a> KmsArn<'a> {
 
 pub(super) fn is_key_arn(s: &str) -> bool {
     KmsArn::parse(s).is_some_and(|a| a.is_key())
+}
+
+/// The partition of `region` when its name tells (`cn-*` is `aws-cn`, `us-gov-*` is
+/// `aws-us-gov`, the commercial prefixes `us-`, `eu-`, `ap-` ... are `aws`); `None` for a
+/// region of a partition not listed here (then only the region itself is compared).
+pub(super) fn partition_of(region: &str) -> Option<&'static str> {
+    const SPECIAL: [(&str, &str); 7] = [
+        ("cn-", "aws-cn"),
+        ("us-gov-", "aws-us-gov"),
+        ("us-isob-", "aws-iso-b"),
+        ("us-isof-", "aws-iso-f"),
+        ("us-iso-", "aws-iso"),
+        ("eu-isoe-", "aws-iso-e"),
+        ("eusc-", "aws-eusc"),
+    ];
+    const COMMERCIAL: [&str; 9] = [
+        "af-", "ap-", "ca-", "eu-", "il-", "me-", "mx-", "sa-", "us-",
+    ];
+    if let Some((_, partition)) = SPECIAL.iter().find(|(p, _)| region.starts_with(p)) {
+        return Some(partition);
+    }
+    COMMERCIAL
+        .iter()
+        .any(|p| region.starts_with(p))
+        .then_some("aws")
 }
 
 /// A key id KMS accepts for encryption: key ARN, alias ARN, `alias/NAME` or a bare key id.
@@ -60,7 +87,10 @@ mod tests {
     #[test]
     fn arns() {
         let a = KmsArn::parse(KEY).unwrap();
-        assert_eq!((a.partition, a.account), ("aws", "123456789012"));
+        assert_eq!(
+            (a.partition, a.region, a.account),
+            ("aws", "us-east-1", "123456789012")
+        );
         assert!(a.is_key());
         let alias = KmsArn::parse("arn:aws-cn:kms:cn-north-1:123456789012:alias/x").unwrap();
         assert!(!alias.is_key());
@@ -82,5 +112,22 @@ mod tests {
         assert!(!valid_identifier("arn:aws:kms:bad"));
         assert!(!valid_identifier("a b"));
         assert!(!valid_identifier(""));
+    }
+
+    #[test]
+    fn partitions() {
+        for (region, partition) in [
+            ("us-east-1", Some("aws")),
+            ("eu-west-1", Some("aws")),
+            ("ap-southeast-2", Some("aws")),
+            ("cn-north-1", Some("aws-cn")),
+            ("us-gov-west-1", Some("aws-us-gov")),
+            ("us-iso-east-1", Some("aws-iso")),
+            ("us-isob-east-1", Some("aws-iso-b")),
+            ("eu-isoe-west-1", Some("aws-iso-e")),
+            ("mars-north-1", None),
+        ] {
+            assert_eq!(partition_of(region), partition, "{region}");
+        }
     }
 }

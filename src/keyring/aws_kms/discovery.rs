@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use super::arn::KmsArn;
+use super::arn::{partition_of, KmsArn};
 use super::calls::decrypt_any;
 use super::{KeyringError, KmsClient, PROVIDER_ID};
 use crate::format::EncryptedDataKey;
@@ -60,7 +60,12 @@ impl DiscoveryFilter {
 ///
 /// Each `aws-kms` EDK whose provider info is a key ARN passing the [`DiscoveryFilter`] (any
 /// key without a filter) is sent to `Decrypt` with that ARN as key id; the answer must name
-/// the same key. Calls go to the client's region.
+/// the same key.
+///
+/// Calls go to the client's region only: an EDK whose ARN names another region (or, for a
+/// region whose partition is known, another partition) is skipped without a call, with a
+/// reason in [`KeyringError::Excluded`] like the filter's. To decrypt EDKs of several
+/// regions, put one discovery keyring per region in a [`MultiKeyring`](crate::keyring::MultiKeyring).
 ///
 /// ```no_run
 /// use envcrypt::keyring::{AwsKmsDiscoveryKeyring, DiscoveryFilter, KmsClient};
@@ -125,6 +130,10 @@ impl Keyring for AwsKmsDiscoveryKeyring {
         if materials.data_key.is_some() {
             return Ok(materials);
         }
+        // The region every call goes to. Without one (a client built from an SDK
+        // configuration that has none) there is nothing to compare and the SDK refuses the call.
+        let config = self.client.sdk_client().config();
+        let region = config.region().map(|r| r.as_ref());
         let mut excluded = Vec::new();
         let mut candidates = Vec::new();
         for edk in encrypted_data_keys {
@@ -146,6 +155,10 @@ impl Keyring for AwsKmsDiscoveryKeyring {
                 excluded.push(format!("{info}: {why}"));
                 continue;
             }
+            if let Some(why) = region.and_then(|r| other_region(&arn, r)) {
+                excluded.push(format!("{info}: {why}"));
+                continue;
+            }
             candidates.push((edk, info));
         }
         let none = if excluded.is_empty() {
@@ -164,6 +177,23 @@ impl Keyring for AwsKmsDiscoveryKeyring {
     }
 }
 
+/// `None` when `arn` is a key of `region` (the client's); else why it is out of reach.
+fn other_region(arn: &KmsArn<'_>, region: &str) -> Option<String> {
+    if arn.region != region {
+        return Some(format!(
+            "region {} is not the client's region {region}",
+            arn.region
+        ));
+    }
+    match partition_of(region) {
+        Some(p) if p != arn.partition => Some(format!(
+            "partition {} is not {p}, the partition of the client's region {region}",
+            arn.partition
+        )),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,5 +208,19 @@ mod tests {
         assert!(f.reject(&other).unwrap().contains("account 111122223333"));
         let cn = KmsArn::parse("arn:aws-cn:kms:cn-north-1:123456789012:key/x").unwrap();
         assert!(f.reject(&cn).unwrap().contains("partition aws-cn"));
+    }
+
+    #[test]
+    fn region() {
+        let arn = KmsArn::parse(KEY).unwrap();
+        assert_eq!(other_region(&arn, "us-east-1"), None);
+        let why = other_region(&arn, "eu-west-1").unwrap();
+        assert!(why.contains("region us-east-1 is not the client's region eu-west-1"));
+        let cn = KmsArn::parse("arn:aws-cn:kms:us-east-1:123456789012:key/x").unwrap();
+        assert!(other_region(&cn, "us-east-1")
+            .unwrap()
+            .contains("partition aws-cn is not aws"));
+        let odd = KmsArn::parse("arn:aws-x:kms:mars-north-1:123456789012:key/x").unwrap();
+        assert_eq!(other_region(&odd, "mars-north-1"), None);
     }
 }

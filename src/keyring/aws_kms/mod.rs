@@ -27,7 +27,7 @@
 //! | `InvalidCiphertextException`, `IncorrectKeyException` (wrong key or context) | [`UnwrapFailed`](KeyringError::UnwrapFailed) |
 //! | `NotFoundException`, `InvalidKeyUsageException`, a response naming another key, a data key of the wrong length | [`InvalidKey`](KeyringError::InvalidKey) |
 //! | no `aws-kms` EDK for a configured key | [`NoMatchingKey`](KeyringError::NoMatchingKey) |
-//! | `aws-kms` EDKs, but the discovery filter excluded every one | [`Excluded`](KeyringError::Excluded) (one reason per EDK) |
+//! | `aws-kms` EDKs, but the discovery filter or the client's region excluded every one | [`Excluded`](KeyringError::Excluded) (one reason per EDK) |
 
 mod arn;
 mod calls;
