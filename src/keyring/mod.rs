@@ -12,6 +12,7 @@ mod pem;
 #[cfg(feature = "pkcs11")]
 pub mod pkcs11;
 mod raw_aes;
+mod raw_aes_edk;
 mod raw_rsa;
 
 use async_trait::async_trait;
