@@ -239,3 +239,31 @@ fn required_context_is_demanded_and_kept_out_of_the_header() {
         "{e:?}"
     );
 }
+
+#[test]
+fn shared_keyring_serves_two_clients() {
+    let keyring = Arc::new(RawAesKeyring::new("ns", "shared", &[9; 32]).unwrap());
+    let first = Client::new(Arc::clone(&keyring));
+    let second = Client::new(Arc::clone(&keyring));
+    assert_eq!(Arc::strong_count(&keyring), 3);
+    let context = EncryptionContext::from_pairs([("study", "ct")]);
+    let message = first
+        .encrypt(b"one keyring, two clients", &context)
+        .unwrap();
+    let out = second
+        .decrypt(&message, &DecryptOptions::default())
+        .unwrap();
+    assert_eq!(out.plaintext, b"one keyring, two clients");
+    // Shared as a trait object, and boxed, too.
+    let dynamic: Arc<dyn Keyring> = keyring.clone();
+    let out = Client::new(Box::new(dynamic) as Box<dyn Keyring>)
+        .decrypt(&message, &DecryptOptions::default())
+        .unwrap();
+    assert_eq!(out.plaintext, b"one keyring, two clients");
+    drop((first, second));
+    assert_eq!(
+        Arc::strong_count(&keyring),
+        1,
+        "the clients let go of the keyring"
+    );
+}
