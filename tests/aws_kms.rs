@@ -685,15 +685,8 @@ fn context_mismatch_is_unwrap_failed() {
     // At the keyring: a context that differs from the one the EDK was made under.
     let provider = envcrypt::crypto::default_provider();
     let suite = AlgorithmSuite::Aes256GcmHkdfSha512Commit;
-    let materials = EncryptionMaterials {
-        provider,
-        suite,
-        encryption_context: EncryptionContext::from_pairs([("a", "1")]),
-        required_context_keys: Default::default(),
-        data_key: None,
-        encrypted_data_keys: Vec::new(),
-        signer: None,
-    };
+    let materials =
+        EncryptionMaterials::new(provider, suite, EncryptionContext::from_pairs([("a", "1")]));
     let done = envcrypt::block_on(keyring.on_encrypt(materials)).unwrap();
     for (context, ok) in [
         (EncryptionContext::from_pairs([("a", "1")]), true),
@@ -704,14 +697,7 @@ fn context_mismatch_is_unwrap_failed() {
             false,
         ),
     ] {
-        let materials = DecryptionMaterials {
-            provider,
-            suite,
-            encryption_context: context.clone(),
-            required_context_keys: Default::default(),
-            data_key: None,
-            verifier: None,
-        };
+        let materials = DecryptionMaterials::new(provider, suite, context.clone());
         let result = envcrypt::block_on(keyring.on_decrypt(materials, &done.encrypted_data_keys));
         match result {
             Ok(m) => {
@@ -1074,26 +1060,19 @@ fn fake_edk(arn: &str) -> EncryptedDataKey {
 }
 
 fn decryption_materials(context: EncryptionContext) -> DecryptionMaterials {
-    DecryptionMaterials {
-        provider: envcrypt::crypto::default_provider(),
-        suite: AlgorithmSuite::Aes256GcmHkdfSha512Commit,
-        encryption_context: context,
-        required_context_keys: Default::default(),
-        data_key: None,
-        verifier: None,
-    }
+    DecryptionMaterials::new(
+        envcrypt::crypto::default_provider(),
+        AlgorithmSuite::Aes256GcmHkdfSha512Commit,
+        context,
+    )
 }
 
 fn encryption_materials(context: EncryptionContext) -> EncryptionMaterials {
-    EncryptionMaterials {
-        provider: envcrypt::crypto::default_provider(),
-        suite: AlgorithmSuite::Aes256GcmHkdfSha512Commit,
-        encryption_context: context,
-        required_context_keys: Default::default(),
-        data_key: None,
-        encrypted_data_keys: Vec::new(),
-        signer: None,
-    }
+    EncryptionMaterials::new(
+        envcrypt::crypto::default_provider(),
+        AlgorithmSuite::Aes256GcmHkdfSha512Commit,
+        context,
+    )
 }
 
 fn fake_client(fake: &FakeKms) -> KmsClient {
@@ -1558,13 +1537,7 @@ fn cached_kms_keyring_cuts_generate_data_key_calls() {
     let context = EncryptionContext::from_pairs([("dept", "radiology")]);
     for (limits, expected) in [
         (CacheLimits::default(), 1),
-        (
-            CacheLimits {
-                max_messages: 100,
-                ..CacheLimits::default()
-            },
-            10,
-        ),
+        (CacheLimits::default().with_max_messages(100), 10),
     ] {
         let keyring = AwsKmsKeyring::new(kms.clone(), &arn).unwrap();
         let cache = CachingMaterialsManager::new(DefaultMaterialsManager::new(keyring), 8, limits);

@@ -107,20 +107,14 @@ fn one_data_key_serves_many_messages_within_limits() {
 fn message_byte_and_age_limits_retire_entries() {
     let ctx = EncryptionContext::new();
     let suite = AlgorithmSuite::Aes256GcmHkdfSha512Commit;
-    let limits = CacheLimits {
-        max_messages: 100,
-        ..CacheLimits::default()
-    };
+    let limits = CacheLimits::default().with_max_messages(100);
     let (client, _, encrypts, _) = cached(limits, 8, suite);
     for _ in 0..1000 {
         client.encrypt(b"x", &ctx).unwrap();
     }
     assert_eq!(encrypts.load(Ordering::SeqCst), 10);
 
-    let limits = CacheLimits {
-        max_bytes: 1000,
-        ..CacheLimits::default()
-    };
+    let limits = CacheLimits::default().with_max_bytes(1000);
     let (client, _, encrypts, _) = cached(limits, 8, suite);
     for _ in 0..10 {
         client.encrypt(&[0; 300], &ctx).unwrap(); // 3 fit in 1000 bytes
@@ -130,10 +124,7 @@ fn message_byte_and_age_limits_retire_entries() {
     client.encrypt(&[0; 2000], &ctx).unwrap();
     assert_eq!(encrypts.load(Ordering::SeqCst), 6);
 
-    let limits = CacheLimits {
-        max_age: Duration::from_millis(50),
-        ..CacheLimits::default()
-    };
+    let limits = CacheLimits::default().with_max_age(Duration::from_millis(50));
     let (client, _, encrypts, _) = cached(limits, 8, suite);
     client.encrypt(b"x", &ctx).unwrap();
     client.encrypt(b"x", &ctx).unwrap();

@@ -54,6 +54,7 @@ use token::Token;
 
 /// What kind of key a [`Pkcs11Keyring`] found in its token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Pkcs11KeyKind {
     /// An AES key; EDKs in the raw AES format.
     Aes {

@@ -9,7 +9,8 @@ use crate::format::EncryptedDataKey;
 use crate::keyring::Keyring;
 use crate::materials::{DecryptionMaterials, EncryptionMaterials};
 
-/// Which KMS keys a discovery keyring may use: those of `partition` in `account_ids`.
+/// Which KMS keys a discovery keyring may use: those of `partition` in `account_ids`. Built
+/// with [`DiscoveryFilter::new`]; the fields are public to read.
 ///
 /// ```
 /// use envcrypt::keyring::DiscoveryFilter;
@@ -17,6 +18,7 @@ use crate::materials::{DecryptionMaterials, EncryptionMaterials};
 /// assert_eq!(filter.account_ids.len(), 2);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DiscoveryFilter {
     /// The ARN partition (`aws`, `aws-cn`, `aws-us-gov`, ...).
     pub partition: String,
