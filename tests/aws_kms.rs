@@ -133,9 +133,18 @@ impl Intercept for Counter {
 
 /// SDK configuration for `endpoint`: region us-east-1, dummy credentials, no environment.
 fn sdk_config(endpoint: &str, calls: Option<&Arc<Calls>>) -> aws_sdk_kms::Config {
+    sdk_config_in(endpoint, REGION, calls)
+}
+
+/// [`sdk_config`] for another region (moto keeps each region's keys apart).
+fn sdk_config_in(
+    endpoint: &str,
+    region: &'static str,
+    calls: Option<&Arc<Calls>>,
+) -> aws_sdk_kms::Config {
     let mut builder = aws_sdk_kms::Config::builder()
         .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(REGION))
+        .region(Region::new(region))
         .credentials_provider(Credentials::new(
             "test",
             "test",
@@ -169,12 +178,16 @@ struct Admin {
 
 impl Admin {
     fn new(moto: &Moto) -> Self {
+        Self::in_region(moto, REGION)
+    }
+
+    fn in_region(moto: &Moto, region: &'static str) -> Self {
         Self {
             rt: tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .expect("runtime"),
-            client: aws_sdk_kms::Client::from_conf(sdk_config(&moto.endpoint, None)),
+            client: aws_sdk_kms::Client::from_conf(sdk_config_in(&moto.endpoint, region, None)),
         }
     }
 
@@ -559,6 +572,75 @@ fn discovery_with_and_without_filter() {
     assert!(matches!(e, KeyringError::Unsupported(_)), "{e:?}");
 }
 
+#[test]
+fn discovery_skips_edks_of_other_regions() {
+    const OTHER: &str = "eu-west-1";
+    let moto = Moto::start();
+    let (home_key, _) = Admin::new(&moto).create_key();
+    let away = Admin::in_region(&moto, OTHER);
+    let (away_key, _) = away.create_key();
+    assert!(away_key.contains(":eu-west-1:"), "{away_key}");
+    let (kms, calls) = kms(&moto.endpoint);
+    let away_kms = KmsClient::from_sdk_client(aws_sdk_kms::Client::from_conf(sdk_config_in(
+        &moto.endpoint,
+        OTHER,
+        None,
+    )));
+    let data = payload(3000);
+    let context = EncryptionContext::from_pairs([("k", "v")]);
+    let away_message = Client::new(AwsKmsKeyring::new(away_kms.clone(), &away_key).unwrap())
+        .encrypt(&data, &context)
+        .unwrap();
+
+    // A us-east-1 discovery keyring (with and without a filter that admits the account):
+    // the eu-west-1 EDK is not sent to us-east-1.
+    for keyring in [
+        AwsKmsDiscoveryKeyring::new(kms.clone()),
+        AwsKmsDiscoveryKeyring::new(kms.clone())
+            .with_filter(DiscoveryFilter::new("aws", [ACCOUNT])),
+    ] {
+        calls.reset();
+        let e =
+            keyring_error(Client::new(keyring).decrypt(&away_message, &DecryptOptions::default()));
+        match &e {
+            KeyringError::Excluded(why) => {
+                assert_eq!(why.len(), 1, "{why:?}");
+                assert!(why[0].contains(&away_key), "{why:?}");
+                assert!(
+                    why[0].contains("region eu-west-1 is not the client's region us-east-1"),
+                    "{why:?}"
+                );
+            }
+            other => panic!("expected Excluded, got {other:?}"),
+        }
+        assert!(!e.is_unavailable());
+        assert_eq!(calls.total(), 0, "no call to the wrong region");
+    }
+
+    // The same EDK with its region's client decrypts.
+    let out = Client::new(AwsKmsDiscoveryKeyring::new(away_kms.clone()))
+        .decrypt(&away_message, &DecryptOptions::default())
+        .expect("discovery in the EDK's region");
+    assert_eq!(out.plaintext, data);
+
+    // A message with EDKs of both regions, the other region's first: one Decrypt call, in
+    // us-east-1, for the us-east-1 EDK.
+    let both = Client::new(MultiKeyring::new(
+        Some(AwsKmsKeyring::new(away_kms, &away_key).unwrap()),
+        [AwsKmsKeyring::new(kms.clone(), &home_key).unwrap()],
+    ));
+    let message = both.encrypt(&data, &context).unwrap();
+    let edks = kms_edks(&message);
+    assert_eq!(edks, vec![away_key.clone(), home_key.clone()]);
+    calls.reset();
+    let out = Client::new(AwsKmsDiscoveryKeyring::new(kms))
+        .decrypt(&message, &DecryptOptions::default())
+        .expect("the us-east-1 EDK decrypts");
+    assert_eq!(out.plaintext, data);
+    assert_eq!(calls.count("Decrypt"), 1);
+    assert_eq!(calls.total(), 1);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Encryption context
 
@@ -603,15 +685,8 @@ fn context_mismatch_is_unwrap_failed() {
     // At the keyring: a context that differs from the one the EDK was made under.
     let provider = envcrypt::crypto::default_provider();
     let suite = AlgorithmSuite::Aes256GcmHkdfSha512Commit;
-    let materials = EncryptionMaterials {
-        provider,
-        suite,
-        encryption_context: EncryptionContext::from_pairs([("a", "1")]),
-        required_context_keys: Default::default(),
-        data_key: None,
-        encrypted_data_keys: Vec::new(),
-        signer: None,
-    };
+    let materials =
+        EncryptionMaterials::new(provider, suite, EncryptionContext::from_pairs([("a", "1")]));
     let done = envcrypt::block_on(keyring.on_encrypt(materials)).unwrap();
     for (context, ok) in [
         (EncryptionContext::from_pairs([("a", "1")]), true),
@@ -622,14 +697,7 @@ fn context_mismatch_is_unwrap_failed() {
             false,
         ),
     ] {
-        let materials = DecryptionMaterials {
-            provider,
-            suite,
-            encryption_context: context.clone(),
-            required_context_keys: Default::default(),
-            data_key: None,
-            verifier: None,
-        };
+        let materials = DecryptionMaterials::new(provider, suite, context.clone());
         let result = envcrypt::block_on(keyring.on_decrypt(materials, &done.encrypted_data_keys));
         match result {
             Ok(m) => {
@@ -992,26 +1060,19 @@ fn fake_edk(arn: &str) -> EncryptedDataKey {
 }
 
 fn decryption_materials(context: EncryptionContext) -> DecryptionMaterials {
-    DecryptionMaterials {
-        provider: envcrypt::crypto::default_provider(),
-        suite: AlgorithmSuite::Aes256GcmHkdfSha512Commit,
-        encryption_context: context,
-        required_context_keys: Default::default(),
-        data_key: None,
-        verifier: None,
-    }
+    DecryptionMaterials::new(
+        envcrypt::crypto::default_provider(),
+        AlgorithmSuite::Aes256GcmHkdfSha512Commit,
+        context,
+    )
 }
 
 fn encryption_materials(context: EncryptionContext) -> EncryptionMaterials {
-    EncryptionMaterials {
-        provider: envcrypt::crypto::default_provider(),
-        suite: AlgorithmSuite::Aes256GcmHkdfSha512Commit,
-        encryption_context: context,
-        required_context_keys: Default::default(),
-        data_key: None,
-        encrypted_data_keys: Vec::new(),
-        signer: None,
-    }
+    EncryptionMaterials::new(
+        envcrypt::crypto::default_provider(),
+        AlgorithmSuite::Aes256GcmHkdfSha512Commit,
+        context,
+    )
 }
 
 fn fake_client(fake: &FakeKms) -> KmsClient {
@@ -1476,13 +1537,7 @@ fn cached_kms_keyring_cuts_generate_data_key_calls() {
     let context = EncryptionContext::from_pairs([("dept", "radiology")]);
     for (limits, expected) in [
         (CacheLimits::default(), 1),
-        (
-            CacheLimits {
-                max_messages: 100,
-                ..CacheLimits::default()
-            },
-            10,
-        ),
+        (CacheLimits::default().with_max_messages(100), 10),
     ] {
         let keyring = AwsKmsKeyring::new(kms.clone(), &arn).unwrap();
         let cache = CachingMaterialsManager::new(DefaultMaterialsManager::new(keyring), 8, limits);

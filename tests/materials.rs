@@ -107,20 +107,14 @@ fn one_data_key_serves_many_messages_within_limits() {
 fn message_byte_and_age_limits_retire_entries() {
     let ctx = EncryptionContext::new();
     let suite = AlgorithmSuite::Aes256GcmHkdfSha512Commit;
-    let limits = CacheLimits {
-        max_messages: 100,
-        ..CacheLimits::default()
-    };
+    let limits = CacheLimits::default().with_max_messages(100);
     let (client, _, encrypts, _) = cached(limits, 8, suite);
     for _ in 0..1000 {
         client.encrypt(b"x", &ctx).unwrap();
     }
     assert_eq!(encrypts.load(Ordering::SeqCst), 10);
 
-    let limits = CacheLimits {
-        max_bytes: 1000,
-        ..CacheLimits::default()
-    };
+    let limits = CacheLimits::default().with_max_bytes(1000);
     let (client, _, encrypts, _) = cached(limits, 8, suite);
     for _ in 0..10 {
         client.encrypt(&[0; 300], &ctx).unwrap(); // 3 fit in 1000 bytes
@@ -130,10 +124,7 @@ fn message_byte_and_age_limits_retire_entries() {
     client.encrypt(&[0; 2000], &ctx).unwrap();
     assert_eq!(encrypts.load(Ordering::SeqCst), 6);
 
-    let limits = CacheLimits {
-        max_age: Duration::from_millis(50),
-        ..CacheLimits::default()
-    };
+    let limits = CacheLimits::default().with_max_age(Duration::from_millis(50));
     let (client, _, encrypts, _) = cached(limits, 8, suite);
     client.encrypt(b"x", &ctx).unwrap();
     client.encrypt(b"x", &ctx).unwrap();
@@ -237,5 +228,33 @@ fn required_context_is_demanded_and_kept_out_of_the_header() {
     assert!(
         matches!(e, Error::Keyring(KeyringError::UnwrapFailed { .. })),
         "{e:?}"
+    );
+}
+
+#[test]
+fn shared_keyring_serves_two_clients() {
+    let keyring = Arc::new(RawAesKeyring::new("ns", "shared", &[9; 32]).unwrap());
+    let first = Client::new(Arc::clone(&keyring));
+    let second = Client::new(Arc::clone(&keyring));
+    assert_eq!(Arc::strong_count(&keyring), 3);
+    let context = EncryptionContext::from_pairs([("study", "ct")]);
+    let message = first
+        .encrypt(b"one keyring, two clients", &context)
+        .unwrap();
+    let out = second
+        .decrypt(&message, &DecryptOptions::default())
+        .unwrap();
+    assert_eq!(out.plaintext, b"one keyring, two clients");
+    // Shared as a trait object, and boxed, too.
+    let dynamic: Arc<dyn Keyring> = keyring.clone();
+    let out = Client::new(Box::new(dynamic) as Box<dyn Keyring>)
+        .decrypt(&message, &DecryptOptions::default())
+        .unwrap();
+    assert_eq!(out.plaintext, b"one keyring, two clients");
+    drop((first, second));
+    assert_eq!(
+        Arc::strong_count(&keyring),
+        1,
+        "the clients let go of the keyring"
     );
 }

@@ -271,26 +271,13 @@ fn enc_materials(
     ctx: EncryptionContext,
     key: Option<&[u8]>,
 ) -> EncryptionMaterials {
-    EncryptionMaterials {
-        provider: envcrypt::crypto::default_provider(),
-        suite,
-        encryption_context: ctx,
-        required_context_keys: Default::default(),
-        data_key: key.map(|k| DataKey::new(k.to_vec())),
-        encrypted_data_keys: Vec::new(),
-        signer: None,
-    }
+    let mut materials = EncryptionMaterials::new(envcrypt::crypto::default_provider(), suite, ctx);
+    materials.data_key = key.map(|k| DataKey::new(k.to_vec()));
+    materials
 }
 
 fn dec_materials(suite: AlgorithmSuite, ctx: EncryptionContext) -> DecryptionMaterials {
-    DecryptionMaterials {
-        provider: envcrypt::crypto::default_provider(),
-        suite,
-        encryption_context: ctx,
-        required_context_keys: Default::default(),
-        data_key: None,
-        verifier: None,
-    }
+    DecryptionMaterials::new(envcrypt::crypto::default_provider(), suite, ctx)
 }
 
 /// The RSA EDK is plain OAEP-SHA1 (MGF1-SHA1, empty label): the crypto provider's RSA opens

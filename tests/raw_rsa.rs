@@ -226,27 +226,16 @@ mod with_rsa {
             RawRsaKeyring::from_pem(NAMESPACE, NAME, padding, &crlf("PRIVATE KEY", &pkcs8))
                 .unwrap();
         let suite = SUITES[0];
-        let enc = block_on(sender.on_encrypt(EncryptionMaterials {
-            provider: default_provider(),
+        let enc = block_on(sender.on_encrypt(EncryptionMaterials::new(
+            default_provider(),
             suite,
-            encryption_context: context(),
-            required_context_keys: Default::default(),
-            data_key: None,
-            encrypted_data_keys: Vec::new(),
-            signer: None,
-        }))
+            context(),
+        )))
         .unwrap();
         let data_key = enc.data_key.as_ref().unwrap().expose_secret().to_vec();
         assert_eq!(data_key.len(), 32);
         assert_eq!(enc.encrypted_data_keys[0].ciphertext.len(), 512);
-        let materials = || DecryptionMaterials {
-            provider: default_provider(),
-            suite,
-            encryption_context: context(),
-            required_context_keys: Default::default(),
-            data_key: None,
-            verifier: None,
-        };
+        let materials = || DecryptionMaterials::new(default_provider(), suite, context());
         // Another keyring's EDK first, then ours: ours is found.
         let other = EncryptedDataKey {
             provider_id: "other".into(),

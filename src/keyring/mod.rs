@@ -12,7 +12,10 @@ mod pem;
 #[cfg(feature = "pkcs11")]
 pub mod pkcs11;
 mod raw_aes;
+mod raw_aes_edk;
 mod raw_rsa;
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 
@@ -43,4 +46,43 @@ pub trait Keyring: Send + Sync {
         materials: DecryptionMaterials,
         encrypted_data_keys: &[EncryptedDataKey],
     ) -> Result<DecryptionMaterials, KeyringError>;
+}
+
+/// A shared keyring is a keyring: pass an `Arc` wherever `impl Keyring` is taken (one
+/// keyring, e.g. one KMS client or one HSM session pool, serving several clients).
+#[async_trait]
+impl<K: Keyring + ?Sized> Keyring for Arc<K> {
+    async fn on_encrypt(
+        &self,
+        materials: EncryptionMaterials,
+    ) -> Result<EncryptionMaterials, KeyringError> {
+        (**self).on_encrypt(materials).await
+    }
+
+    async fn on_decrypt(
+        &self,
+        materials: DecryptionMaterials,
+        encrypted_data_keys: &[EncryptedDataKey],
+    ) -> Result<DecryptionMaterials, KeyringError> {
+        (**self).on_decrypt(materials, encrypted_data_keys).await
+    }
+}
+
+/// A boxed keyring (including `Box<dyn Keyring>`) is a keyring.
+#[async_trait]
+impl<K: Keyring + ?Sized> Keyring for Box<K> {
+    async fn on_encrypt(
+        &self,
+        materials: EncryptionMaterials,
+    ) -> Result<EncryptionMaterials, KeyringError> {
+        (**self).on_encrypt(materials).await
+    }
+
+    async fn on_decrypt(
+        &self,
+        materials: DecryptionMaterials,
+        encrypted_data_keys: &[EncryptedDataKey],
+    ) -> Result<DecryptionMaterials, KeyringError> {
+        (**self).on_decrypt(materials, encrypted_data_keys).await
+    }
 }

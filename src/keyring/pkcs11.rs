@@ -46,16 +46,15 @@ use zeroize::Zeroizing;
 
 pub use config::{Pkcs11Config, Pkcs11ObjectType, DEFAULT_NAMESPACE, PIN_ENV};
 
-use super::{Keyring, KeyringError};
+use super::{raw_aes_edk, Keyring, KeyringError};
 use crate::crypto::{RsaPadding, NONCE_LEN, TAG_LEN};
 use crate::format::EncryptedDataKey;
 use crate::materials::{DataKey, DecryptionMaterials, EncryptionMaterials};
 use token::Token;
 
-const TAG_BITS: u32 = (TAG_LEN * 8) as u32;
-
 /// What kind of key a [`Pkcs11Keyring`] found in its token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Pkcs11KeyKind {
     /// An AES key; EDKs in the raw AES format.
     Aes {
@@ -312,22 +311,6 @@ impl Pkcs11Keyring {
             key_name: self.name.clone(),
         }
     }
-
-    /// The IV of an EDK in our raw AES format, or `None` when the EDK is not ours.
-    fn our_aes_iv<'a>(&self, edk: &'a EncryptedDataKey) -> Option<&'a [u8; NONCE_LEN]> {
-        if edk.provider_id != self.namespace {
-            return None;
-        }
-        let info = edk.provider_info.strip_prefix(self.name.as_bytes())?;
-        let (tag_bits, rest) = info.split_first_chunk::<4>()?;
-        let (iv_len, iv) = rest.split_first_chunk::<4>()?;
-        if u32::from_be_bytes(*tag_bits) != TAG_BITS
-            || u32::from_be_bytes(*iv_len) as usize != NONCE_LEN
-        {
-            return None;
-        }
-        iv.try_into().ok()
-    }
 }
 
 #[async_trait]
@@ -361,25 +344,18 @@ impl Keyring for Pkcs11Keyring {
                     let params = GcmParams::new(&mut iv, &aad, Ulong::try_from(TAG_LEN * 8)?)?;
                     s.encrypt(&Mechanism::AesGcm(params), key, data_key)
                 })?;
-                if ciphertext.len() != data_key.len() + TAG_LEN {
+                let Some((wrapped, tag)) =
+                    raw_aes_edk::split_tag(&ciphertext).filter(|(w, _)| w.len() == data_key.len())
+                else {
                     return Err(KeyringError::Unavailable(format!(
                         "{what}: the token returned {} bytes, expected {}",
                         ciphertext.len(),
                         data_key.len() + TAG_LEN
                     )));
-                }
+                };
                 // `iv` is read back after the call: a token that generates the IV itself
                 // writes it into the parameters.
-                let mut provider_info = Vec::with_capacity(self.name.len() + 8 + NONCE_LEN);
-                provider_info.extend_from_slice(self.name.as_bytes());
-                provider_info.extend_from_slice(&TAG_BITS.to_be_bytes());
-                provider_info.extend_from_slice(&(NONCE_LEN as u32).to_be_bytes());
-                provider_info.extend_from_slice(&iv);
-                EncryptedDataKey {
-                    provider_id: self.namespace.clone(),
-                    provider_info,
-                    ciphertext,
-                }
+                raw_aes_edk::encode(&self.namespace, &self.name, &iv, wrapped.to_vec(), tag)
             }
             KeyObjects::Rsa { public, .. } => {
                 let public = public.ok_or(KeyringError::Unsupported(
@@ -423,17 +399,18 @@ impl Keyring for Pkcs11Keyring {
                     .to_bytes()
                     .map_err(|e| KeyringError::InvalidKey(format!("encryption context: {e}")))?;
                 for edk in encrypted_data_keys {
-                    let Some(iv) = self.our_aes_iv(edk) else {
+                    let Some(ours) = raw_aes_edk::decode(edk, &self.namespace, &self.name) else {
                         continue;
                     };
                     failure = self.unwrap_failed();
-                    if edk.ciphertext.len() != key_len + TAG_LEN {
+                    if ours.split().is_none_or(|(w, _)| w.len() != key_len) {
                         continue;
                     }
-                    let mut iv = *iv;
+                    // The token takes the EDK's ciphertext as stored (wrapped key || tag).
+                    let mut iv = ours.iv;
                     let result = conn.token.with_session(|s| {
                         let params = GcmParams::new(&mut iv, &aad, Ulong::try_from(TAG_LEN * 8)?)?;
-                        s.decrypt(&Mechanism::AesGcm(params), key, &edk.ciphertext)
+                        s.decrypt(&Mechanism::AesGcm(params), key, ours.ciphertext)
                             .map(Zeroizing::new)
                     });
                     match result {

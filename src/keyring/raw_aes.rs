@@ -3,12 +3,10 @@
 use async_trait::async_trait;
 use zeroize::Zeroizing;
 
-use super::{Keyring, KeyringError};
-use crate::crypto::{AeadAlgorithm, NONCE_LEN, TAG_LEN};
+use super::{raw_aes_edk, Keyring, KeyringError};
+use crate::crypto::AeadAlgorithm;
 use crate::format::EncryptedDataKey;
 use crate::materials::{DataKey, DecryptionMaterials, EncryptionMaterials};
-
-const TAG_BITS: u32 = (TAG_LEN * 8) as u32;
 
 /// Wraps data keys with a local 128-, 192- or 256-bit AES-GCM key.
 ///
@@ -59,20 +57,6 @@ impl RawAesKeyring {
             key: Zeroizing::new(key.to_vec()),
         })
     }
-
-    /// The IV of an EDK of ours, or `None` when the EDK belongs to another keyring.
-    fn our_iv<'a>(&self, edk: &'a EncryptedDataKey) -> Option<&'a [u8]> {
-        if edk.provider_id != self.namespace {
-            return None;
-        }
-        let info = edk.provider_info.strip_prefix(self.name.as_bytes())?;
-        let (tag_bits, rest) = info.split_first_chunk::<4>()?;
-        let (iv_len, iv) = rest.split_first_chunk::<4>()?;
-        (u32::from_be_bytes(*tag_bits) == TAG_BITS
-            && u32::from_be_bytes(*iv_len) as usize == NONCE_LEN
-            && iv.len() == NONCE_LEN)
-            .then_some(iv)
-    }
 }
 
 #[async_trait]
@@ -96,17 +80,8 @@ impl Keyring for RawAesKeyring {
         let mut ciphertext = Vec::with_capacity(48);
         ciphertext.extend_from_slice(data_key.unwrap_or_default());
         let (iv, tag) = key.seal_with_random_nonce(&aad, &mut ciphertext)?;
-        ciphertext.extend_from_slice(&tag);
-        let mut provider_info = Vec::with_capacity(self.name.len() + 8 + NONCE_LEN);
-        provider_info.extend_from_slice(self.name.as_bytes());
-        provider_info.extend_from_slice(&TAG_BITS.to_be_bytes());
-        provider_info.extend_from_slice(&(NONCE_LEN as u32).to_be_bytes());
-        provider_info.extend_from_slice(&iv);
-        materials.encrypted_data_keys.push(EncryptedDataKey {
-            provider_id: self.namespace.clone(),
-            provider_info,
-            ciphertext,
-        });
+        let edk = raw_aes_edk::encode(&self.namespace, &self.name, &iv, ciphertext, &tag);
+        materials.encrypted_data_keys.push(edk);
         Ok(materials)
     }
 
@@ -121,24 +96,27 @@ impl Keyring for RawAesKeyring {
         let key_len = materials.suite.data_key_len();
         let mut failure = KeyringError::NoMatchingKey;
         for edk in encrypted_data_keys {
-            let Some(iv) = self.our_iv(edk) else { continue };
+            let Some(ours) = raw_aes_edk::decode(edk, &self.namespace, &self.name) else {
+                continue;
+            };
             failure = KeyringError::UnwrapFailed {
                 provider_id: edk.provider_id.clone(),
                 key_name: self.name.clone(),
             };
-            if edk.ciphertext.len() != key_len + TAG_LEN {
+            let Some((wrapped, tag)) = ours.split().filter(|(w, _)| w.len() == key_len) else {
                 continue;
-            }
+            };
             let aad = materials
                 .encryption_context
                 .to_bytes()
                 .map_err(|e| KeyringError::InvalidKey(format!("encryption context: {e}")))?;
             let key = materials.provider.aead.key(self.alg, &self.key)?;
-            let mut buf = Zeroizing::new(edk.ciphertext.clone());
-            let nonce: &[u8; NONCE_LEN] = iv.try_into().map_err(|_| KeyringError::NoMatchingKey)?;
-            if key.open_in_place(nonce, &aad, &mut buf).is_ok() {
-                buf.truncate(key_len);
-                materials.data_key = Some(DataKey::new(core::mem::take(&mut *buf)));
+            let mut plain = Zeroizing::new(vec![0u8; key_len]);
+            if key
+                .open_to(&ours.iv, &aad, wrapped, tag, &mut plain)
+                .is_ok()
+            {
+                materials.data_key = Some(DataKey::new(core::mem::take(&mut *plain)));
                 return Ok(materials);
             }
         }

@@ -17,7 +17,10 @@ use crate::format::EncryptedDataKey;
 use crate::Error;
 
 /// How long and how much one cached data key may be used.
+///
+/// Start from [`CacheLimits::default`] and change limits with the `with_*` methods.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CacheLimits {
     /// Age after which an entry is not used again.
     pub max_age: Duration,
@@ -38,6 +41,26 @@ impl Default for CacheLimits {
     }
 }
 
+impl CacheLimits {
+    /// These limits with entries retired at age `max_age`.
+    pub fn with_max_age(mut self, max_age: Duration) -> Self {
+        self.max_age = max_age;
+        self
+    }
+
+    /// These limits with at most `max_messages` messages per data key.
+    pub fn with_max_messages(mut self, max_messages: u64) -> Self {
+        self.max_messages = max_messages;
+        self
+    }
+
+    /// These limits with at most `max_bytes` plaintext bytes encrypted per data key.
+    pub fn with_max_bytes(mut self, max_bytes: u64) -> Self {
+        self.max_bytes = max_bytes;
+        self
+    }
+}
+
 /// Caches materials so that a remote keyring (KMS, HSM) is called once per data key
 /// instead of once per message.
 ///
@@ -55,7 +78,9 @@ impl Default for CacheLimits {
 /// use envcrypt::materials::{CacheLimits, CachingMaterialsManager, DefaultMaterialsManager};
 ///
 /// let inner = DefaultMaterialsManager::new(RawAesKeyring::new("ns", "k", &[3; 32])?);
-/// let limits = CacheLimits { max_age: Duration::from_secs(60), max_messages: 100, ..Default::default() };
+/// let limits = CacheLimits::default()
+///     .with_max_age(Duration::from_secs(60))
+///     .with_max_messages(100);
 /// let cache = CachingMaterialsManager::new(inner, 16, limits);
 /// let client = Client::builder().materials_manager(cache.clone()).build()?;
 /// client.encrypt(b"one", &EncryptionContext::new())?;
@@ -73,6 +98,7 @@ pub struct CachingMaterialsManager {
 
 /// Hit and miss counts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CacheStats {
     /// Encryptions served from the cache.
     pub encrypt_hits: u64,

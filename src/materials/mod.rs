@@ -59,6 +59,10 @@ impl fmt::Debug for DataKey {
 }
 
 /// What encrypting one message needs.
+///
+/// Built with [`EncryptionMaterials::new`] outside this crate (more fields may come); the
+/// fields stay public to read and set.
+#[non_exhaustive]
 pub struct EncryptionMaterials {
     /// The crypto provider every keyring must use.
     pub provider: &'static CryptoProvider,
@@ -76,6 +80,25 @@ pub struct EncryptionMaterials {
     pub signer: Option<Box<dyn Signer>>,
 }
 
+impl EncryptionMaterials {
+    /// Materials with no data key, no EDKs, no signer and no required context keys yet.
+    pub fn new(
+        provider: &'static CryptoProvider,
+        suite: AlgorithmSuite,
+        encryption_context: EncryptionContext,
+    ) -> Self {
+        Self {
+            provider,
+            suite,
+            encryption_context,
+            required_context_keys: BTreeSet::new(),
+            data_key: None,
+            encrypted_data_keys: Vec::new(),
+            signer: None,
+        }
+    }
+}
+
 impl fmt::Debug for EncryptionMaterials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EncryptionMaterials")
@@ -89,6 +112,10 @@ impl fmt::Debug for EncryptionMaterials {
 }
 
 /// What decrypting one message needs.
+///
+/// Built with [`DecryptionMaterials::new`] outside this crate (more fields may come); the
+/// fields stay public to read and set.
+#[non_exhaustive]
 pub struct DecryptionMaterials {
     /// The crypto provider every keyring must use.
     pub provider: &'static CryptoProvider,
@@ -104,6 +131,24 @@ pub struct DecryptionMaterials {
     pub verifier: Option<Box<dyn Verifier>>,
 }
 
+impl DecryptionMaterials {
+    /// Materials with no data key, no verifier and no required context keys yet.
+    pub fn new(
+        provider: &'static CryptoProvider,
+        suite: AlgorithmSuite,
+        encryption_context: EncryptionContext,
+    ) -> Self {
+        Self {
+            provider,
+            suite,
+            encryption_context,
+            required_context_keys: BTreeSet::new(),
+            data_key: None,
+            verifier: None,
+        }
+    }
+}
+
 impl fmt::Debug for DecryptionMaterials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DecryptionMaterials")
@@ -116,7 +161,10 @@ impl fmt::Debug for DecryptionMaterials {
 }
 
 /// A request for encryption materials.
+///
+/// Built with [`EncryptionRequest::new`] outside this crate; the fields stay public.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct EncryptionRequest {
     /// The crypto provider to use.
     pub provider: &'static CryptoProvider,
@@ -131,7 +179,10 @@ pub struct EncryptionRequest {
 }
 
 /// A request for decryption materials.
+///
+/// Built with [`DecryptionRequest::new`] outside this crate; the fields stay public.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct DecryptionRequest {
     /// The crypto provider to use.
     pub provider: &'static CryptoProvider,
@@ -145,6 +196,43 @@ pub struct DecryptionRequest {
     pub required_context_keys: BTreeSet<String>,
     /// Keys of every pair the caller supplied (stored or not).
     pub reproduced_context_keys: BTreeSet<String>,
+}
+
+impl EncryptionRequest {
+    /// A request without required context keys and of unknown plaintext length.
+    pub fn new(
+        provider: &'static CryptoProvider,
+        suite: AlgorithmSuite,
+        encryption_context: EncryptionContext,
+    ) -> Self {
+        Self {
+            provider,
+            encryption_context,
+            suite,
+            required_context_keys: BTreeSet::new(),
+            plaintext_length: None,
+        }
+    }
+}
+
+impl DecryptionRequest {
+    /// A request without required or reproduced context keys (the caller supplied no
+    /// context).
+    pub fn new(
+        provider: &'static CryptoProvider,
+        suite: AlgorithmSuite,
+        encrypted_data_keys: Vec<EncryptedDataKey>,
+        encryption_context: EncryptionContext,
+    ) -> Self {
+        Self {
+            provider,
+            suite,
+            encrypted_data_keys,
+            encryption_context,
+            required_context_keys: BTreeSet::new(),
+            reproduced_context_keys: BTreeSet::new(),
+        }
+    }
 }
 
 /// Assembles materials for each message.

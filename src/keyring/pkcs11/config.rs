@@ -20,6 +20,7 @@ pub const DEFAULT_NAMESPACE: &str = "pkcs11";
 
 /// Which kind of key object the configuration may select (URI attribute `type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Pkcs11ObjectType {
     /// An AES secret key (`type=secret-key`).
     SecretKey,
