@@ -13,7 +13,7 @@ use crate::keyring::Keyring;
 use crate::materials::{DefaultMaterialsManager, EncryptionRequest, MaterialsManager};
 use crate::pipeline::{PipelineOptions, StreamStats};
 use crate::policy::{CommitmentPolicy, ReleasePolicy, SignaturePolicy};
-use crate::stream::{DecryptingReader, EncryptingWriter};
+use crate::stream::{DecryptingReader, EncryptingWriter, HeaderRead};
 use std::io::Read as _;
 
 /// Encrypts and decrypts messages with one materials manager and one crypto provider.
@@ -82,6 +82,37 @@ impl core::fmt::Debug for Decrypted {
             )
             .field("header", &self.header)
             .finish()
+    }
+}
+
+/// A message whose header was read and authenticated ([`Client::open`]): where every
+/// decrypting adapter starts.
+pub struct OpenedMessage {
+    /// Ready to open the body's units (its state follows the header).
+    pub decryptor: Decryptor,
+    /// The authenticated header: suite, stored context, EDKs, frame length.
+    pub header: Header,
+    pub(crate) header_read: HeaderRead,
+}
+
+impl OpenedMessage {
+    /// Length of the header in bytes (where the body starts in the input).
+    pub fn header_len(&self) -> usize {
+        self.header_read.header_len
+    }
+
+    /// Body bytes that were read along with the header; the rest follows in the input.
+    pub fn body_start(&self) -> &[u8] {
+        self.header_read.body_start()
+    }
+}
+
+impl core::fmt::Debug for OpenedMessage {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("OpenedMessage")
+            .field("header", &self.header)
+            .field("header_len", &self.header_len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -434,19 +465,54 @@ impl Client {
         pipeline: &PipelineOptions,
         release: ReleasePolicy,
     ) -> Result<(Header, StreamStats), Error> {
-        let mut dec = Decryptor::new(self.decrypt);
-        let (buf, start, end) = crate::stream::read_header(&mut dec, &mut input)?;
-        self.unlock(&mut dec, options)?;
-        let header = dec
+        let OpenedMessage {
+            decryptor,
+            header,
+            header_read,
+        } = self.open(&mut input, options)?;
+        let header_len = header_read.header_len as u64;
+        let mut body_start = std::io::Cursor::new(header_read.buf);
+        body_start.set_position(header_len);
+        let body = body_start.chain(input);
+        let mut stats = crate::pipeline::decrypt::run(decryptor, body, output, pipeline, release)?;
+        stats.bytes_in += header_len;
+        Ok((header, stats))
+    }
+
+    /// Reads the header from `input`, gets the data key from the materials manager and
+    /// authenticates the header (key commitment, header tag, the caller's context): the
+    /// first step of every decrypting adapter, for callers that drive the engine
+    /// themselves. The body follows: [`OpenedMessage::body_start`], then the rest of
+    /// `input`.
+    ///
+    /// ```
+    /// use envcrypt::{Client, DecryptOptions, EncryptionContext, keyring::RawAesKeyring};
+    ///
+    /// let client = Client::new(RawAesKeyring::new("ns", "key", &[1; 32])?);
+    /// let message = client.encrypt(b"hello", &EncryptionContext::new())?;
+    /// let opened = client.open(&mut &message[..], &DecryptOptions::default())?;
+    /// assert_eq!(opened.header.frame_length, 64 * 1024);
+    /// assert_eq!(opened.header_len() + opened.body_start().len(), message.len());
+    /// # Ok::<(), envcrypt::Error>(())
+    /// ```
+    pub fn open<R: std::io::Read>(
+        &self,
+        input: &mut R,
+        options: &DecryptOptions,
+    ) -> Result<OpenedMessage, Error> {
+        let mut decryptor = Decryptor::new(self.decrypt);
+        let header_read = crate::stream::read_header(&mut decryptor, input)?;
+        self.unlock(&mut decryptor, options)?;
+        let header = decryptor
             .header()
             .ok_or(ConfigError::StreamFinished)?
             .header
             .clone();
-        let body = std::io::Cursor::new(&buf[start..end]).chain(input);
-        let mut stats =
-            crate::pipeline::decrypt::run(dec, self.decrypt, body, output, pipeline, release)?;
-        stats.bytes_in += start as u64;
-        Ok((header, stats))
+        Ok(OpenedMessage {
+            decryptor,
+            header,
+            header_read,
+        })
     }
 
     /// An encrypting writer over `inner`; its [`finish`](EncryptingWriter::finish) is

@@ -52,7 +52,7 @@ pub use blocking::block_on;
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
-pub use client::{Client, ClientBuilder, DecryptOptions, Decrypted};
+pub use client::{Client, ClientBuilder, DecryptOptions, Decrypted, OpenedMessage};
 pub use error::{
     AuthenticationError, ConfigError, ContextError, Error, ErrorKind, FormatError, PolicyError,
 };

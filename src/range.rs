@@ -9,10 +9,8 @@ use std::io::{Read, Seek, SeekFrom};
 use std::ops::Range;
 
 use crate::client::{Client, DecryptOptions};
-use crate::crypto::TAG_LEN;
-use crate::engine::Decryptor;
 use crate::error::{ConfigError, Error, FormatError};
-use crate::format::{regular_frame_len, ContentType, FINAL_FRAME_PREFIX_LEN};
+use crate::format::ContentType;
 use crate::pipeline::decrypt::{expect_end, read_unit};
 
 impl Client {
@@ -44,10 +42,9 @@ impl Client {
         options: &DecryptOptions,
     ) -> Result<Vec<u8>, Error> {
         input.seek(SeekFrom::Start(0))?;
-        let mut dec = Decryptor::new(self.decrypt_config());
-        let (_, header_len, _) = crate::stream::read_header(&mut dec, &mut input)?;
-        self.unlock(&mut dec, options)?;
-        let header = &dec.header().ok_or(ConfigError::StreamFinished)?.header;
+        let opened = self.open(&mut input, options)?;
+        let header_len = opened.header_len();
+        let (mut dec, header) = (opened.decryptor, &opened.header);
         if header.suite.signature().is_some() || header.content_type != ContentType::Framed {
             return Err(ConfigError::RandomAccessUnsupported.into());
         }
@@ -58,32 +55,23 @@ impl Client {
         // is served, and nothing sized, before that frame authenticated at that place: its
         // AAD holds its sequence number and length, so it proves `n` and `last`.
         let body = input.seek(SeekFrom::End(0))? - header_len as u64;
-        let regular = regular_frame_len(header.frame_length) as u64;
-        let after_regulars = body
-            .checked_sub((FINAL_FRAME_PREFIX_LEN + TAG_LEN) as u64)
-            .ok_or(FormatError::Truncated)?;
-        let (n, last) = (after_regulars / regular, after_regulars % regular);
-        let final_sequence = u32::try_from(n + 1)
-            .ok()
-            .filter(|&s| s != u32::MAX && last <= fl)
-            .ok_or(FormatError::Truncated)?;
-        let config = self.decrypt_config();
+        let (final_sequence, _) = dec.final_frame_position(body)?;
         let mut buf = Vec::new();
         let offset = dec.seek_frame(final_sequence)?;
         input.seek(SeekFrom::Start(header_len as u64 + offset))?;
-        let layout = read_unit(&mut input, &mut dec, &config, &mut buf)?;
+        let layout = read_unit(&mut input, &mut dec, &mut buf)?;
         if !layout.is_final() {
             // A regular frame where the final one must be: the message was cut after it.
             return Err(FormatError::Truncated.into());
         }
         expect_end(&mut input)?;
-        let opener = dec.frame_opener()?;
-        let unit = &mut buf[layout.header.prefix_len..layout.total_len()];
-        opener.open(&layout, unit)?;
-        let final_plaintext = unit[..layout.body_len()].to_vec();
-        unit.fill(0);
+        let (_, sealed, _) = layout.split_mut(&mut buf);
+        dec.frame_opener()?.open(&layout, sealed)?;
+        let final_plaintext = sealed[..layout.body_len()].to_vec();
+        sealed.fill(0);
 
-        let len = n * fl + last;
+        let n = u64::from(final_sequence - 1);
+        let len = n * fl + final_plaintext.len() as u64;
         let (start, end) = (range.start.min(len), range.end.min(len));
         if start >= end {
             return Ok(Vec::new());
@@ -99,7 +87,7 @@ impl Client {
             let plain = if pos == n * fl {
                 &final_plaintext[..]
             } else {
-                let layout = read_unit(&mut input, &mut dec, &config, &mut buf)?;
+                let layout = read_unit(&mut input, &mut dec, &mut buf)?;
                 if layout.is_final() {
                     return Err(FormatError::Truncated.into());
                 }

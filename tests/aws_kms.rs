@@ -771,7 +771,9 @@ async fn decrypt_async(client: &Client, message: &[u8]) -> Result<Vec<u8>, Error
     let mut out = Vec::new();
     loop {
         let rest = &message[pos..];
-        let layout = dec.next_frame(rest)?.expect("whole frame");
+        let envcrypt::engine::Next::Unit(layout) = dec.next_frame(rest)? else {
+            panic!("whole frame")
+        };
         let p = layout.header.prefix_len;
         let body_end = p + layout.body_len() + envcrypt::crypto::TAG_LEN;
         let mut body = rest[p..body_end].to_vec();

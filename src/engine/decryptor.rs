@@ -6,8 +6,10 @@ use std::ops::Range;
 use crate::crypto::{AeadKey, CryptoProvider, Verifier, NONCE_LEN, TAG_LEN};
 use crate::error::{AuthenticationError, ConfigError, Error, FormatError, PolicyError};
 use crate::format::{
-    frame_aad, parse_footer, parse_frame_header, parse_header, regular_frame_len, BodyKind,
-    ContentType, EncryptionContext, FrameHeader, HeaderLimits, ParsedHeader,
+    footer_len_hint, frame_aad, frame_prefix_len, parse_footer, parse_frame_header, parse_header,
+    regular_frame_len, BodyKind, ContentType, EncryptionContext, FrameHeader, HeaderLimits,
+    ParsedHeader, FINAL_FRAME_PREFIX_LEN, FOOTER_LENGTH_LEN, FRAME_MARKER_LEN,
+    NON_FRAMED_PREFIX_LEN,
 };
 use crate::materials::{DecryptionMaterials, DecryptionRequest};
 use crate::policy::{CommitmentPolicy, SignaturePolicy};
@@ -70,6 +72,37 @@ impl FrameLayout {
     pub fn is_final(&self) -> bool {
         self.header.kind != BodyKind::Regular
     }
+
+    /// Where the ciphertext and its tag lie within the unit.
+    pub fn sealed_range(&self) -> Range<usize> {
+        self.header.prefix_len..self.header.prefix_len + self.body_len() + TAG_LEN
+    }
+
+    /// Splits a whole unit (`total_len` bytes) into its prefix, its ciphertext and tag (to
+    /// open in place), and its footer (empty but for the final unit of a signed message).
+    pub fn split_mut<'a>(&self, unit: &'a mut [u8]) -> (&'a [u8], &'a mut [u8], &'a [u8]) {
+        let (prefix, rest) = unit[..self.total_len()].split_at_mut(self.header.prefix_len);
+        let (sealed, footer) = rest.split_at_mut(self.body_len() + TAG_LEN);
+        (prefix, sealed, footer)
+    }
+
+    /// [`split_mut`](Self::split_mut) for a unit that is only read.
+    pub fn split<'a>(&self, unit: &'a [u8]) -> (&'a [u8], &'a [u8], &'a [u8]) {
+        let (prefix, rest) = unit[..self.total_len()].split_at(self.header.prefix_len);
+        let (sealed, footer) = rest.split_at(self.body_len() + TAG_LEN);
+        (prefix, sealed, footer)
+    }
+}
+
+/// What [`Decryptor::next_frame`] found at the front of its input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// The unit (and, for the final unit of a signed message, the footer) is whole in the
+    /// input: open it.
+    Unit(FrameLayout),
+    /// The unit needs at least this many bytes, counted from its start, before it can be
+    /// laid out. Read until the input holds them; an input that ends first is truncated.
+    NeedBytes(usize),
 }
 
 enum State {
@@ -308,10 +341,11 @@ impl Decryptor {
         Ok(())
     }
 
-    /// Parses the next unit's header from the front of `input` (which starts at the unit).
-    /// `Ok(None)`: more bytes needed. For the final unit of a signed message the layout
-    /// includes the footer, so the whole rest of the message must be in `input`.
-    pub fn next_frame(&mut self, input: &[u8]) -> Result<Option<FrameLayout>, Error> {
+    /// Lays out the next unit from the front of `input` (which starts at the unit): checks
+    /// its sequence number and the limits, and returns it once it is whole in `input` (with
+    /// the footer, for the final unit of a signed message), else how many bytes it needs.
+    /// Adapters read exactly that much; none parses a frame or footer itself.
+    pub fn next_frame(&mut self, input: &[u8]) -> Result<Next, Error> {
         let State::Body(body) = &self.state else {
             return self.fail(ConfigError::StreamFinished);
         };
@@ -321,7 +355,10 @@ impl Decryptor {
         let h = &body.header.header;
         let fh = match parse_frame_header(input, h.content_type, h.frame_length) {
             Ok(Some(fh)) => fh,
-            Ok(None) => return Ok(None),
+            Ok(None) => {
+                let prefix = frame_prefix_len(input, h.content_type);
+                return Ok(Next::NeedBytes(prefix.unwrap_or(FRAME_MARKER_LEN)));
+            }
             Err(e) => return self.fail(e),
         };
         if fh.sequence != body.next_sequence {
@@ -331,6 +368,7 @@ impl Decryptor {
                 found: fh.sequence,
             });
         }
+        // Bound what an adapter will allocate before it reads the body.
         if fh.content_len > u64::from(self.config.max_frame_length) {
             return self.fail(FormatError::BodyTooLong(fh.content_len));
         }
@@ -338,18 +376,54 @@ impl Decryptor {
             header: fh,
             footer_len: 0,
         };
+        let end = layout.total_len();
+        if input.len() < end {
+            return Ok(Next::NeedBytes(end));
+        }
         if layout.is_final() && h.suite.signature().is_some() {
-            let end = layout.total_len();
-            let Some(rest) = input.get(end..) else {
-                return Ok(None);
-            };
-            match parse_footer(rest) {
+            match parse_footer(&input[end..]) {
                 Ok(Some(n)) => layout.footer_len = n,
-                Ok(None) => return Ok(None),
+                Ok(None) => {
+                    let need = footer_len_hint(&input[end..]).unwrap_or(FOOTER_LENGTH_LEN);
+                    return Ok(Next::NeedBytes(end + need));
+                }
                 Err(e) => return self.fail(e),
             }
         }
-        Ok(Some(layout))
+        Ok(Next::Unit(layout))
+    }
+
+    /// How many bytes to ask for at once for the next unit: a whole regular frame (so one
+    /// read brings one frame), or a non-framed body's prefix.
+    pub fn unit_read_hint(&self) -> usize {
+        match self
+            .header()
+            .map(|h| (h.header.content_type, h.header.frame_length))
+        {
+            Some((ContentType::Framed, fl)) => regular_frame_len(fl),
+            _ => NON_FRAMED_PREFIX_LEN,
+        }
+    }
+
+    /// Random access: where the final frame of an unsigned framed message must sit if its
+    /// body (everything after the header) is `body_len` bytes long: its sequence number and
+    /// its offset from the end of the header. Only a final frame that authenticates there
+    /// proves the message's length (its AAD holds its sequence number and length).
+    pub fn final_frame_position(&self, body_len: u64) -> Result<(u32, u64), Error> {
+        let State::Body(body) = &self.state else {
+            return Err(ConfigError::StreamFinished.into());
+        };
+        let fl = body.header.header.frame_length;
+        let regular = regular_frame_len(fl) as u64;
+        let after_regulars = body_len
+            .checked_sub((FINAL_FRAME_PREFIX_LEN + TAG_LEN) as u64)
+            .ok_or(FormatError::Truncated)?;
+        let (n, last) = (after_regulars / regular, after_regulars % regular);
+        let sequence = u32::try_from(n + 1)
+            .ok()
+            .filter(|&s| s != u32::MAX && last <= u64::from(fl))
+            .ok_or(FormatError::Truncated)?;
+        Ok((sequence, n * regular))
     }
 
     /// Authenticates and decrypts one unit: [`accept_frame`](Self::accept_frame), then
@@ -524,13 +598,11 @@ impl Decryptor {
         layout: &FrameLayout,
         unit: &mut [u8],
     ) -> Result<Range<usize>, Error> {
-        let total = layout.total_len();
-        if unit.len() != total {
+        if unit.len() != layout.total_len() {
             return self.fail(ConfigError::FrameBufferSize(unit.len()));
         }
-        let (prefix, rest) = unit.split_at_mut(layout.header.prefix_len);
-        let (body, footer) = rest.split_at_mut(layout.body_len() + TAG_LEN);
-        self.open_frame(layout, prefix, body, footer)?;
+        let (prefix, sealed, footer) = layout.split_mut(unit);
+        self.open_frame(layout, prefix, sealed, footer)?;
         Ok(layout.plaintext_range())
     }
 

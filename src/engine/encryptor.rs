@@ -10,6 +10,7 @@ use crate::format::{
 use crate::materials::EncryptionMaterials;
 
 use super::keys::{self, ContentKey};
+use super::FrameSlots;
 
 /// Seals one message, frame by frame, into buffers the caller owns.
 ///
@@ -309,6 +310,11 @@ impl Encryptor {
     /// Length of a sealed regular frame: prefix, `frame_length` bytes, tag.
     pub fn regular_frame_len(&self) -> usize {
         self.sealer.regular_frame_len()
+    }
+
+    /// The layout of a buffer that holds any frame of this message while it is sealed.
+    pub fn slots(&self) -> FrameSlots {
+        FrameSlots::new(self.frame_length())
     }
 
     /// A sealer with its own key object, for a worker thread.

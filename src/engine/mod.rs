@@ -9,9 +9,11 @@
 mod decryptor;
 mod encryptor;
 mod keys;
+mod slots;
 
-pub use decryptor::{DecryptConfig, Decryptor, FrameLayout, FrameOpener};
+pub use decryptor::{DecryptConfig, Decryptor, FrameLayout, FrameOpener, Next};
 pub use encryptor::{footer, Encryptor, FrameSealer, FrameTicket, FrameTickets};
+pub use slots::FrameSlots;
 
 /// Default frame length for encryption (64 KiB).
 pub const DEFAULT_FRAME_LENGTH: u32 = 64 * 1024;

@@ -20,6 +20,37 @@ pub const fn regular_frame_len(frame_length: u32) -> usize {
     REGULAR_FRAME_PREFIX_LEN + frame_length as usize + TAG_LEN
 }
 
+/// Length of a sealed final frame holding `len` plaintext bytes: prefix, ciphertext, tag.
+pub const fn final_frame_len(len: usize) -> usize {
+    FINAL_FRAME_PREFIX_LEN + len + TAG_LEN
+}
+
+/// Bytes that tell a regular frame from the final one (the sequence number field).
+pub const FRAME_MARKER_LEN: usize = 4;
+/// Bytes of the footer's signature length field.
+pub const FOOTER_LENGTH_LEN: usize = 2;
+
+/// The length of the next unit's prefix once the first [`FRAME_MARKER_LEN`] bytes are in
+/// `input` (framed) or at once (non-framed); `None` while too few bytes are there to tell.
+pub fn frame_prefix_len(input: &[u8], content_type: ContentType) -> Option<usize> {
+    match content_type {
+        ContentType::NonFramed => Some(NON_FRAMED_PREFIX_LEN),
+        ContentType::Framed => {
+            let marker = input.get(..FRAME_MARKER_LEN)?;
+            Some(match marker == FINAL_MARKER.to_be_bytes() {
+                true => FINAL_FRAME_PREFIX_LEN,
+                false => REGULAR_FRAME_PREFIX_LEN,
+            })
+        }
+    }
+}
+
+/// The whole footer's length once its length field is in `input`.
+pub fn footer_len_hint(input: &[u8]) -> Option<usize> {
+    let len = input.get(..FOOTER_LENGTH_LEN)?;
+    Some(FOOTER_LENGTH_LEN + usize::from(u16::from_be_bytes([len[0], len[1]])))
+}
+
 /// Largest frame length envcrypt writes (and every official reader accepts).
 pub const MAX_FRAME_LENGTH: u32 = i32::MAX as u32;
 /// Largest non-framed body the format allows (GCM's limit).
@@ -202,6 +233,20 @@ mod tests {
         assert_eq!(&a[..32], &[0xAA; 32]);
         assert_eq!(&a[32..60], b"AWSKMSEncryptionClient Frame");
         assert_eq!(&a[60..], &[0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 5]);
+    }
+
+    #[test]
+    fn what_a_unit_needs_to_be_laid_out() {
+        assert_eq!(frame_prefix_len(&[0, 0, 0], ContentType::Framed), None);
+        assert_eq!(
+            frame_prefix_len(&[0, 0, 0, 7], ContentType::Framed),
+            Some(16)
+        );
+        assert_eq!(frame_prefix_len(&[0xFF; 4], ContentType::Framed), Some(24));
+        assert_eq!(frame_prefix_len(&[], ContentType::NonFramed), Some(20));
+        assert_eq!(footer_len_hint(&[0]), None);
+        assert_eq!(footer_len_hint(&[0, 103]), Some(105));
+        assert_eq!(final_frame_len(0), 40);
     }
 
     #[test]

@@ -12,9 +12,11 @@ mod suite;
 
 pub use context::EncryptionContext;
 pub use frame::{
-    frame_aad, parse_footer, parse_frame_header, regular_frame_len, write_final_frame_header,
-    write_regular_frame_header, BodyKind, FrameHeader, FINAL_FRAME_PREFIX_LEN, FINAL_MARKER,
-    MAX_FRAME_LENGTH, MAX_NON_FRAMED_LENGTH, NON_FRAMED_PREFIX_LEN, REGULAR_FRAME_PREFIX_LEN,
+    final_frame_len, footer_len_hint, frame_aad, frame_prefix_len, parse_footer,
+    parse_frame_header, regular_frame_len, write_final_frame_header, write_regular_frame_header,
+    BodyKind, FrameHeader, FINAL_FRAME_PREFIX_LEN, FINAL_MARKER, FOOTER_LENGTH_LEN,
+    FRAME_MARKER_LEN, MAX_FRAME_LENGTH, MAX_NON_FRAMED_LENGTH, NON_FRAMED_PREFIX_LEN,
+    REGULAR_FRAME_PREFIX_LEN,
 };
 pub use header::{
     parse_header, write_header_v2, ContentType, EncryptedDataKey, Header, HeaderLimits,

@@ -9,13 +9,9 @@ use std::thread;
 use super::spill::Spill;
 use super::write_behind::write_behind;
 use super::{send, Input, Output, PipelineOptions, Queue, StreamStats};
-use crate::crypto::TAG_LEN;
-use crate::engine::{DecryptConfig, Decryptor, FrameLayout};
+use crate::engine::{Decryptor, FrameLayout, Next};
 use crate::error::{Error, FormatError};
-use crate::format::{
-    parse_frame_header, regular_frame_len, BodyKind, ContentType, FINAL_FRAME_PREFIX_LEN,
-    FINAL_MARKER, NON_FRAMED_PREFIX_LEN, REGULAR_FRAME_PREFIX_LEN,
-};
+use crate::format::ContentType;
 use crate::policy::ReleasePolicy;
 
 /// One unit (frame or non-framed block) with its bytes: prefix, ciphertext, tag, footer.
@@ -26,114 +22,38 @@ struct Job {
 
 impl Job {
     fn split(&mut self) -> (&[u8], &mut [u8], &[u8]) {
-        let p = self.layout.header.prefix_len;
-        let (prefix, rest) = self.buf[..self.layout.total_len()].split_at_mut(p);
-        let (body, footer) = rest.split_at_mut(self.layout.body_len() + TAG_LEN);
-        (prefix, body, footer)
+        self.layout.split_mut(&mut self.buf)
     }
 }
 
-/// Bytes of the unit being read: `have` of them are in the buffer; `ended` once the input
-/// ran out.
-struct Gathered {
-    have: usize,
-    ended: bool,
-}
-
-impl Gathered {
-    /// Reads until the first `k` bytes of `buf` hold input or the input ends.
-    fn read_to<I: Input>(
-        &mut self,
-        input: &mut I,
-        buf: &mut Vec<u8>,
-        k: usize,
-    ) -> Result<(), Error> {
-        if self.have < k && !self.ended {
-            grow(buf, k);
-            self.have += input.fill(buf, self.have, k - self.have)?;
-            self.ended = self.have < k;
-        }
-        Ok(())
-    }
-
-    /// Makes sure the first `k` bytes of `buf` hold input.
-    fn ensure<I: Input>(
-        &mut self,
-        input: &mut I,
-        buf: &mut Vec<u8>,
-        k: usize,
-    ) -> Result<(), Error> {
-        self.read_to(input, buf, k)?;
-        if self.have < k {
-            return Err(FormatError::Truncated.into());
-        }
-        Ok(())
-    }
-}
-
-/// Reads the next unit into `buf` and validates it with the decryptor (sequence, limits).
-///
-/// A regular frame has a fixed length, so one read asks for exactly that much: a whole
-/// regular frame arrives in one call (one syscall on a file, one buffer hand-over from the
-/// async adapters), and a final frame with its footer arrives in one or two. Reading past
-/// the final unit finds the end of the input or bytes that must not be there.
+/// Reads the next unit into `buf` as the decryptor asks for it (sequence, limits and
+/// layout are the engine's): first as much as a regular frame, so a whole regular frame
+/// arrives in one call (one syscall on a file, one buffer hand-over from the async
+/// adapters), then exactly what the engine says is missing. Reading past the final unit
+/// finds the end of the input or bytes that must not be there.
 pub(crate) fn read_unit<I: Input>(
     input: &mut I,
     dec: &mut Decryptor,
-    config: &DecryptConfig,
     buf: &mut Vec<u8>,
 ) -> Result<FrameLayout, Error> {
-    let (content_type, frame_length, signed) = {
-        let h = &dec.header().ok_or(FormatError::Truncated)?.header;
-        (
-            h.content_type,
-            h.frame_length,
-            h.suite.signature().is_some(),
-        )
-    };
-    let mut got = Gathered {
-        have: 0,
-        ended: false,
-    };
-    let prefix_len = match content_type {
-        ContentType::NonFramed => NON_FRAMED_PREFIX_LEN,
-        ContentType::Framed => {
-            let regular = regular_frame_len(frame_length);
-            // Short only at a final frame; checked below.
-            got.read_to(input, buf, regular)?;
-            got.ensure(input, buf, 4)?;
-            if buf[..4] == FINAL_MARKER.to_be_bytes() {
-                FINAL_FRAME_PREFIX_LEN
-            } else {
-                REGULAR_FRAME_PREFIX_LEN
-            }
+    let (mut have, mut ended) = (0, false);
+    let mut want = dec.unit_read_hint();
+    loop {
+        if have < want && !ended {
+            grow(buf, want);
+            have += input.fill(buf, have, want - have)?;
+            ended = have < want;
         }
-    };
-    got.ensure(input, buf, prefix_len)?;
-    let fh = parse_frame_header(&buf[..prefix_len], content_type, frame_length)?
-        .ok_or(FormatError::Truncated)?;
-    // Bound the allocation before reading the body.
-    if fh.content_len > u64::from(config.max_frame_length) {
-        return Err(FormatError::BodyTooLong(fh.content_len).into());
+        match dec.next_frame(&buf[..have])? {
+            Next::Unit(layout) if have > layout.total_len() => {
+                // Only the final unit can be shorter than what was asked for.
+                return Err(FormatError::TrailingBytes.into());
+            }
+            Next::Unit(layout) => return Ok(layout),
+            Next::NeedBytes(_) if ended => return Err(FormatError::Truncated.into()),
+            Next::NeedBytes(n) => want = n,
+        }
     }
-    let mut total = prefix_len + fh.content_len as usize + TAG_LEN;
-    got.ensure(input, buf, total)?;
-    let last = fh.kind != BodyKind::Regular;
-    if signed && last {
-        got.ensure(input, buf, total + 2)?;
-        let sig_len = u16::from_be_bytes([buf[total], buf[total + 1]]) as usize;
-        total += 2 + sig_len;
-        got.ensure(input, buf, total)?;
-    }
-    if got.have > total {
-        // Only a final unit can be shorter than what was asked for.
-        return Err(FormatError::TrailingBytes.into());
-    }
-    let layout = dec
-        .next_frame(&buf[..total])?
-        .ok_or(FormatError::Truncated)?;
-    debug_assert_eq!(layout.total_len(), total);
-    Ok(layout)
 }
 
 /// Makes `buf` at least `len` bytes long; a reused buffer is not zeroed again (units use
@@ -158,7 +78,6 @@ pub(crate) fn expect_end<I: Input>(input: &mut I) -> Result<(), Error> {
 /// and reach `output` only once the signature verified ([`super::spill`]).
 pub(crate) fn run<I: Input, O: Output + Send>(
     dec: Decryptor,
-    config: DecryptConfig,
     input: I,
     mut output: O,
     options: &PipelineOptions,
@@ -168,10 +87,10 @@ pub(crate) fn run<I: Input, O: Output + Send>(
         .header()
         .is_some_and(|h| h.header.suite.signature().is_some());
     if !signed || release == ReleasePolicy::UnverifiedStream {
-        return run_releasing(dec, config, input, output, options);
+        return run_releasing(dec, input, output, options);
     }
     let mut spill = Spill::new()?;
-    let stats = run_releasing(dec, config, input, spill.writer(), options)?;
+    let stats = run_releasing(dec, input, spill.writer(), options)?;
     spill.release_to(&mut output)?;
     output.flush_output()?;
     Ok(stats)
@@ -180,7 +99,6 @@ pub(crate) fn run<I: Input, O: Output + Send>(
 /// [`run`] releasing each unit to `output` as soon as it verified.
 fn run_releasing<I: Input, O: Output + Send>(
     mut dec: Decryptor,
-    config: DecryptConfig,
     mut input: I,
     mut output: O,
     options: &PipelineOptions,
@@ -190,12 +108,12 @@ fn run_releasing<I: Input, O: Output + Send>(
         ContentType::NonFramed => 0,
     });
     let stats = if !options.parallel_for(frame_length) {
-        sequential(&mut dec, &config, &mut input, &mut output)?
+        sequential(&mut dec, &mut input, &mut output)?
     } else if O::HANDS_OVER {
-        parallel(&mut dec, &config, &mut input, &mut output, options)?
+        parallel(&mut dec, &mut input, &mut output, options)?
     } else {
         write_behind(&mut output, |mut w| {
-            parallel(&mut dec, &config, &mut input, &mut w, options)
+            parallel(&mut dec, &mut input, &mut w, options)
         })?
     };
     output.flush_output()?;
@@ -204,14 +122,13 @@ fn run_releasing<I: Input, O: Output + Send>(
 
 fn sequential<I: Input, O: Output>(
     dec: &mut Decryptor,
-    config: &DecryptConfig,
     input: &mut I,
     output: &mut O,
 ) -> Result<StreamStats, Error> {
     let mut stats = StreamStats::default();
     let mut buf = Vec::new();
     loop {
-        let layout = read_unit(input, dec, config, &mut buf)?;
+        let layout = read_unit(input, dec, &mut buf)?;
         stats.bytes_in += layout.total_len() as u64;
         if layout.is_final() {
             expect_end(input)?;
@@ -232,7 +149,6 @@ fn sequential<I: Input, O: Output>(
 /// once they may be released, like the encrypting pipeline.
 fn parallel<I: Input, O: Output + Send>(
     dec: &mut Decryptor,
-    config: &DecryptConfig,
     input: &mut I,
     output: &mut O,
     options: &PipelineOptions,
@@ -259,7 +175,6 @@ fn parallel<I: Input, O: Output + Send>(
         drop(done_tx);
         let io = Io {
             dec,
-            config,
             input,
             output,
             jobs: job_tx,
@@ -281,7 +196,6 @@ type Opened = (u32, Result<Job, Error>);
 /// The I/O side of [`parallel`].
 struct Io<'a, I, O> {
     dec: &'a mut Decryptor,
-    config: &'a DecryptConfig,
     input: &'a mut I,
     output: &'a mut O,
     jobs: Sender<Job>,
@@ -343,7 +257,7 @@ impl<I: Input, O: Output> Io<'_, I, O> {
     /// Reads the next unit into `buf`, checks and (signed suites) hashes it; for the final
     /// unit also checks the end of the input and the signature.
     fn read(&mut self, mut buf: Vec<u8>) -> Result<(Job, bool), Error> {
-        let layout = read_unit(self.input, self.dec, self.config, &mut buf)?;
+        let layout = read_unit(self.input, self.dec, &mut buf)?;
         self.stats.bytes_in += layout.total_len() as u64;
         let mut job = Job { layout, buf };
         let (prefix, body, footer) = job.split();

@@ -1,68 +1,36 @@
 //! The encrypting pipeline: read -> seal (workers) -> hash (signed suites) -> write.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::thread;
 
 use super::write_behind::write_behind;
 use super::{recv, send, Failure, Input, Output, PipelineOptions, Queue, StreamStats};
-use crate::crypto::{Signer, TAG_LEN};
-use crate::engine::{footer, Encryptor, FrameTicket};
+use crate::crypto::Signer;
+use crate::engine::{footer, Encryptor, FrameSlots, FrameTicket};
 use crate::error::Error;
-use crate::format::{FINAL_FRAME_PREFIX_LEN, REGULAR_FRAME_PREFIX_LEN};
 
-/// The final frame's prefix is 8 bytes longer than a regular one's: plaintext sits at a
-/// fixed offset and each frame is sealed from the slot that fits it.
-const SLACK: usize = FINAL_FRAME_PREFIX_LEN - REGULAR_FRAME_PREFIX_LEN;
-
-/// One frame on its way to a worker: the right to seal it and its plaintext.
+/// One frame on its way to a worker: the right to seal it and its buffer, the frame's
+/// bytes at `range` (the plaintext in the middle of them).
 struct Job {
     ticket: FrameTicket,
-    len: usize,
+    range: Range<usize>,
     buf: Vec<u8>,
 }
 
-/// One sealed frame on its way to the writer.
+/// One sealed frame on its way to the writer: its bytes are `buf[range]`.
 struct Sealed {
     sequence: u32,
     last: bool,
-    len: usize,
+    range: Range<usize>,
     buf: Vec<u8>,
 }
 
-/// The frame's bytes within a frame buffer holding `len` plaintext bytes.
-fn frame_range(last: bool, len: usize) -> std::ops::Range<usize> {
-    let end = FINAL_FRAME_PREFIX_LEN + len + TAG_LEN;
-    if last {
-        0..end
-    } else {
-        SLACK..end
-    }
-}
-
-impl Sealed {
-    /// The sealed frame's bytes within the buffer.
-    fn frame_range(&self) -> std::ops::Range<usize> {
-        frame_range(self.last, self.len)
-    }
-}
-
-/// A buffer that holds any frame of the message, plaintext at [`PLAINTEXT_AT`].
-pub(crate) fn frame_buffer(frame_length: usize) -> Vec<u8> {
-    vec![0u8; frame_buffer_len(frame_length)]
-}
-
-pub(crate) const fn frame_buffer_len(frame_length: usize) -> usize {
-    FINAL_FRAME_PREFIX_LEN + frame_length + TAG_LEN
-}
-
-/// Where plaintext sits in a frame buffer.
-pub(crate) const PLAINTEXT_AT: usize = FINAL_FRAME_PREFIX_LEN;
-
 /// A buffer the output handed back, if it can hold a frame, or a new one.
-fn reuse(back: Option<Vec<u8>>, frame_length: usize) -> Vec<u8> {
-    back.filter(|b| b.len() >= frame_buffer_len(frame_length))
-        .unwrap_or_else(|| frame_buffer(frame_length))
+fn reuse(back: Option<Vec<u8>>, slots: FrameSlots) -> Vec<u8> {
+    back.filter(|b| b.len() >= slots.buffer_len())
+        .unwrap_or_else(|| slots.buffer())
 }
 
 /// What flows to the writer: sealed frames, then (signed suites) the footer.
@@ -128,24 +96,25 @@ fn sequential<I: Input, O: Output>(
 ) -> Result<StreamStats, Error> {
     let fl = enc.frame_length();
     let mut stats = StreamStats::default();
-    let mut buf = frame_buffer(fl);
+    let slots = enc.slots();
+    let mut buf = slots.buffer();
     loop {
-        let n = input.fill(&mut buf, PLAINTEXT_AT, fl)?;
+        let n = input.fill(&mut buf, FrameSlots::PLAINTEXT_AT, fl)?;
         stats.bytes_in += n as u64;
         if n < fl {
             // A short (or empty) frame ends the message: a full one never does.
-            let end = FINAL_FRAME_PREFIX_LEN + n + TAG_LEN;
-            let footer = enc.seal_final_frame(&mut buf[..end])?;
-            output.put_buffer(buf, 0..end)?;
+            let frame = slots.frame(true, n);
+            let footer = enc.seal_final_frame(&mut buf[frame.clone()])?;
+            stats.bytes_out += (frame.len() + footer.len()) as u64;
+            output.put_buffer(buf, frame)?;
             output.put(&footer)?;
-            stats.bytes_out += (end + footer.len()) as u64;
             return Ok(stats);
         }
-        let end = FINAL_FRAME_PREFIX_LEN + fl + TAG_LEN;
-        enc.seal_frame(&mut buf[SLACK..end])?;
-        let back = output.put_buffer(buf, SLACK..end)?;
-        stats.bytes_out += (end - SLACK) as u64;
-        buf = reuse(back, fl);
+        let frame = slots.frame(false, fl);
+        enc.seal_frame(&mut buf[frame.clone()])?;
+        stats.bytes_out += frame.len() as u64;
+        let back = output.put_buffer(buf, frame)?;
+        buf = reuse(back, slots);
     }
 }
 
@@ -158,7 +127,7 @@ fn parallel<I: Input, O: Output + Send>(
     output: &mut O,
     options: &PipelineOptions,
 ) -> Result<StreamStats, Error> {
-    let fl = enc.frame_length();
+    let slots = enc.slots();
     let failure = Failure::default();
     let sealers = (0..options.workers())
         .map(|_| enc.frame_sealer())
@@ -187,17 +156,17 @@ fn parallel<I: Input, O: Output + Send>(
             s.spawn(move || {
                 while let Some(Job {
                     ticket,
-                    len,
+                    range,
                     mut buf,
                 }) = queue.next()
                 {
                     let (sequence, last) = (ticket.sequence(), ticket.is_final());
-                    match sealer.seal(ticket, &mut buf[frame_range(last, len)]) {
+                    match sealer.seal(ticket, &mut buf[range.clone()]) {
                         Ok(()) => {
                             let sealed = Sealed {
                                 sequence,
                                 last,
-                                len,
+                                range,
                                 buf,
                             };
                             send(&to_sealed, Msg::Frame(sealed));
@@ -216,9 +185,9 @@ fn parallel<I: Input, O: Output + Send>(
             done: &done_rx,
             failure: &failure,
             free: (0..options.in_flight().max(2))
-                .map(|_| frame_buffer(fl))
+                .map(|_| slots.buffer())
                 .collect(),
-            frame_length: fl,
+            slots,
             signed,
             stats: &mut stats,
         };
@@ -242,14 +211,14 @@ struct Io<'a, I, O> {
     failure: &'a Failure,
     /// Buffers not in flight.
     free: Vec<Vec<u8>>,
-    frame_length: usize,
+    slots: FrameSlots,
     signed: bool,
     stats: &'a mut StreamStats,
 }
 
 impl<I: Input, O: Output> Io<'_, I, O> {
     fn run(mut self) -> Result<(), Error> {
-        let fl = self.frame_length;
+        let fl = self.slots.frame_length();
         let mut reading = true;
         let mut reorder = Reorder::new();
         let mut wrote_last = false;
@@ -258,7 +227,7 @@ impl<I: Input, O: Output> Io<'_, I, O> {
                 let Some(mut buf) = self.free.pop() else {
                     break;
                 };
-                let n = self.input.fill(&mut buf, PLAINTEXT_AT, fl)?;
+                let n = self.input.fill(&mut buf, FrameSlots::PLAINTEXT_AT, fl)?;
                 self.stats.bytes_in += n as u64;
                 // A short (or empty) frame ends the message: a full one never does.
                 let last = n < fl;
@@ -278,13 +247,13 @@ impl<I: Input, O: Output> Io<'_, I, O> {
             }
             let mut batch = Vec::new();
             while let Some(job) = reorder.pop() {
-                let range = job.frame_range();
+                let range = job.range;
                 self.stats.bytes_out += range.len() as u64;
                 wrote_last = job.last;
                 batch.push((job.buf, range));
             }
             for back in self.output.put_buffers(batch)? {
-                self.free.push(reuse(back, fl));
+                self.free.push(reuse(back, self.slots));
             }
             if let Some(footer) = footer {
                 self.output.put(&footer)?;
@@ -304,7 +273,8 @@ impl<I: Input, O: Output> Io<'_, I, O> {
         } else {
             self.enc.reserve_frame()?
         };
-        send(&self.jobs, Job { ticket, len, buf });
+        let range = self.slots.frame(last, len);
+        send(&self.jobs, Job { ticket, range, buf });
         Ok(())
     }
 }
@@ -319,7 +289,7 @@ fn hash_stage(
     while let Some(Msg::Frame(job)) = recv(sealed, failure) {
         reorder.push(job);
         while let Some(job) = reorder.pop() {
-            signer.update(&job.buf[job.frame_range()]);
+            signer.update(&job.buf[job.range.clone()]);
             let last = job.last;
             send(ordered, Msg::Frame(job));
             if last {

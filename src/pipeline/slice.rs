@@ -9,10 +9,10 @@ use std::sync::Mutex;
 use std::thread;
 
 use super::PipelineOptions;
-use crate::crypto::{Signer, Verifier, TAG_LEN};
-use crate::engine::{footer, Decryptor, Encryptor, FrameLayout, FrameSealer, FrameTickets};
+use crate::crypto::{Signer, Verifier};
+use crate::engine::{footer, Decryptor, Encryptor, FrameLayout, FrameSealer, FrameTickets, Next};
 use crate::error::{Error, FormatError};
-use crate::format::FINAL_FRAME_PREFIX_LEN;
+use crate::format::final_frame_len;
 
 /// Frames per batch: large enough to amortise hand-offs, small enough to keep the hash
 /// thread close behind the workers.
@@ -50,7 +50,7 @@ pub(crate) fn encrypt(
     let regular = plaintext.len() / fl;
     let (body, last) = plaintext.split_at(regular * fl);
     let header_len = enc.header().len();
-    let body_end = header_len + regular * rfl + FINAL_FRAME_PREFIX_LEN + last.len() + TAG_LEN;
+    let body_end = header_len + regular * rfl + final_frame_len(last.len());
     out.resize(body_end, 0);
     let (head, frames) = out.split_at_mut(header_len);
     head.copy_from_slice(enc.header());
@@ -153,20 +153,16 @@ pub(crate) fn decrypt(
     let mut plain_len = 0;
     let last = loop {
         let rest = &body[pos..];
-        let layout = dec.next_frame(rest)?.ok_or(FormatError::Truncated)?;
+        let layout = match dec.next_frame(rest)? {
+            Next::Unit(layout) => layout,
+            Next::NeedBytes(_) => return Err(FormatError::Truncated.into()),
+        };
         let total = layout.total_len();
-        if rest.len() < total {
-            return Err(FormatError::Truncated.into());
-        }
         if layout.is_final() && rest.len() > total {
             return Err(FormatError::TrailingBytes.into());
         }
-        let p = layout.header.prefix_len;
-        dec.accept_frame(
-            &layout,
-            &rest[..p],
-            &rest[p..p + layout.body_len() + TAG_LEN],
-        )?;
+        let (prefix, sealed, _) = layout.split(rest);
+        dec.accept_frame(&layout, prefix, sealed)?;
         units.push((layout, pos));
         plain_len += layout.body_len();
         pos += total;
@@ -190,9 +186,8 @@ pub(crate) fn decrypt(
                      (layout, at): &(FrameLayout, usize),
                      region: &mut [u8]|
      -> Result<(), Error> {
-        let p = layout.header.prefix_len;
-        let ct = &body[at + p..at + p + layout.body_len() + TAG_LEN];
-        opener.open_to(layout, ct, region)
+        let (_, sealed, _) = layout.split(&body[*at..]);
+        opener.open_to(layout, sealed, region)
     };
     let workers = options
         .workers()

@@ -32,9 +32,9 @@ use tokio::sync::mpsc::{
     self, error::TrySendError, OwnedPermit, Receiver, Sender, UnboundedReceiver, UnboundedSender,
 };
 
+use crate::engine::FrameSlots;
 use crate::error::Error;
 use crate::format::{regular_frame_len, ContentType, Header};
-use crate::pipeline::encrypt::{frame_buffer_len, PLAINTEXT_AT};
 use crate::pipeline::{Input, Output, StreamStats};
 
 /// Size of the chunks used when frames are too small to travel one per chunk.
@@ -72,9 +72,9 @@ impl Layout {
             return Self::gathered();
         }
         Self {
-            at: PLAINTEXT_AT,
+            at: FrameSlots::PLAINTEXT_AT,
             cap: frame_length,
-            buf_len: frame_buffer_len(frame_length),
+            buf_len: FrameSlots::new(frame_length).buffer_len(),
         }
     }
 
@@ -425,23 +425,29 @@ mod tests {
         let layout = Layout::plaintext(64 << 10);
         let frame = vec![7u8; 64 << 10];
         let (_side, mut thread, sent) = feed(&[&frame, &frame[..100]], layout);
-        let mut buf = crate::pipeline::encrypt::frame_buffer(64 << 10);
+        let mut buf = FrameSlots::new(64 << 10).buffer();
         let n = thread
             .reader
-            .fill(&mut buf, PLAINTEXT_AT, 64 << 10)
+            .fill(&mut buf, FrameSlots::PLAINTEXT_AT, 64 << 10)
             .unwrap();
         assert_eq!(n, 64 << 10);
         assert_eq!(buf.as_ptr(), sent[0], "the chunk's own buffer, not a copy");
-        assert_eq!(&buf[PLAINTEXT_AT..][..n], &frame[..]);
+        assert_eq!(&buf[FrameSlots::PLAINTEXT_AT..][..n], &frame[..]);
         // A short last chunk is copied, then the end reads as 0.
         let n = thread
             .reader
-            .fill(&mut buf, PLAINTEXT_AT, 64 << 10)
+            .fill(&mut buf, FrameSlots::PLAINTEXT_AT, 64 << 10)
             .unwrap();
         assert_eq!(n, 100);
         assert_ne!(buf.as_ptr(), sent[1]);
-        assert_eq!(&buf[PLAINTEXT_AT..][..100], &frame[..100]);
-        assert_eq!(thread.reader.fill(&mut buf, PLAINTEXT_AT, 10).unwrap(), 0);
+        assert_eq!(&buf[FrameSlots::PLAINTEXT_AT..][..100], &frame[..100]);
+        assert_eq!(
+            thread
+                .reader
+                .fill(&mut buf, FrameSlots::PLAINTEXT_AT, 10)
+                .unwrap(),
+            0
+        );
     }
 
     #[test]

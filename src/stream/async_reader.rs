@@ -4,7 +4,7 @@ use std::io;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
-use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
+use tokio::io::{AsyncRead, ReadBuf};
 use zeroize::Zeroize;
 
 use super::async_pipe::{self, AsyncSide, Chunk, In, Layout, Out};
@@ -14,9 +14,9 @@ use crate::error::{ConfigError, Error, FormatError};
 use crate::format::regular_frame_len;
 use crate::format::Header;
 use crate::pipeline::{PipelineOptions, StreamStats};
+use crate::stream::{read_header_async, HeaderRead};
 
 /// Read size while looking for the end of the header.
-const HEADER_READ: usize = 16 * 1024;
 
 /// Decrypts a message read from the inner `AsyncRead`.
 ///
@@ -95,21 +95,10 @@ impl<R: AsyncRead + Unpin> AsyncDecryptingReader<R> {
     ) -> Result<Self, Error> {
         let config = client.decrypt_config();
         let mut decryptor = Decryptor::new(config);
-        let mut buf = vec![0u8; HEADER_READ];
-        let mut end = 0;
-        let start = loop {
-            if let Some(n) = decryptor.parse_header(&buf[..end])? {
-                break n;
-            }
-            if end == buf.len() {
-                buf.resize(buf.len() * 2, 0);
-            }
-            match inner.read(&mut buf[end..]).await? {
-                0 => return Err(FormatError::Truncated.into()),
-                n => end += n,
-            }
-        };
-        buf.truncate(end);
+        let HeaderRead {
+            buf,
+            header_len: start,
+        } = read_header_async(&mut decryptor, &mut inner).await?;
         let (layout, unit_len) = {
             let header = &decryptor.header().ok_or(FormatError::Truncated)?.header;
             let frame = regular_frame_len(header.frame_length);
@@ -138,7 +127,6 @@ impl<R: AsyncRead + Unpin> AsyncDecryptingReader<R> {
             let mut writer = thread.writer;
             let result = crate::pipeline::decrypt::run(
                 decryptor,
-                config,
                 thread.reader,
                 &mut writer,
                 &pipeline,

@@ -8,9 +8,9 @@ use tokio::io::AsyncWrite;
 
 use super::async_pipe::{self, AsyncSide, Chunk, In, Layout, Out};
 use crate::client::Client;
+use crate::engine::FrameSlots;
 use crate::error::{ConfigError, Error};
 use crate::format::EncryptionContext;
-use crate::pipeline::encrypt::frame_buffer_len;
 use crate::pipeline::{PipelineOptions, StreamStats};
 
 /// Encrypts everything written to it into one message on the inner `AsyncWrite`.
@@ -102,7 +102,8 @@ impl<W: AsyncWrite + Unpin> AsyncEncryptingWriter<W> {
     ) -> Result<Self, Error> {
         let frame_length = client.frame_length() as usize;
         let layout = Layout::plaintext(frame_length);
-        let (chan, thread) = async_pipe::channels(layout, frame_buffer_len(frame_length));
+        let (chan, thread) =
+            async_pipe::channels(layout, FrameSlots::new(frame_length).buffer_len());
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<Result<(), Error>>();
         let (client, context, options) = (client.clone(), context.clone(), options.clone());
         let runtime = async_pipe::current_runtime();

@@ -7,10 +7,13 @@ mod async_pipe;
 mod async_reader;
 #[cfg(feature = "tokio")]
 mod async_writer;
+mod header;
 mod reader;
 mod writer;
 
-pub(crate) use reader::read_header;
+#[cfg(feature = "tokio")]
+pub(crate) use header::read_header_async;
+pub(crate) use header::{read_header, HeaderRead};
 pub use reader::DecryptingReader;
 pub use writer::EncryptingWriter;
 

@@ -4,8 +4,9 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::ops::Range;
 
-use crate::client::{Client, DecryptOptions};
-use crate::engine::{DecryptConfig, Decryptor, FrameLayout};
+use super::header::read_some;
+use crate::client::{Client, DecryptOptions, OpenedMessage};
+use crate::engine::{DecryptConfig, Decryptor, FrameLayout, Next};
 use crate::error::{ConfigError, Error, FormatError};
 use crate::format::Header;
 use crate::pipeline::spill::Spill;
@@ -54,14 +55,13 @@ pub struct DecryptingReader<R: Read> {
 impl<R: Read> DecryptingReader<R> {
     /// Reads the header, gets the data key and authenticates the header.
     pub fn new(client: &Client, mut inner: R, options: &DecryptOptions) -> Result<Self, Error> {
-        let mut decryptor = Decryptor::new(client.decrypt_config());
-        let (buf, start, end) = read_header(&mut decryptor, &mut inner)?;
-        client.unlock(&mut decryptor, options)?;
-        let header = decryptor
-            .header()
-            .ok_or(ConfigError::StreamFinished)?
-            .header
-            .clone();
+        let OpenedMessage {
+            decryptor,
+            header,
+            header_read,
+        } = client.open(&mut inner, options)?;
+        let (start, end) = (header_read.header_len, header_read.buf.len());
+        let buf = header_read.buf;
         let hold = header.suite.signature().is_some() && options.release == ReleasePolicy::Verified;
         Ok(Self {
             inner,
@@ -85,7 +85,7 @@ impl<R: Read> DecryptingReader<R> {
         let mut spill = Spill::new()?;
         let pipeline = PipelineOptions::default();
         let release = ReleasePolicy::UnverifiedStream; // into the private spill file
-        crate::pipeline::decrypt::run(dec, self.config, body, spill.writer(), &pipeline, release)?;
+        crate::pipeline::decrypt::run(dec, body, spill.writer(), &pipeline, release)?;
         self.buf = Vec::new();
         (self.start, self.end) = (0, 0);
         Ok(spill.into_reader()?)
@@ -115,18 +115,13 @@ impl<R: Read> DecryptingReader<R> {
     /// nothing follows the final one.
     fn next_layout(&mut self) -> Result<FrameLayout, Error> {
         let layout = loop {
-            if let Some(l) = self.decryptor.next_frame(&self.buf[self.start..self.end])? {
-                if self.end - self.start >= l.total_len() {
-                    break l;
+            match self.decryptor.next_frame(&self.buf[self.start..self.end])? {
+                Next::Unit(layout) => break layout,
+                Next::NeedBytes(need) => {
+                    if self.fill(need)? == 0 {
+                        return Err(FormatError::Truncated.into());
+                    }
                 }
-                if self.fill(l.total_len())? == 0 {
-                    return Err(FormatError::Truncated.into());
-                }
-                continue;
-            }
-            let need = self.end - self.start + 64;
-            if self.fill(need)? == 0 {
-                return Err(FormatError::Truncated.into());
             }
         };
         if layout.is_final() {
@@ -148,10 +143,7 @@ impl<R: Read> DecryptingReader<R> {
         self.start += total;
         let n = layout.body_len();
         if out.len() >= n {
-            let unit = &self.buf[unit];
-            let p = layout.header.prefix_len;
-            let (prefix, rest) = unit.split_at(p);
-            let (body, footer) = rest.split_at(n + crate::crypto::TAG_LEN);
+            let (prefix, body, footer) = layout.split(&self.buf[unit]);
             self.decryptor
                 .open_frame_to(&layout, prefix, body, footer, &mut out[..n])?;
             return Ok(n);
@@ -161,37 +153,6 @@ impl<R: Read> DecryptingReader<R> {
             .open_frame_in_place(&layout, &mut self.buf[unit.clone()])?;
         self.plaintext = unit.start + range.start..unit.start + range.end;
         Ok(0)
-    }
-}
-
-/// Reads from `input` until `decryptor` has parsed the header. Returns the buffer, where the
-/// body starts in it, and where the bytes read so far end.
-pub(crate) fn read_header<R: Read>(
-    decryptor: &mut Decryptor,
-    input: &mut R,
-) -> Result<(Vec<u8>, usize, usize), Error> {
-    let mut buf = vec![0u8; READ_CHUNK];
-    let mut end = 0;
-    loop {
-        if let Some(n) = decryptor.parse_header(&buf[..end])? {
-            return Ok((buf, n, end));
-        }
-        if end == buf.len() {
-            buf.resize(buf.len() * 2, 0);
-        }
-        match read_some(input, &mut buf[end..])? {
-            0 => return Err(FormatError::Truncated.into()),
-            n => end += n,
-        }
-    }
-}
-
-fn read_some<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
-    loop {
-        match r.read(buf) {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            other => return other,
-        }
     }
 }
 

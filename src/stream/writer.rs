@@ -2,14 +2,8 @@
 
 use std::io::{self, Write};
 
-use crate::crypto::TAG_LEN;
-use crate::engine::Encryptor;
+use crate::engine::{Encryptor, FrameSlots};
 use crate::error::{ConfigError, Error};
-use crate::format::{FINAL_FRAME_PREFIX_LEN, REGULAR_FRAME_PREFIX_LEN};
-
-/// The final frame's prefix is 8 bytes longer than a regular one; the plaintext sits at a
-/// fixed offset and each frame is sealed from the slot that fits it, with no copy.
-const SLACK: usize = FINAL_FRAME_PREFIX_LEN - REGULAR_FRAME_PREFIX_LEN;
 
 /// Encrypts everything written to it into one message on `inner`.
 ///
@@ -38,7 +32,7 @@ impl<W: Write> EncryptingWriter<W> {
     /// Writes the header to `inner` and returns the writer.
     pub fn new(encryptor: Encryptor, mut inner: W) -> Result<Self, Error> {
         inner.write_all(encryptor.header())?;
-        let buf = vec![0u8; FINAL_FRAME_PREFIX_LEN + encryptor.frame_length() + TAG_LEN];
+        let buf = encryptor.slots().buffer();
         Ok(Self {
             inner,
             encryptor,
@@ -49,7 +43,8 @@ impl<W: Write> EncryptingWriter<W> {
     }
 
     fn seal_full_frame(&mut self) -> Result<(), Error> {
-        let frame = &mut self.buf[SLACK..];
+        let slots = self.encryptor.slots();
+        let frame = &mut self.buf[slots.frame(false, slots.frame_length())];
         self.encryptor.seal_frame(frame)?;
         self.inner.write_all(frame)?;
         self.filled = 0;
@@ -61,8 +56,7 @@ impl<W: Write> EncryptingWriter<W> {
         if self.failed {
             return Err(ConfigError::StreamFinished.into());
         }
-        let end = FINAL_FRAME_PREFIX_LEN + self.filled + TAG_LEN;
-        let frame = &mut self.buf[..end];
+        let frame = &mut self.buf[self.encryptor.slots().frame(true, self.filled)];
         let footer = self.encryptor.seal_final_frame(frame)?;
         self.inner.write_all(frame)?;
         self.inner.write_all(&footer)?;
@@ -87,7 +81,7 @@ impl<W: Write> Write for EncryptingWriter<W> {
         // its last frame ends with an empty final frame).
         while self.filled == 0 && data.len() >= fl {
             let (frame_plaintext, rest) = data.split_at(fl);
-            let frame = &mut self.buf[SLACK..];
+            let frame = &mut self.buf[self.encryptor.slots().frame(false, fl)];
             let sealed = self
                 .encryptor
                 .seal_frame_from(frame_plaintext, frame)
@@ -100,7 +94,7 @@ impl<W: Write> Write for EncryptingWriter<W> {
         }
         while !data.is_empty() {
             let n = data.len().min(fl - self.filled);
-            let at = FINAL_FRAME_PREFIX_LEN + self.filled;
+            let at = FrameSlots::PLAINTEXT_AT + self.filled;
             self.buf[at..at + n].copy_from_slice(&data[..n]);
             self.filled += n;
             data = &data[n..];
