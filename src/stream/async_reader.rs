@@ -16,8 +16,6 @@ use crate::format::Header;
 use crate::pipeline::{PipelineOptions, StreamStats};
 use crate::stream::{read_header_async, HeaderRead};
 
-/// Read size while looking for the end of the header.
-
 /// Decrypts a message read from the inner `AsyncRead`.
 ///
 /// The frames are opened by the parallel frame pipeline ([`crate::pipeline`]) on a
