@@ -19,7 +19,7 @@
 //! - [`wrong_key_refused_both_sides`]: wrong key bytes and a wrong key name, each side,
 //!   with the right key as the control.
 //!
-//! Each test runs one Python process (`tests/peer/esdk3_peer.py`). The interpreter comes
+//! Each test runs one Python process (`tests/peer/esdk_peer.py --sdk 3`). The interpreter comes
 //! from `ENVCRYPT_PYTHON_ESDK3`, else `target/esdk3-venv/bin/python`. A missing interpreter
 //! or package is a test failure that says how to fix it:
 //!
@@ -107,9 +107,10 @@ fn run_batch(dir: &Path, cases: &[Value]) -> BTreeMap<String, Value> {
     let python = python();
     let started = Instant::now();
     let out = Command::new(&python)
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peer/esdk3_peer.py"))
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peer/esdk_peer.py"))
         .arg(&job)
         .arg(&results)
+        .args(["--sdk", "3"])
         .output()
         .unwrap_or_else(|e| panic!("cannot run {}: {e}; {INSTALL_HINT}", python.display()));
     let stderr = String::from_utf8_lossy(&out.stderr);

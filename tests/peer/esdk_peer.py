@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""Batch peer for envcrypt's interoperability tests: the real AWS Encryption SDK for Python.
+"""Batch peer for envcrypt's interoperability tests: the real AWS Encryption SDK for Python,
+4.x (keyrings of the Material Providers Library) or 3.x (the version the AWS Encryption CLI
+pins: master keys, no MPL, raw AES keys only), whichever the interpreter has.
 
-Usage: esdk_peer.py JOB.json RESULTS.json
+Usage: esdk_peer.py JOB.json RESULTS.json [--sdk 3|4]   (--sdk: the major version required)
 
 JOB.json:
     {"cases": [CASE, ...]}
@@ -26,7 +28,7 @@ KEY, one of:
         # raw RSA (MPL create_raw_rsa_keyring); at least one of the two PEM paths
 
 RESULTS.json:
-    {"esdk_version": str, "python": str,
+    {"esdk_version": str, "python": str, "seconds": float,
      "results": [{"id": str, "ok": true, "suite": "0578", "frame_length": int,
                   "content_type": "framed" | "non-framed", "context": {str: str}}
                  | {"id": str, "ok": false, "error_type": str, "error": str}]}
@@ -39,7 +41,9 @@ malformed job, unreadable input, unwritable output, ...) is unexpected: the peer
 message to stderr and exits non-zero, writing no results file.
 """
 
+import io
 import json
+import logging
 import os
 import sys
 import time
@@ -50,11 +54,14 @@ EXIT_MISSING_PACKAGE = 3
 EXIT_BAD_JOB = 4
 EXIT_UNEXPECTED = 5
 
-INSTALL_HINT = (
-    "install it with: python3 -m venv target/esdk-venv && "
+INSTALL_HINTS = {
+    "4": "install it with: python3 -m venv target/esdk-venv && "
     "target/esdk-venv/bin/pip install 'aws-encryption-sdk[MPL]>=4,<5' "
-    "(needs Python >= 3.11), then set ENVCRYPT_PYTHON=target/esdk-venv/bin/python"
-)
+    "(needs Python >= 3.11), then set ENVCRYPT_PYTHON=target/esdk-venv/bin/python",
+    "3": "install it with: python3 -m venv target/esdk3-venv && "
+    "target/esdk3-venv/bin/pip install 'aws-encryption-sdk>=3,<4', "
+    "then set ENVCRYPT_PYTHON_ESDK3=target/esdk3-venv/bin/python",
+}
 
 SUITES = ("0478", "0578")
 RSA_PADDINGS = ("pkcs1", "oaep-sha1", "oaep-sha256", "oaep-sha384", "oaep-sha512")
@@ -153,39 +160,40 @@ def validate_rsa_key(case_id, op, key):
 
 
 def main(argv):
-    if len(argv) != 3:
-        die(EXIT_USAGE, "usage: esdk_peer.py JOB.json RESULTS.json")
+    sdk = "4"
+    if len(argv) == 5 and argv[3] == "--sdk" and argv[4] in INSTALL_HINTS:
+        sdk = argv[4]
+    elif len(argv) != 3:
+        die(EXIT_USAGE, "usage: esdk_peer.py JOB.json RESULTS.json [--sdk 3|4]")
+    hint = INSTALL_HINTS[sdk]
     job_path, results_path = argv[1], argv[2]
     try:
         with open(job_path, "rb") as f:
             job = json.loads(f.read().decode("utf-8"))
         validate(job)
+        if sdk == "3" and any(c["key"].get("type", "raw-aes") != "raw-aes" for c in job["cases"]):
+            raise BadJob("the 3.x peer takes raw AES keys only")
     except (OSError, ValueError, BadJob) as e:
         die(EXIT_BAD_JOB, "bad job file %s: %s" % (job_path, e))
 
     if sys.version_info < (3, 11):
-        die(EXIT_MISSING_PACKAGE, "Python %s is too old; %s" % (sys.version.split()[0], INSTALL_HINT))
+        die(EXIT_MISSING_PACKAGE, "Python %s is too old; %s" % (sys.version.split()[0], hint))
     try:
         import aws_encryption_sdk
         from aws_encryption_sdk import CommitmentPolicy
         from aws_encryption_sdk.identifiers import Algorithm, ContentType
-        from aws_cryptographic_material_providers.mpl import AwsCryptographicMaterialProviders
-        from aws_cryptographic_material_providers.mpl.config import MaterialProvidersConfig
-        from aws_cryptographic_material_providers.mpl.models import (
-            AesWrappingAlg,
-            CreateRawAesKeyringInput,
-            CreateRawRsaKeyringInput,
-            PaddingScheme,
-        )
     except ImportError as e:
         die(
             EXIT_MISSING_PACKAGE,
-            "cannot import the AWS Encryption SDK with MPL (%s) into %s; %s"
-            % (e, sys.executable, INSTALL_HINT),
+            "cannot import the AWS Encryption SDK (%s) into %s; %s" % (e, sys.executable, hint),
         )
     version = aws_encryption_sdk.__version__
-    if not version.startswith("4."):
-        die(EXIT_MISSING_PACKAGE, "aws-encryption-sdk %s found, 4.x required; %s" % (version, INSTALL_HINT))
+    if not version.startswith(sdk + "."):
+        die(EXIT_MISSING_PACKAGE, "aws-encryption-sdk %s found, %s.x required; %s" % (version, sdk, hint))
+    # A stream closed after a refusal logs a second traceback ("Footer not read") to
+    # stderr; the refusal itself is reported in the case's result.
+    logging.getLogger("aws_encryption_sdk").addHandler(logging.NullHandler())
+    key_argument = keyrings_4x(hint) if sdk == "4" else master_keys_3x(hint)
 
     algorithms = {
         "0478": Algorithm.AES_256_GCM_HKDF_SHA512_COMMIT_KEY,
@@ -194,51 +202,6 @@ def main(argv):
     client = aws_encryption_sdk.EncryptionSDKClient(
         commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT
     )
-    mpl = AwsCryptographicMaterialProviders(config=MaterialProvidersConfig())
-    keyrings = {}
-
-    paddings = {
-        "pkcs1": PaddingScheme.PKCS1,
-        "oaep-sha1": PaddingScheme.OAEP_SHA1_MGF1,
-        "oaep-sha256": PaddingScheme.OAEP_SHA256_MGF1,
-        "oaep-sha384": PaddingScheme.OAEP_SHA384_MGF1,
-        "oaep-sha512": PaddingScheme.OAEP_SHA512_MGF1,
-    }
-
-    def read_pem(path):
-        # An unreadable key file is a broken job, not an SDK refusal.
-        try:
-            with open(path, "rb") as f:
-                return f.read()
-        except OSError as e:
-            die(EXIT_BAD_JOB, "cannot read key file %s: %s" % (path, e))
-
-    def keyring_for(key):
-        if key.get("type") == "raw-rsa":
-            public, private = key.get("public_pem"), key.get("private_pem")
-            ident = ("raw-rsa", key["namespace"], key["name"], key["padding"], public, private)
-            if ident not in keyrings:
-                keyrings[ident] = mpl.create_raw_rsa_keyring(
-                    input=CreateRawRsaKeyringInput(
-                        key_namespace=key["namespace"],
-                        key_name=key["name"],
-                        padding_scheme=paddings[key["padding"]],
-                        public_key=read_pem(public) if public else None,
-                        private_key=read_pem(private) if private else None,
-                    )
-                )
-            return keyrings[ident]
-        ident = (key["namespace"], key["name"], key["hex"])
-        if ident not in keyrings:
-            keyrings[ident] = mpl.create_raw_aes_keyring(
-                input=CreateRawAesKeyringInput(
-                    key_namespace=key["namespace"],
-                    key_name=key["name"],
-                    wrapping_key=bytes.fromhex(key["hex"]),
-                    wrapping_alg=AesWrappingAlg.ALG_AES256_GCM_IV12_TAG16,
-                )
-            )
-        return keyrings[ident]
 
     def describe(header):
         return {
@@ -252,25 +215,21 @@ def main(argv):
 
     def run(case, data):
         """Encrypts or decrypts `data`; returns (output bytes, header)."""
-        keyring = keyring_for(case["key"])
+        kwargs = key_argument(case["key"])
         if case["op"] == "encrypt":
-            kwargs = dict(
-                keyring=keyring,
+            kwargs.update(
                 algorithm=algorithms[case["suite"]],
                 frame_length=case["frame_length"],
                 encryption_context=case["context"],
             )
             mode = "e"
         else:
-            kwargs = dict(keyring=keyring)
             mode = "d"
         if case.get("api", "oneshot") == "oneshot":
             if mode == "e":
                 return client.encrypt(source=data, **kwargs)
             return client.decrypt(source=data, **kwargs)
         # Streaming: feed the data from a file-like object, collect the chunks.
-        import io
-
         chunks = []
         with client.stream(mode=mode, source=io.BytesIO(data), **kwargs) as s:
             for chunk in s:
@@ -281,8 +240,11 @@ def main(argv):
     results = []
     started = time.monotonic()
     for case in job["cases"]:
-        with open(case["input"], "rb") as f:
-            data = f.read()
+        try:
+            with open(case["input"], "rb") as f:
+                data = f.read()
+        except OSError as e:
+            die(EXIT_BAD_JOB, "case %r: cannot read %s: %s" % (case["id"], case["input"], e))
         try:
             output, header = run(case, data)
         except Exception as e:  # an SDK refusal: reported, the test decides
@@ -311,6 +273,99 @@ def main(argv):
     with open(tmp, "w", encoding="utf-8") as f:
         json.dump(out, f, ensure_ascii=False)
     os.replace(tmp, results_path)
+
+
+def read_pem(path):
+    # An unreadable key file is a broken job, not an SDK refusal.
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        die(EXIT_BAD_JOB, "cannot read key file %s: %s" % (path, e))
+
+
+def keyrings_4x(hint):
+    """The 4.x way to name a key: MPL keyrings (raw AES, raw RSA), one per key."""
+    try:
+        from aws_cryptographic_material_providers.mpl import AwsCryptographicMaterialProviders
+        from aws_cryptographic_material_providers.mpl.config import MaterialProvidersConfig
+        from aws_cryptographic_material_providers.mpl.models import (
+            AesWrappingAlg,
+            CreateRawAesKeyringInput,
+            CreateRawRsaKeyringInput,
+            PaddingScheme,
+        )
+    except ImportError as e:
+        die(
+            EXIT_MISSING_PACKAGE,
+            "cannot import the Material Providers Library (%s) into %s; %s" % (e, sys.executable, hint),
+        )
+    mpl = AwsCryptographicMaterialProviders(config=MaterialProvidersConfig())
+    paddings = {
+        "pkcs1": PaddingScheme.PKCS1,
+        "oaep-sha1": PaddingScheme.OAEP_SHA1_MGF1,
+        "oaep-sha256": PaddingScheme.OAEP_SHA256_MGF1,
+        "oaep-sha384": PaddingScheme.OAEP_SHA384_MGF1,
+        "oaep-sha512": PaddingScheme.OAEP_SHA512_MGF1,
+    }
+    keyrings = {}
+
+    def keyring_for(key):
+        if key.get("type") == "raw-rsa":
+            public, private = key.get("public_pem"), key.get("private_pem")
+            ident = ("raw-rsa", key["namespace"], key["name"], key["padding"], public, private)
+            if ident not in keyrings:
+                keyrings[ident] = mpl.create_raw_rsa_keyring(
+                    input=CreateRawRsaKeyringInput(
+                        key_namespace=key["namespace"],
+                        key_name=key["name"],
+                        padding_scheme=paddings[key["padding"]],
+                        public_key=read_pem(public) if public else None,
+                        private_key=read_pem(private) if private else None,
+                    )
+                )
+            return dict(keyring=keyrings[ident])
+        ident = (key["namespace"], key["name"], key["hex"])
+        if ident not in keyrings:
+            keyrings[ident] = mpl.create_raw_aes_keyring(
+                input=CreateRawAesKeyringInput(
+                    key_namespace=key["namespace"],
+                    key_name=key["name"],
+                    wrapping_key=bytes.fromhex(key["hex"]),
+                    wrapping_alg=AesWrappingAlg.ALG_AES256_GCM_IV12_TAG16,
+                )
+            )
+        return dict(keyring=keyrings[ident])
+
+    return keyring_for
+
+
+def master_keys_3x(hint):
+    """The 3.x way: a RawMasterKey as envcrypt's RawAesKeyring sees it (provider id =
+    namespace, key id = name as UTF-8, AES_256_GCM_IV12_TAG16_NO_PADDING)."""
+    try:
+        from aws_encryption_sdk.identifiers import EncryptionKeyType, WrappingAlgorithm
+        from aws_encryption_sdk.internal.crypto.wrapping_keys import WrappingKey
+        from aws_encryption_sdk.key_providers.raw import RawMasterKey
+    except ImportError as e:
+        die(EXIT_MISSING_PACKAGE, "cannot import the 3.x master keys (%s); %s" % (e, hint))
+    master_keys = {}
+
+    def master_key(key):
+        ident = (key["namespace"], key["name"], key["hex"])
+        if ident not in master_keys:
+            master_keys[ident] = RawMasterKey(
+                provider_id=key["namespace"],
+                key_id=key["name"].encode("utf-8"),
+                wrapping_key=WrappingKey(
+                    wrapping_algorithm=WrappingAlgorithm.AES_256_GCM_IV12_TAG16_NO_PADDING,
+                    wrapping_key=bytes.fromhex(key["hex"]),
+                    wrapping_key_type=EncryptionKeyType.SYMMETRIC,
+                ),
+            )
+        return dict(key_provider=master_keys[ident])
+
+    return master_key
 
 
 if __name__ == "__main__":
