@@ -323,7 +323,7 @@ impl Client {
     ) -> Result<(), Error> {
         let header = decryptor
             .header()
-            .ok_or(ConfigError::StreamFinished)?
+            .ok_or(Error::Internal("no header after it was authenticated"))?
             .header
             .encryption_context
             .clone();
@@ -411,7 +411,7 @@ impl Client {
             self.unlock(&mut dec, options)?;
             let header = dec
                 .header()
-                .ok_or(ConfigError::StreamFinished)?
+                .ok_or(Error::Internal("no header after it was authenticated"))?
                 .header
                 .clone();
             crate::pipeline::slice::decrypt(&mut dec, &message[pos..], out, pipeline)?;
@@ -505,7 +505,7 @@ impl Client {
         self.unlock(&mut decryptor, options)?;
         let header = decryptor
             .header()
-            .ok_or(ConfigError::StreamFinished)?
+            .ok_or(Error::Internal("no header after it was authenticated"))?
             .header
             .clone();
         Ok(OpenedMessage {

@@ -205,6 +205,14 @@ impl Decryptor {
         }
     }
 
+    /// The error for a step taken in a state that does not allow it.
+    fn misuse(&self, step: &'static str) -> Error {
+        match self.state {
+            State::Failed => ConfigError::AfterFailure.into(),
+            _ => ConfigError::OutOfOrder { step }.into(),
+        }
+    }
+
     fn fail<T>(&mut self, e: impl Into<Error>) -> Result<T, Error> {
         self.state = State::Failed;
         Err(e.into())
@@ -215,7 +223,7 @@ impl Decryptor {
     /// header still incomplete after `max_header_length` bytes is refused.
     pub fn parse_header(&mut self, input: &[u8]) -> Result<Option<usize>, Error> {
         if !matches!(self.state, State::Header) {
-            return self.fail(ConfigError::StreamFinished);
+            return self.fail(self.misuse("parse_header"));
         }
         let limits = HeaderLimits {
             max_encrypted_data_keys: self.config.max_encrypted_data_keys,
@@ -264,7 +272,7 @@ impl Decryptor {
         reproduced: &EncryptionContext,
     ) -> Result<DecryptionRequest, Error> {
         let State::NeedMaterials(parsed) = &self.state else {
-            return Err(ConfigError::StreamFinished.into());
+            return Err(self.misuse("materials_request"));
         };
         let header = &parsed.header;
         let mut context = header.encryption_context.clone();
@@ -291,9 +299,13 @@ impl Decryptor {
 
     /// Derives the content key, checks the key commitment and the header tag.
     pub fn set_materials(&mut self, mut materials: DecryptionMaterials) -> Result<(), Error> {
+        if !matches!(self.state, State::NeedMaterials(_)) {
+            return Err(self.misuse("set_materials"));
+        }
+        // Any error from here on is final.
         let State::NeedMaterials(parsed) = core::mem::replace(&mut self.state, State::Failed)
         else {
-            return Err(ConfigError::StreamFinished.into());
+            return Err(Error::Internal("decryptor state changed"));
         };
         let header = &parsed.header;
         if materials.suite != header.suite {
@@ -347,10 +359,10 @@ impl Decryptor {
     /// Adapters read exactly that much; none parses a frame or footer itself.
     pub fn next_frame(&mut self, input: &[u8]) -> Result<Next, Error> {
         let State::Body(body) = &self.state else {
-            return self.fail(ConfigError::StreamFinished);
+            return self.fail(self.misuse("next_frame"));
         };
         if body.final_accepted {
-            return self.fail(ConfigError::StreamFinished);
+            return self.fail(self.misuse("next_frame"));
         }
         let h = &body.header.header;
         let fh = match parse_frame_header(input, h.content_type, h.frame_length) {
@@ -411,7 +423,7 @@ impl Decryptor {
     /// proves the message's length (its AAD holds its sequence number and length).
     pub fn final_frame_position(&self, body_len: u64) -> Result<(u32, u64), Error> {
         let State::Body(body) = &self.state else {
-            return Err(ConfigError::StreamFinished.into());
+            return Err(self.misuse("final_frame_position"));
         };
         let fl = body.header.header.frame_length;
         let regular = regular_frame_len(fl) as u64;
@@ -472,7 +484,7 @@ impl Decryptor {
         open: impl FnOnce(&FrameOpener, &mut [u8]) -> Result<(), Error>,
     ) -> Result<(), Error> {
         let State::Body(body) = &self.state else {
-            return self.fail(ConfigError::StreamFinished);
+            return self.fail(self.misuse("open_accepted"));
         };
         if let Err(e) = open(&body.opener, plaintext) {
             return self.fail(e);
@@ -496,7 +508,7 @@ impl Decryptor {
         ciphertext_and_tag: &[u8],
     ) -> Result<(), Error> {
         let State::Body(body) = &mut self.state else {
-            return self.fail(ConfigError::StreamFinished);
+            return self.fail(self.misuse("accept_frame"));
         };
         let fh = &layout.header;
         if body.final_accepted
@@ -524,15 +536,18 @@ impl Decryptor {
     /// all have the same length). Signed messages cannot be read out of order: their
     /// signature covers every byte.
     pub fn seek_frame(&mut self, sequence: u32) -> Result<u64, Error> {
+        if !matches!(self.state, State::Body(_)) {
+            return Err(self.misuse("seek_frame"));
+        }
         let State::Body(body) = &mut self.state else {
-            return Err(ConfigError::StreamFinished.into());
+            return Err(Error::Internal("decryptor state changed"));
         };
         let h = &body.header.header;
         if h.suite.signature().is_some() || h.content_type != ContentType::Framed {
             return Err(ConfigError::RandomAccessUnsupported.into());
         }
         if sequence == 0 || sequence == u32::MAX {
-            return Err(ConfigError::StreamFinished.into());
+            return Err(ConfigError::InvalidSequence(sequence).into());
         }
         body.next_sequence = sequence;
         body.final_accepted = false;
@@ -543,7 +558,7 @@ impl Decryptor {
     /// An opener with its own key object, for a worker thread (after the header verified).
     pub fn frame_opener(&self) -> Result<FrameOpener, Error> {
         let State::Body(body) = &self.state else {
-            return Err(ConfigError::StreamFinished.into());
+            return Err(self.misuse("frame_opener"));
         };
         Ok(FrameOpener {
             key: body.content_key.key_object()?,
@@ -568,10 +583,10 @@ impl Decryptor {
         verifier: Option<Box<dyn Verifier>>,
     ) -> Result<(), Error> {
         let State::Body(body) = &mut self.state else {
-            return self.fail(ConfigError::StreamFinished);
+            return self.fail(self.misuse("finish"));
         };
         if !body.final_accepted {
-            return self.fail(ConfigError::StreamFinished);
+            return self.fail(self.misuse("finish"));
         }
         let signed = body.header.header.suite.signature().is_some();
         match (signed, body.verifier.take().or(verifier)) {

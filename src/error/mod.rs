@@ -304,6 +304,19 @@ pub enum ConfigError {
     /// The stream was used after `finish` or after an error.
     #[error("stream already finished or failed")]
     StreamFinished,
+    /// An engine step was called in a state that does not allow it (e.g. `next_frame`
+    /// before `set_materials`, or anything after the message ended).
+    #[error("{step} called out of order")]
+    OutOfOrder {
+        /// The step called.
+        step: &'static str,
+    },
+    /// The engine failed earlier; any error is final.
+    #[error("the decryptor already failed")]
+    AfterFailure,
+    /// A frame sequence number outside 1 ..= 2^32 - 2.
+    #[error("frame sequence number {0} is out of range")]
+    InvalidSequence(u32),
     /// A frame was reserved after the final frame.
     #[error("the final frame was already reserved")]
     MessageFinished,

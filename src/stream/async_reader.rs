@@ -114,7 +114,7 @@ impl<R: AsyncRead + Unpin> AsyncDecryptingReader<R> {
             let header = unlocked.and_then(|()| {
                 Ok(decryptor
                     .header()
-                    .ok_or(ConfigError::StreamFinished)?
+                    .ok_or(Error::Internal("no header after it was authenticated"))?
                     .header
                     .clone())
             });
