@@ -29,10 +29,7 @@ pub fn run(input: Option<&Path>) -> Result<(), AppError> {
 /// Reads just enough of `r` to parse the header. No limits apply besides the size cap:
 /// inspecting reports what is there.
 pub fn read_header(r: &mut impl Read, name: &str) -> Result<ParsedHeader, AppError> {
-    let limits = HeaderLimits {
-        max_encrypted_data_keys: u16::MAX,
-        max_frame_length: u32::MAX,
-    };
+    let limits = HeaderLimits::new(u16::MAX, u32::MAX);
     let what = format!("inspect {name}");
     let mut buf = vec![0u8; 4096];
     let mut len = 0;
