@@ -139,6 +139,9 @@ impl FrameLayout {
 }
 
 /// What [`Decryptor::next_frame`] found at the front of its input.
+///
+/// Exhaustive on purpose: a new variant would be a new instruction that every loop driving
+/// a [`Decryptor`] must follow, so it should fail to compile rather than reach a `_` arm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Next {
     /// The unit (and, for the final unit of a signed message, the footer) is whole in the

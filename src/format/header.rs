@@ -11,6 +11,7 @@ use crate::error::FormatError;
 
 /// Message format version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum MessageVersion {
     /// Version 1: no key commitment (read only).
     V1,
@@ -30,6 +31,7 @@ impl MessageVersion {
 
 /// How the body is laid out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ContentType {
     /// One block (`0x01`, read only).
     NonFramed,
