@@ -162,11 +162,7 @@ fn envcrypt_in_memory(c: &mut Criterion, data: &[u8]) {
         for (label, frame) in frames() {
             let client = client(suite, frame);
             for t in threads() {
-                let opts = PipelineOptions {
-                    threads: t,
-                    frames_in_flight: 0,
-                    ..PipelineOptions::default()
-                };
+                let opts = PipelineOptions::default().with_threads(t);
                 let id = format!("{label}-t{t}");
                 g.bench_function(BenchmarkId::new("encrypt", &id), |b| {
                     b.iter(|| {

@@ -52,7 +52,17 @@ impl core::fmt::Debug for Client {
 }
 
 /// Options for one decryption.
+///
+/// ```
+/// use envcrypt::{DecryptOptions, EncryptionContext, ReleasePolicy};
+///
+/// let options = DecryptOptions::default()
+///     .with_expected_context(EncryptionContext::from_pairs([("purpose", "backup")]))
+///     .with_release(ReleasePolicy::UnverifiedStream);
+/// assert_eq!(options.expected_context.get("purpose"), Some("backup"));
+/// ```
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct DecryptOptions {
     /// Pairs that must be in the stored context with these values.
     pub expected_context: EncryptionContext,
@@ -62,6 +72,26 @@ pub struct DecryptOptions {
     /// When streaming adapters may release plaintext of signed messages (default: only
     /// after the signature verified).
     pub release: ReleasePolicy,
+}
+
+impl DecryptOptions {
+    /// Sets [`expected_context`](Self::expected_context).
+    pub fn with_expected_context(mut self, context: EncryptionContext) -> Self {
+        self.expected_context = context;
+        self
+    }
+
+    /// Sets [`required_context`](Self::required_context).
+    pub fn with_required_context(mut self, context: EncryptionContext) -> Self {
+        self.required_context = context;
+        self
+    }
+
+    /// Sets [`release`](Self::release).
+    pub fn with_release(mut self, release: ReleasePolicy) -> Self {
+        self.release = release;
+        self
+    }
 }
 
 /// A decrypted message and the header it came with. Its `Debug` shows the plaintext's

@@ -25,6 +25,7 @@ impl CommitmentPolicy {
 
 /// Whether signed suites are accepted on decrypt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum SignaturePolicy {
     /// Signed and unsigned messages.
     #[default]

@@ -99,11 +99,10 @@ fn pipelines() -> [PipelineOptions; 3] {
     [
         PipelineOptions::default(),
         PipelineOptions::single_threaded(),
-        PipelineOptions {
-            threads: 3,
-            frames_in_flight: 2,
-            parallel_min_frame: 1,
-        },
+        PipelineOptions::default()
+            .with_threads(3)
+            .with_frames_in_flight(2)
+            .with_parallel_min_frame(1),
     ]
 }
 
@@ -259,10 +258,7 @@ async fn agrees_with_the_sync_api_both_ways() {
 }
 
 fn header_len(message: &[u8]) -> usize {
-    let limits = HeaderLimits {
-        max_encrypted_data_keys: 1,
-        max_frame_length: 1 << 20,
-    };
+    let limits = HeaderLimits::new(1, 1 << 20);
     parse_header(message, &limits)
         .unwrap()
         .unwrap()
@@ -390,10 +386,8 @@ async fn setup_errors_come_from_the_constructors() {
         .expect("wrong key");
     assert!(matches!(e, Error::Keyring(_)), "{e:?}");
     // A context mismatch is refused before any plaintext.
-    let opts = DecryptOptions {
-        expected_context: EncryptionContext::from_pairs([("k", "v")]),
-        ..DecryptOptions::default()
-    };
+    let opts = DecryptOptions::default()
+        .with_expected_context(EncryptionContext::from_pairs([("k", "v")]));
     let e = c
         .decrypt_async_reader(&message[..], &opts, &PipelineOptions::default())
         .await

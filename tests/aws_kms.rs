@@ -661,16 +661,12 @@ fn context_mismatch_is_unwrap_failed() {
         .unwrap();
     let context = EncryptionContext::from_pairs([("tenant", "clinic-7"), ("kind", "mri")]);
     let message = client.encrypt(b"scan", &context).unwrap();
-    let right = DecryptOptions {
-        required_context: EncryptionContext::from_pairs([("tenant", "clinic-7")]),
-        ..Default::default()
-    };
+    let right = DecryptOptions::default()
+        .with_required_context(EncryptionContext::from_pairs([("tenant", "clinic-7")]));
     assert_eq!(client.decrypt(&message, &right).unwrap().plaintext, b"scan");
     calls.reset();
-    let wrong = DecryptOptions {
-        required_context: EncryptionContext::from_pairs([("tenant", "clinic-8")]),
-        ..Default::default()
-    };
+    let wrong = DecryptOptions::default()
+        .with_required_context(EncryptionContext::from_pairs([("tenant", "clinic-8")]));
     let e = keyring_error(client.decrypt(&message, &wrong));
     assert_eq!(
         e,

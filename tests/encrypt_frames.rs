@@ -25,10 +25,7 @@ fn client(suite: AlgorithmSuite) -> Client {
 
 /// The content lengths of a message's frames, in order (the last is the final frame).
 fn frame_lengths(message: &[u8]) -> Vec<u64> {
-    let limits = HeaderLimits {
-        max_encrypted_data_keys: 8,
-        max_frame_length: FL,
-    };
+    let limits = HeaderLimits::new(8, FL);
     let parsed = parse_header(message, &limits).unwrap().unwrap();
     let h = &parsed.header;
     let mut pos = parsed.bytes().len();
@@ -51,11 +48,9 @@ fn encrypt_every_way(c: &Client, pt: &[u8]) -> Vec<(&'static str, Vec<u8>)> {
     let ctx = EncryptionContext::new();
     let mut out = vec![("encrypt", c.encrypt(pt, &ctx).unwrap())];
     let mut m = Vec::new();
-    let parallel = PipelineOptions {
-        threads: 2,
-        parallel_min_frame: 1,
-        ..PipelineOptions::default()
-    };
+    let parallel = PipelineOptions::default()
+        .with_threads(2)
+        .with_parallel_min_frame(1);
     c.encrypt_parallel(pt, &ctx, &mut m, &parallel).unwrap();
     out.push(("encrypt_parallel", m));
     for (name, opts) in [

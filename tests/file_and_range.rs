@@ -41,12 +41,7 @@ fn files_round_trip_atomically() {
     let c = client(AlgorithmSuite::Aes256GcmHkdfSha512CommitEcdsaP384, 65536);
     let seen = AtomicU64::new(0);
     let progress = |n: u64| seen.store(n, Ordering::Relaxed);
-    let opts = FileOptions {
-        pipeline: PipelineOptions::default(),
-        overwrite: false,
-        progress: Some(&progress),
-        cancel: None,
-    };
+    let opts = FileOptions::default().with_progress(&progress);
     let stats = c
         .encrypt_file(&plain, &sealed, &EncryptionContext::new(), &opts)
         .unwrap();
@@ -67,10 +62,7 @@ fn files_round_trip_atomically() {
         matches!(&e, Error::Io(io) if io.kind() == std::io::ErrorKind::AlreadyExists),
         "{e:?}"
     );
-    let overwrite = FileOptions {
-        overwrite: true,
-        ..FileOptions::default()
-    };
+    let overwrite = FileOptions::default().with_overwrite(true);
     c.encrypt_file(&plain, &sealed, &EncryptionContext::new(), &overwrite)
         .unwrap();
     // The output may never be the input.
@@ -118,15 +110,10 @@ fn a_cancelled_operation_creates_no_output() {
                     cancel.store(true, Ordering::Relaxed);
                 }
             };
-            let opts = FileOptions {
-                pipeline: PipelineOptions {
-                    threads,
-                    ..PipelineOptions::default()
-                },
-                progress: Some(&progress),
-                cancel: Some(&cancel),
-                ..FileOptions::default()
-            };
+            let opts = FileOptions::default()
+                .with_pipeline(PipelineOptions::default().with_threads(threads))
+                .with_progress(&progress)
+                .with_cancel(&cancel);
             let e = c
                 .encrypt_file(&plain, &sealed, &EncryptionContext::new(), &opts)
                 .unwrap_err();
@@ -163,14 +150,12 @@ fn a_failed_decrypt_leaves_nothing_and_keeps_the_input() {
     message[at] ^= 1; // inside the final frame
     std::fs::write(&sealed, &message).unwrap();
     for threads in [1, 2] {
-        let opts = FileOptions {
-            pipeline: PipelineOptions {
-                threads,
-                frames_in_flight: 0,
-                parallel_min_frame: 1, // the threaded path too, with these 4 KiB frames
-            },
-            ..FileOptions::default()
-        };
+        // The threaded path too, with these 4 KiB frames.
+        let opts = FileOptions::default().with_pipeline(
+            PipelineOptions::default()
+                .with_threads(threads)
+                .with_parallel_min_frame(1),
+        );
         let e = c
             .decrypt_file(&sealed, &out, &DecryptOptions::default(), &opts)
             .unwrap_err();

@@ -65,14 +65,9 @@ fn child_decrypt(input: &Path, output: &Path) {
             println!("{CHILD_STARTED}");
         }
     };
-    let opts = FileOptions {
-        pipeline: PipelineOptions {
-            threads: 1,
-            ..PipelineOptions::default()
-        },
-        progress: Some(&progress),
-        ..FileOptions::default()
-    };
+    let opts = FileOptions::default()
+        .with_pipeline(PipelineOptions::default().with_threads(1))
+        .with_progress(&progress);
     client(4096)
         .decrypt_file(input, output, &DecryptOptions::default(), &opts)
         .unwrap();
@@ -147,14 +142,11 @@ fn a_tampered_frame_leaves_no_file() {
     for from_end in [90_000, 100] {
         std::fs::write(&sealed, tampered(&c, 100_000, from_end)).unwrap();
         for threads in [1, 2] {
-            let opts = FileOptions {
-                pipeline: PipelineOptions {
-                    threads,
-                    frames_in_flight: 0,
-                    parallel_min_frame: 1,
-                },
-                ..FileOptions::default()
-            };
+            let opts = FileOptions::default().with_pipeline(
+                PipelineOptions::default()
+                    .with_threads(threads)
+                    .with_parallel_min_frame(1),
+            );
             let out = dest.path().join("x.dcm");
             let e = c
                 .decrypt_file(&sealed, &out, &DecryptOptions::default(), &opts)
@@ -169,10 +161,7 @@ fn a_tampered_frame_leaves_no_file() {
             assert_eq!(names(dest.path()), Vec::<String>::new(), "left behind");
             // With overwrite, an existing output is kept as it was.
             std::fs::write(&out, b"keep me").unwrap();
-            let opts = FileOptions {
-                overwrite: true,
-                ..opts
-            };
+            let opts = opts.with_overwrite(true);
             c.decrypt_file(&sealed, &out, &DecryptOptions::default(), &opts)
                 .unwrap_err();
             assert_eq!(std::fs::read(&out).unwrap(), b"keep me");
@@ -200,10 +189,7 @@ fn an_existing_output_is_kept_unless_overwrite() {
     )
     .unwrap();
     let no_overwrite = FileOptions::default();
-    let overwrite = FileOptions {
-        overwrite: true,
-        ..FileOptions::default()
-    };
+    let overwrite = FileOptions::default().with_overwrite(true);
     // Decrypt, then encrypt, over an existing file.
     std::fs::write(&back, b"older").unwrap();
     let e = c
@@ -272,10 +258,7 @@ fn outputs_are_private_to_their_owner() {
     .unwrap();
     assert_eq!(mode(&back), 0o600, "decrypted output");
     std::fs::set_permissions(&back, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let overwrite = FileOptions {
-        overwrite: true,
-        ..FileOptions::default()
-    };
+    let overwrite = FileOptions::default().with_overwrite(true);
     c.decrypt_file(&sealed, &back, &DecryptOptions::default(), &overwrite)
         .unwrap();
     assert_eq!(mode(&back), 0o600, "decrypted output replacing a 0644 file");

@@ -282,11 +282,9 @@ fn client(suite: AlgorithmSuite, frame_length: u32, name: &str, key: &[u8; 32]) 
 
 /// Worker threads even for small frames, so the pipeline's hand-offs are exercised.
 fn workers() -> PipelineOptions {
-    PipelineOptions {
-        threads: 2,
-        parallel_min_frame: 1,
-        ..PipelineOptions::default()
-    }
+    PipelineOptions::default()
+        .with_threads(2)
+        .with_parallel_min_frame(1)
 }
 
 fn rust_encrypt(case: &Case) -> Vec<u8> {
@@ -317,10 +315,7 @@ fn rust_decrypt(c: &Client, message: &[u8], stream: bool) -> Result<(Vec<u8>, He
 
 /// The content lengths of a message's frames, in order (the last is the final frame's).
 fn frame_layout(message: &[u8], frame_length: u32) -> Result<Vec<u64>, String> {
-    let limits = HeaderLimits {
-        max_encrypted_data_keys: 8,
-        max_frame_length: frame_length,
-    };
+    let limits = HeaderLimits::new(8, frame_length);
     let parsed = parse_header(message, &limits)
         .map_err(|e| format!("header: {e}"))?
         .ok_or("header: truncated")?;

@@ -70,10 +70,7 @@ fn cached(
 }
 
 fn data_key_id(message: &[u8]) -> Vec<u8> {
-    let limits = HeaderLimits {
-        max_encrypted_data_keys: 4,
-        max_frame_length: 1 << 24,
-    };
+    let limits = HeaderLimits::new(4, 1 << 24);
     let h = parse_header(message, &limits).unwrap().unwrap().header;
     h.encrypted_data_keys[0].ciphertext.clone()
 }
@@ -196,10 +193,7 @@ fn required_context_is_demanded_and_kept_out_of_the_header() {
 
     let ctx = EncryptionContext::from_pairs([("tenant", "hospital-a"), ("kind", "ct")]);
     let message = client.encrypt(b"pixels", &ctx).unwrap();
-    let limits = HeaderLimits {
-        max_encrypted_data_keys: 1,
-        max_frame_length: 1 << 20,
-    };
+    let limits = HeaderLimits::new(1, 1 << 20);
     let stored = parse_header(&message, &limits)
         .unwrap()
         .unwrap()
@@ -215,15 +209,11 @@ fn required_context_is_demanded_and_kept_out_of_the_header() {
         matches!(&e, Error::Policy(PolicyError::MissingRequiredContext(k)) if k == "tenant"),
         "{e:?}"
     );
-    let ok = DecryptOptions {
-        required_context: EncryptionContext::from_pairs([("tenant", "hospital-a")]),
-        ..DecryptOptions::default()
-    };
+    let ok = DecryptOptions::default()
+        .with_required_context(EncryptionContext::from_pairs([("tenant", "hospital-a")]));
     assert_eq!(client.decrypt(&message, &ok).unwrap().plaintext, b"pixels");
-    let wrong = DecryptOptions {
-        required_context: EncryptionContext::from_pairs([("tenant", "hospital-b")]),
-        ..DecryptOptions::default()
-    };
+    let wrong = DecryptOptions::default()
+        .with_required_context(EncryptionContext::from_pairs([("tenant", "hospital-b")]));
     let e = client.decrypt(&message, &wrong).unwrap_err();
     assert!(
         matches!(e, Error::Keyring(KeyringError::UnwrapFailed { .. })),

@@ -66,10 +66,7 @@ fn small_message(suite: AlgorithmSuite) -> (Client, Vec<u8>, Vec<u8>) {
 }
 
 fn header_len(msg: &[u8]) -> usize {
-    let limits = HeaderLimits {
-        max_encrypted_data_keys: u16::MAX,
-        max_frame_length: u32::MAX,
-    };
+    let limits = HeaderLimits::new(u16::MAX, u32::MAX);
     parse_header(msg, &limits).unwrap().unwrap().bytes().len()
 }
 
@@ -193,10 +190,9 @@ fn reject_both(
         Err(e) => e,
     };
     let mut streamed = Vec::new();
-    let unverified = DecryptOptions {
-        release: ReleasePolicy::UnverifiedStream,
-        ..options.clone()
-    };
+    let unverified = options
+        .clone()
+        .with_release(ReleasePolicy::UnverifiedStream);
     for (mode, options) in MODES
         .into_iter()
         .flat_map(|m| [(m, options), (m, &unverified)])
@@ -799,10 +795,8 @@ impl Keyring for PlainKeyring {
 }
 
 fn required(pairs: &[(&str, &str)]) -> DecryptOptions {
-    DecryptOptions {
-        required_context: EncryptionContext::from_pairs(pairs.iter().copied()),
-        ..DecryptOptions::default()
-    }
+    DecryptOptions::default()
+        .with_required_context(EncryptionContext::from_pairs(pairs.iter().copied()))
 }
 
 #[test]
@@ -1287,10 +1281,7 @@ fn empty_context_key_in_header() {
     let at = msg.windows(8).position(|w| w == section).unwrap();
     let mut m = msg.clone();
     m[at..at + 8].copy_from_slice(&[0, 1, 0, 0, 0, 2, b'a', b'v']);
-    let limits = HeaderLimits {
-        max_encrypted_data_keys: 1,
-        max_frame_length: u32::MAX,
-    };
+    let limits = HeaderLimits::new(1, u32::MAX);
     assert_eq!(
         parse_header(&m, &limits).unwrap_err(),
         FormatError::Context(ContextError::EmptyKey)

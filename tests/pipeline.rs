@@ -28,12 +28,10 @@ fn data(len: usize) -> Vec<u8> {
 }
 
 fn opts(threads: usize) -> PipelineOptions {
-    PipelineOptions {
-        threads,
-        frames_in_flight: 0,
-        // Small frames too go to the workers, so these tests cover the threaded paths.
-        parallel_min_frame: 1,
-    }
+    // Small frames too go to the workers, so these tests cover the threaded paths.
+    PipelineOptions::default()
+        .with_threads(threads)
+        .with_parallel_min_frame(1)
 }
 
 #[test]
@@ -117,10 +115,7 @@ fn tampering_truncation_and_trailing_bytes_are_caught_by_every_thread_count() {
         let c = client(suite, 256);
         let plaintext = data(256 * 10 + 7);
         let message = c.encrypt(&plaintext, &EncryptionContext::new()).unwrap();
-        let limits = HeaderLimits {
-            max_encrypted_data_keys: 1,
-            max_frame_length: 256,
-        };
+        let limits = HeaderLimits::new(1, 256);
         let header_len = parse_header(&message, &limits)
             .unwrap()
             .unwrap()
@@ -247,10 +242,7 @@ fn in_memory_parallel_decrypt_reports_the_first_bad_frame_and_releases_nothing()
         let c = client(suite, 64);
         let plaintext = data(64 * 100 + 3);
         let message = c.encrypt(&plaintext, &EncryptionContext::new()).unwrap();
-        let limits = HeaderLimits {
-            max_encrypted_data_keys: 1,
-            max_frame_length: 64,
-        };
+        let limits = HeaderLimits::new(1, 64);
         let header_len = parse_header(&message, &limits)
             .unwrap()
             .unwrap()

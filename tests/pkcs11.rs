@@ -154,11 +154,7 @@ fn round_trips(make: impl Fn() -> Pkcs11Keyring) {
                 assert_eq!(out.header.encryption_context.get("study"), ctx.get("study"));
 
                 let mut streamed = Vec::new();
-                let opts = PipelineOptions {
-                    threads: 2,
-                    frames_in_flight: 0,
-                    ..PipelineOptions::default()
-                };
+                let opts = PipelineOptions::default().with_threads(2);
                 client
                     .encrypt_stream(&data[..], &mut streamed, &ctx, &opts)
                     .unwrap();

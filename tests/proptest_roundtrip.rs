@@ -194,14 +194,12 @@ fn expected_unsigned_len(header: usize, payload: usize, fl: usize) -> usize {
 fn check_round_trip(t: &RoundTrip) -> Result<(), TestCaseError> {
     let client = client(t.suite, t.frame_length, &t.required);
     let ctx = EncryptionContext::from_pairs(t.context.clone());
-    let options = DecryptOptions {
-        required_context: t
-            .context
+    let options = DecryptOptions::default().with_required_context(
+        t.context
             .iter()
             .filter(|(k, _)| t.required.contains(*k))
             .collect(),
-        ..DecryptOptions::default()
-    };
+    );
     let signed = t.suite.signature().is_some();
 
     // One-shot encrypt.
@@ -218,10 +216,7 @@ fn check_round_trip(t: &RoundTrip) -> Result<(), TestCaseError> {
     }
     let msg2 = w.finish().unwrap();
 
-    let limits = HeaderLimits {
-        max_encrypted_data_keys: 1,
-        max_frame_length: u32::MAX,
-    };
+    let limits = HeaderLimits::new(1, u32::MAX);
     let header = parse_header(&msg, &limits).unwrap().unwrap();
     prop_assert_eq!(header.header.frame_length, t.frame_length);
     prop_assert_eq!(header.header.suite, t.suite);
@@ -388,14 +383,8 @@ fn apply(msg: &[u8], mutations: &[Mutation]) -> Vec<u8> {
 
 fn all_header_parsers(input: &[u8]) {
     for limits in [
-        HeaderLimits {
-            max_encrypted_data_keys: u16::MAX,
-            max_frame_length: u32::MAX,
-        },
-        HeaderLimits {
-            max_encrypted_data_keys: 1,
-            max_frame_length: 16,
-        },
+        HeaderLimits::new(u16::MAX, u32::MAX),
+        HeaderLimits::new(1, 16),
     ] {
         let _ = parse_header(input, &limits);
     }
@@ -410,10 +399,7 @@ fn all_header_parsers(input: &[u8]) {
 /// Serializing a parsed version 2 framed header gives back its bytes; every shorter prefix
 /// asks for more bytes.
 fn header_round_trip(input: &[u8]) -> Result<(), TestCaseError> {
-    let limits = HeaderLimits {
-        max_encrypted_data_keys: u16::MAX,
-        max_frame_length: u32::MAX,
-    };
+    let limits = HeaderLimits::new(u16::MAX, u32::MAX);
     let Ok(Some(parsed)) = parse_header(input, &limits) else {
         return Ok(());
     };
@@ -559,7 +545,7 @@ proptest! {
     ) {
         // A header that authenticates, followed by garbage: exercises the body parsers.
         let s = which.get(samples());
-        let limits = HeaderLimits { max_encrypted_data_keys: 1, max_frame_length: u32::MAX };
+        let limits = HeaderLimits::new(1, u32::MAX);
         let h = parse_header(&s.message, &limits).unwrap().unwrap().bytes().len();
         let input = [&s.message[..h], &tail[..]].concat();
         decrypt_both(&s.client, &input, None)?;

@@ -40,20 +40,15 @@ fn bad_signature() -> (Client, Vec<u8>, Vec<u8>) {
 }
 
 fn options(release: ReleasePolicy) -> DecryptOptions {
-    DecryptOptions {
-        release,
-        ..DecryptOptions::default()
-    }
+    DecryptOptions::default().with_release(release)
 }
 
 fn pipelines() -> [PipelineOptions; 2] {
     [
         PipelineOptions::single_threaded(),
-        PipelineOptions {
-            threads: 2,
-            parallel_min_frame: 1,
-            ..PipelineOptions::default()
-        },
+        PipelineOptions::default()
+            .with_threads(2)
+            .with_parallel_min_frame(1),
     ]
 }
 

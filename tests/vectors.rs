@@ -172,10 +172,7 @@ impl Case {
     /// The header, parsed on its own (no key needed).
     fn header(&self) -> Result<ParsedHeader, String> {
         let config = self.client.decrypt_config();
-        let limits = HeaderLimits {
-            max_encrypted_data_keys: config.max_encrypted_data_keys,
-            max_frame_length: config.max_frame_length,
-        };
+        let limits = HeaderLimits::new(config.max_encrypted_data_keys, config.max_frame_length);
         match parse_header(&self.ciphertext, &limits) {
             Ok(Some(header)) => Ok(header),
             Ok(None) => Err("header is truncated".into()),
@@ -500,10 +497,7 @@ fn load_manifest(zip_name: &'static str, must_fail: bool) -> Manifest {
         let case = Case {
             name: format!("{zip_name}: {id}"),
             client,
-            options: DecryptOptions {
-                required_context: context.clone(),
-                ..DecryptOptions::default()
-            },
+            options: DecryptOptions::default().with_required_context(context.clone()),
             ciphertext: zip.read(str_field(test, "ciphertext")),
             expected,
         };
@@ -702,10 +696,8 @@ fn v4_net_4_0_1_rsa_sha256_edks() {
             RawRsaKeyring::from_pem(namespace, public_name, RsaPadding::OaepSha256, pem)
                 .unwrap_or_else(|e| panic!("{id}: {e}"))
         };
-        let options = DecryptOptions {
-            required_context: context_from_json(&test["encryption-context"]),
-            ..DecryptOptions::default()
-        };
+        let options = DecryptOptions::default()
+            .with_required_context(context_from_json(&test["encryption-context"]));
         let ciphertext = zip.read(str_field(test, "ciphertext"));
         let plaintext = zip.read(str_field(&test["result"]["output"], "plaintext"));
         cases.push(Case {

@@ -681,6 +681,7 @@ fn cross_provider_round_trips() {
                 let point_len = match alg {
                     SignatureAlgorithm::EcdsaP256Sha256 => 33,
                     SignatureAlgorithm::EcdsaP384Sha384 => 49,
+                    other => panic!("{id}: no compressed point length for {other:?}"),
                 };
                 assert_eq!(public_key.len(), point_len, "{id} {alg:?}");
                 assert!(matches!(public_key[0], 2 | 3), "{id} {alg:?}: compressed");

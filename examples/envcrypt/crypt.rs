@@ -142,11 +142,7 @@ impl Settings {
 
 /// `--threads N` (default: one worker per core).
 pub fn pipeline_options(threads: Option<usize>) -> PipelineOptions {
-    PipelineOptions {
-        threads: threads.unwrap_or(0),
-        frames_in_flight: 0,
-        ..PipelineOptions::default()
-    }
+    PipelineOptions::default().with_threads(threads.unwrap_or(0))
 }
 
 /// A library error while doing `what`. An output that appeared meanwhile (another process
@@ -191,14 +187,16 @@ pub fn run_encrypt(args: &EncryptArgs, provider: &'static CryptoProvider) -> Res
 /// `envcrypt decrypt`.
 pub fn run_decrypt(args: &DecryptArgs, provider: &'static CryptoProvider) -> Result<(), AppError> {
     let common = &args.common;
-    let options = DecryptOptions {
-        expected_context: context_from_pairs(&common.context, "context")?,
-        required_context: context_from_pairs(&args.required_context, "required context")?,
-        release: match args.unverified_stream {
+    let options = DecryptOptions::default()
+        .with_expected_context(context_from_pairs(&common.context, "context")?)
+        .with_required_context(context_from_pairs(
+            &args.required_context,
+            "required context",
+        )?)
+        .with_release(match args.unverified_stream {
             true => ReleasePolicy::UnverifiedStream,
             false => ReleasePolicy::Verified,
-        },
-    };
+        });
     let keyring = build_keyring(&common.keyrings, Purpose::Decrypt)?;
     let mut builder = Client::builder()
         .keyring(keyring)
@@ -286,12 +284,11 @@ pub fn single(
                 input.expect("a file input")
             };
             let report = |n: u64| tracker.read_so_far(n);
-            let options = FileOptions {
-                pipeline: settings.pipeline.clone(),
-                overwrite: settings.force,
-                progress: Some(&report),
-                cancel: Some(crate::interrupt::flag()),
-            };
+            let options = FileOptions::default()
+                .with_pipeline(settings.pipeline.clone())
+                .with_overwrite(settings.force)
+                .with_progress(&report)
+                .with_cancel(crate::interrupt::flag());
             op.file(source, out, &options)
                 .map_err(|e| lib_error(&what, e))?
         }

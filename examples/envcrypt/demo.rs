@@ -110,12 +110,9 @@ pub fn run(args: &DemoArgs, provider: &'static CryptoProvider) -> Result<(), App
         let bar = Progress::start(bars, op.verb(), total, 0);
         let tracker = bar.tracker();
         let report = |n: u64| tracker.read_so_far(n);
-        let options = FileOptions {
-            pipeline: pipeline.clone(),
-            overwrite: false,
-            progress: Some(&report),
-            ..FileOptions::default()
-        };
+        let options = FileOptions::default()
+            .with_pipeline(pipeline.clone())
+            .with_progress(&report);
         let t = Instant::now();
         let done = op
             .file(&path(from), &path(to), &options)
@@ -154,10 +151,7 @@ pub fn run(args: &DemoArgs, provider: &'static CryptoProvider) -> Result<(), App
     }
 
     // 5. Decrypt, requiring the context.
-    let options = DecryptOptions {
-        expected_context: context.clone(),
-        ..DecryptOptions::default()
-    };
+    let options = DecryptOptions::default().with_expected_context(context.clone());
     let (dec, dec_secs) = step(
         Op::Decrypt {
             client: &client,

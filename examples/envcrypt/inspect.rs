@@ -22,17 +22,14 @@ pub fn run(input: Option<&Path>) -> Result<(), AppError> {
     let name = display_name(input, "stdin");
     let mut file = open_input(input)?;
     let parsed = read_header(&mut file, &name)?;
-    println!("{}", header_json(&parsed));
+    println!("{}", header_json(&parsed, &name)?);
     Ok(())
 }
 
 /// Reads just enough of `r` to parse the header. No limits apply besides the size cap:
 /// inspecting reports what is there.
 pub fn read_header(r: &mut impl Read, name: &str) -> Result<ParsedHeader, AppError> {
-    let limits = HeaderLimits {
-        max_encrypted_data_keys: u16::MAX,
-        max_frame_length: u32::MAX,
-    };
+    let limits = HeaderLimits::new(u16::MAX, u32::MAX);
     let what = format!("inspect {name}");
     let mut buf = vec![0u8; 4096];
     let mut len = 0;
@@ -65,8 +62,9 @@ pub fn read_header(r: &mut impl Read, name: &str) -> Result<ParsedHeader, AppErr
     }
 }
 
-/// The header as one JSON object, fields in the order of `CLI.md`.
-pub fn header_json(parsed: &ParsedHeader) -> String {
+/// The header as one JSON object, fields in the order of `CLI.md`; `name` is the input's
+/// name for errors.
+pub fn header_json(parsed: &ParsedHeader, name: &str) -> Result<String, AppError> {
     let h = &parsed.header;
     let b64 = base64::engine::general_purpose::STANDARD;
     let context = h
@@ -91,8 +89,13 @@ pub fn header_json(parsed: &ParsedHeader) -> String {
     let content_type = match h.content_type {
         ContentType::Framed => "framed",
         ContentType::NonFramed => "non-framed",
+        other => {
+            return Err(AppError::data(format!(
+                "inspect {name}: content type {other:?} unknown to this tool"
+            )))
+        }
     };
-    format!(
+    Ok(format!(
         "{{\"version\": {}, \"suite_id\": \"{:#06x}\", \"suite\": {}, \"message_id\": \"{}\", \
          \"encryption_context\": {{{}}}, \"encrypted_data_keys\": [{}], \
          \"content_type\": \"{}\", \"frame_length\": {}, \"header_length\": {}}}",
@@ -105,7 +108,7 @@ pub fn header_json(parsed: &ParsedHeader) -> String {
         content_type,
         h.frame_length,
         parsed.bytes().len(),
-    )
+    ))
 }
 
 /// `envcrypt info`.

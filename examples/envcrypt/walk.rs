@@ -267,12 +267,11 @@ fn one(
             settings.pipeline.clone()
         };
         let report = |n: u64| tracker.read_so_far(n);
-        let options = FileOptions {
-            pipeline,
-            overwrite: settings.force,
-            progress: Some(&report),
-            cancel: Some(crate::interrupt::flag()),
-        };
+        let options = FileOptions::default()
+            .with_pipeline(pipeline)
+            .with_overwrite(settings.force)
+            .with_progress(&report)
+            .with_cancel(crate::interrupt::flag());
         let what = format!("{} {}", op.verb(), entry.src.display());
         // The library reopens the input through our descriptor: the file checked above.
         op.file(&fd_path(&source), &target.path(), &options)

@@ -52,10 +52,7 @@ fn fixture() -> &'static Fixture {
             .build()
             .expect("client");
         let ctx = EncryptionContext::from_pairs([("purpose", "fuzz"), ("é", "ü")]);
-        let limits = HeaderLimits {
-            max_encrypted_data_keys: 1,
-            max_frame_length: u32::MAX,
-        };
+        let limits = HeaderLimits::new(1, u32::MAX);
         let mut samples = Vec::new();
         for suite in [
             AlgorithmSuite::Aes256GcmHkdfSha512Commit,

@@ -10,14 +10,8 @@ use envcrypt::format::{
 use envcrypt::{ContextError, FormatError};
 use libfuzzer_sys::fuzz_target;
 
-const LENIENT: HeaderLimits = HeaderLimits {
-    max_encrypted_data_keys: u16::MAX,
-    max_frame_length: u32::MAX,
-};
-const STRICT: HeaderLimits = HeaderLimits {
-    max_encrypted_data_keys: 2,
-    max_frame_length: 4096,
-};
+const LENIENT: HeaderLimits = HeaderLimits::new(u16::MAX, u32::MAX);
+const STRICT: HeaderLimits = HeaderLimits::new(2, 4096);
 
 fuzz_target!(|data: &[u8]| {
     let lenient = parse_header(data, &LENIENT);

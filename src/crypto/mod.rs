@@ -89,6 +89,7 @@ pub fn provider_by_name(name: &str) -> Option<&'static CryptoProvider> {
 
 /// AES-GCM key sizes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum AeadAlgorithm {
     /// AES-128-GCM.
     Aes128Gcm,
@@ -121,6 +122,7 @@ impl AeadAlgorithm {
 
 /// SHA-2 hash functions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum HashAlgorithm {
     /// SHA-256.
     Sha256,
@@ -143,6 +145,7 @@ impl HashAlgorithm {
 
 /// ECDSA curves with their hash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum SignatureAlgorithm {
     /// ECDSA P-256 with SHA-256, DER signatures.
     EcdsaP256Sha256,
@@ -292,6 +295,7 @@ pub trait HashContext: Send {
 
 /// RSA encryption paddings of the raw RSA keyring.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum RsaPadding {
     /// PKCS#1 v1.5 (legacy; decryption is prone to padding-oracle attacks).
     Pkcs1v15,

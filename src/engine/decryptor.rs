@@ -17,7 +17,19 @@ use crate::policy::{CommitmentPolicy, SignaturePolicy};
 use super::keys::{self, ContentKey};
 
 /// What a reader accepts.
+///
+/// ```
+/// use envcrypt::engine::{DecryptConfig, Decryptor};
+/// use envcrypt::SignaturePolicy;
+///
+/// let config = DecryptConfig::default()
+///     .with_signature_policy(SignaturePolicy::UnsignedOnly)
+///     .with_max_frame_length(1 << 20);
+/// let decryptor = Decryptor::new(config);
+/// # let _ = decryptor;
+/// ```
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct DecryptConfig {
     /// Whether version 1 messages may be read.
     pub commitment_policy: CommitmentPolicy,
@@ -40,6 +52,38 @@ impl Default for DecryptConfig {
             max_frame_length: super::DEFAULT_MAX_FRAME_LENGTH,
             max_header_length: super::DEFAULT_MAX_HEADER_LENGTH,
         }
+    }
+}
+
+impl DecryptConfig {
+    /// Sets [`commitment_policy`](Self::commitment_policy).
+    pub const fn with_commitment_policy(mut self, policy: CommitmentPolicy) -> Self {
+        self.commitment_policy = policy;
+        self
+    }
+
+    /// Sets [`signature_policy`](Self::signature_policy).
+    pub const fn with_signature_policy(mut self, policy: SignaturePolicy) -> Self {
+        self.signature_policy = policy;
+        self
+    }
+
+    /// Sets [`max_encrypted_data_keys`](Self::max_encrypted_data_keys).
+    pub const fn with_max_encrypted_data_keys(mut self, max: u16) -> Self {
+        self.max_encrypted_data_keys = max;
+        self
+    }
+
+    /// Sets [`max_frame_length`](Self::max_frame_length).
+    pub const fn with_max_frame_length(mut self, max: u32) -> Self {
+        self.max_frame_length = max;
+        self
+    }
+
+    /// Sets [`max_header_length`](Self::max_header_length).
+    pub const fn with_max_header_length(mut self, max: u32) -> Self {
+        self.max_header_length = max;
+        self
     }
 }
 
@@ -95,6 +139,9 @@ impl FrameLayout {
 }
 
 /// What [`Decryptor::next_frame`] found at the front of its input.
+///
+/// Exhaustive on purpose: a new variant would be a new instruction that every loop driving
+/// a [`Decryptor`] must follow, so it should fail to compile rather than reach a `_` arm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Next {
     /// The unit (and, for the final unit of a signed message, the footer) is whole in the
@@ -225,10 +272,10 @@ impl Decryptor {
         if !matches!(self.state, State::Header) {
             return self.fail(self.misuse("parse_header"));
         }
-        let limits = HeaderLimits {
-            max_encrypted_data_keys: self.config.max_encrypted_data_keys,
-            max_frame_length: self.config.max_frame_length,
-        };
+        let limits = HeaderLimits::new(
+            self.config.max_encrypted_data_keys,
+            self.config.max_frame_length,
+        );
         let max = self.config.max_header_length as usize;
         let parsed = match parse_header(&input[..input.len().min(max)], &limits) {
             Ok(Some(p)) => p,

@@ -56,7 +56,21 @@ use atomic::{Pending, Placement};
 use writeback::{with_early_writeback, EarlyWriteback};
 
 /// How a file operation runs.
+///
+/// ```
+/// use std::sync::atomic::AtomicBool;
+/// use envcrypt::file::FileOptions;
+/// use envcrypt::pipeline::PipelineOptions;
+///
+/// let cancel = AtomicBool::new(false);
+/// let options = FileOptions::default()
+///     .with_pipeline(PipelineOptions::single_threaded())
+///     .with_overwrite(true)
+///     .with_cancel(&cancel);
+/// assert!(options.overwrite);
+/// ```
 #[derive(Default)]
+#[non_exhaustive]
 pub struct FileOptions<'a> {
     /// Threads and frames in flight.
     pub pipeline: PipelineOptions,
@@ -68,6 +82,32 @@ pub struct FileOptions<'a> {
     /// into place) with [`Error::Cancelled`], and no output is created (set it from a
     /// Ctrl-C handler, say).
     pub cancel: Option<&'a AtomicBool>,
+}
+
+impl<'a> FileOptions<'a> {
+    /// Sets [`pipeline`](Self::pipeline).
+    pub fn with_pipeline(mut self, pipeline: PipelineOptions) -> Self {
+        self.pipeline = pipeline;
+        self
+    }
+
+    /// Sets [`overwrite`](Self::overwrite).
+    pub fn with_overwrite(mut self, overwrite: bool) -> Self {
+        self.overwrite = overwrite;
+        self
+    }
+
+    /// Reports progress to `progress` (see [`progress`](Self::progress)).
+    pub fn with_progress(mut self, progress: &'a (dyn Fn(u64) + Sync)) -> Self {
+        self.progress = Some(progress);
+        self
+    }
+
+    /// Stops once `cancel` is set (see [`cancel`](Self::cancel)).
+    pub fn with_cancel(mut self, cancel: &'a AtomicBool) -> Self {
+        self.cancel = Some(cancel);
+        self
+    }
 }
 
 impl std::fmt::Debug for FileOptions<'_> {

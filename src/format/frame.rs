@@ -57,6 +57,8 @@ pub const MAX_FRAME_LENGTH: u32 = i32::MAX as u32;
 pub const MAX_NON_FRAMED_LENGTH: u64 = (1 << 36) - 32;
 
 /// Which kind of body unit, which decides its AAD content string.
+///
+/// Exhaustive: the format defines exactly these three content strings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyKind {
     /// A full-length frame that is not the last.

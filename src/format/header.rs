@@ -11,6 +11,7 @@ use crate::error::FormatError;
 
 /// Message format version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum MessageVersion {
     /// Version 1: no key commitment (read only).
     V1,
@@ -30,6 +31,7 @@ impl MessageVersion {
 
 /// How the body is laid out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ContentType {
     /// One block (`0x01`, read only).
     NonFramed,
@@ -105,12 +107,55 @@ impl ParsedHeader {
 }
 
 /// Reader-side limits applied while parsing.
+///
+/// The default is that of [`DecryptConfig`](crate::engine::DecryptConfig).
+///
+/// ```
+/// use envcrypt::format::HeaderLimits;
+///
+/// const STRICT: HeaderLimits = HeaderLimits::new(1, 4096);
+/// let lenient = HeaderLimits::default().with_max_encrypted_data_keys(u16::MAX);
+/// assert_eq!(STRICT.max_frame_length, 4096);
+/// assert_eq!(lenient.max_encrypted_data_keys, u16::MAX);
+/// ```
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct HeaderLimits {
     /// Most encrypted data keys accepted.
     pub max_encrypted_data_keys: u16,
     /// Largest frame length accepted (bounds the memory a reader needs).
     pub max_frame_length: u32,
+}
+
+impl HeaderLimits {
+    /// Limits of `max_encrypted_data_keys` data keys and `max_frame_length`-byte frames.
+    pub const fn new(max_encrypted_data_keys: u16, max_frame_length: u32) -> Self {
+        Self {
+            max_encrypted_data_keys,
+            max_frame_length,
+        }
+    }
+
+    /// Sets [`max_encrypted_data_keys`](Self::max_encrypted_data_keys).
+    pub const fn with_max_encrypted_data_keys(mut self, max: u16) -> Self {
+        self.max_encrypted_data_keys = max;
+        self
+    }
+
+    /// Sets [`max_frame_length`](Self::max_frame_length).
+    pub const fn with_max_frame_length(mut self, max: u32) -> Self {
+        self.max_frame_length = max;
+        self
+    }
+}
+
+impl Default for HeaderLimits {
+    fn default() -> Self {
+        Self::new(
+            crate::engine::DEFAULT_MAX_ENCRYPTED_DATA_KEYS,
+            crate::engine::DEFAULT_MAX_FRAME_LENGTH,
+        )
+    }
 }
 
 /// Parses a header from the front of `input`.

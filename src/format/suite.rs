@@ -4,6 +4,7 @@ use crate::crypto::{AeadAlgorithm, HashAlgorithm, SignatureAlgorithm};
 
 /// How the content key is derived from the data key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Kdf {
     /// The data key is the content key (legacy, version 1 only).
     Identity,

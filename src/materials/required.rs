@@ -29,7 +29,7 @@ use crate::Error;
 /// let message = client.encrypt(b"x", &ctx)?;
 /// let refused = client.decrypt(&message, &DecryptOptions::default()).unwrap_err();
 /// assert!(matches!(refused, Error::Policy(PolicyError::MissingRequiredContext(_))));
-/// let options = DecryptOptions { required_context: ctx, ..Default::default() };
+/// let options = DecryptOptions::default().with_required_context(ctx);
 /// assert_eq!(client.decrypt(&message, &options)?.plaintext, b"x");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```

@@ -43,7 +43,15 @@ use std::time::Duration;
 use crate::error::Error;
 
 /// How a stream is processed.
+///
+/// ```
+/// use envcrypt::pipeline::PipelineOptions;
+///
+/// let options = PipelineOptions::default().with_threads(4).with_frames_in_flight(16);
+/// assert_eq!((options.threads, options.frames_in_flight), (4, 16));
+/// ```
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct PipelineOptions {
     /// Worker threads; `0` = the available cores; `1` = everything on the calling thread.
     pub threads: usize,
@@ -64,6 +72,24 @@ impl PipelineOptions {
             frames_in_flight: 1,
             parallel_min_frame: 0,
         }
+    }
+
+    /// Sets [`threads`](Self::threads).
+    pub const fn with_threads(mut self, threads: usize) -> Self {
+        self.threads = threads;
+        self
+    }
+
+    /// Sets [`frames_in_flight`](Self::frames_in_flight).
+    pub const fn with_frames_in_flight(mut self, frames: usize) -> Self {
+        self.frames_in_flight = frames;
+        self
+    }
+
+    /// Sets [`parallel_min_frame`](Self::parallel_min_frame).
+    pub const fn with_parallel_min_frame(mut self, bytes: usize) -> Self {
+        self.parallel_min_frame = bytes;
+        self
     }
 
     pub(crate) fn workers(&self) -> usize {
