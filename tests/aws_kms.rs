@@ -1,5 +1,5 @@
 //! The AWS KMS keyrings against a real KMS implementation: moto's server, started by each
-//! test on 127.0.0.1 and a free port (see `support/moto.rs`), plus a scripted fake KMS for
+//! test on 127.0.0.1 and a free port (see `common/moto.rs`), plus a scripted fake KMS for
 //! the answers moto cannot give (a response naming another key, disabled keys, a stalled
 //! server).
 //!
@@ -14,13 +14,17 @@
 
 #![cfg(feature = "aws-kms")]
 
-#[path = "support/moto.rs"]
+#[path = "common/moto.rs"]
 mod moto;
 
+#[path = "common/python.rs"]
+mod python;
+
+use python::Esdk;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -1316,21 +1320,6 @@ fn stalled_server_times_out() {
 // ---------------------------------------------------------------------------------------------
 // Interoperability with the Python ESDK's KMS keyrings, both ways, on the same moto server
 
-fn python() -> PathBuf {
-    let p = match std::env::var_os("ENVCRYPT_PYTHON") {
-        Some(p) => PathBuf::from(p),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("target/esdk-venv/bin/python"),
-    };
-    assert!(
-        p.exists(),
-        "no Python ESDK for the KMS interoperability test at {} (set ENVCRYPT_PYTHON); \
-         python3 -m venv target/esdk-venv && target/esdk-venv/bin/pip install \
-         'aws-encryption-sdk[MPL]>=4,<5' 'moto[server]>=5,<6'",
-        p.display()
-    );
-    p
-}
-
 /// Runs the peer on `cases`; returns the results by id.
 fn run_peer(moto: &Moto, cases: Vec<Value>) -> BTreeMap<String, Value> {
     let dir = tempfile::tempdir().unwrap();
@@ -1342,7 +1331,7 @@ fn run_peer(moto: &Moto, cases: Vec<Value>) -> BTreeMap<String, Value> {
     )
     .unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peer/esdk_kms_peer.py");
-    let out = std::process::Command::new(python())
+    let out = std::process::Command::new(python::python(Esdk::V4))
         .arg(&script)
         .arg(&job)
         .arg(&results)

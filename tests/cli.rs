@@ -1,9 +1,9 @@
 //! End-to-end tests of the `envcrypt` tool (`examples/envcrypt/`): they run the built
 //! example binary and check outputs, files and exit codes against `CLI.md`.
 //!
-//! The binary is the one of `tests/support/cli.rs`: built with this test binary's features.
+//! The binary is the one of `tests/common/cli.rs`: built with this test binary's features.
 
-#[path = "support/cli.rs"]
+#[path = "common/cli.rs"]
 mod tool;
 
 use std::collections::BTreeMap;
@@ -15,48 +15,18 @@ use std::process::Command;
 
 use base64::Engine as _;
 use serde_json::Value;
-use tool::{run_in, Out};
+use tool::Scratch as Env;
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 const S0578: &str = "0578";
 const S0478: &str = "0478";
 
 /// A scratch directory with a key and some helpers.
-struct Env {
-    dir: tempfile::TempDir,
-}
-
 impl Env {
     fn new() -> Self {
-        let env = Self {
-            dir: tempfile::tempdir().expect("tempdir"),
-        };
+        let env = Self::empty();
         env.run(&["keygen", "aes256", "-o", "key"]).ok();
         env
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn run(&self, args: &[&str]) -> Out {
-        run_in(self.dir.path(), args, None)
-    }
-
-    fn run_stdin(&self, args: &[&str], stdin: &[u8]) -> Out {
-        run_in(self.dir.path(), args, Some(stdin))
-    }
-
-    fn write(&self, name: &str, data: &[u8]) {
-        fs::write(self.path(name), data).expect("write");
-    }
-
-    fn read(&self, name: &str) -> Vec<u8> {
-        fs::read(self.path(name)).expect("read")
-    }
-
-    fn exists(&self, name: &str) -> bool {
-        self.path(name).exists()
     }
 
     /// Names in the directory (to see that no temporary file was left behind).

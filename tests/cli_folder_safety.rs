@@ -4,47 +4,27 @@
 //! file's name) are not written through: those files fail with exit 2, the others are
 //! written, and the places the links point to stay untouched.
 
-#[path = "support/cli.rs"]
+#[path = "common/cli.rs"]
 mod tool;
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::symlink;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use tool::{run_in, Out};
+use tool::Scratch as Env;
 
 const KEY: &str = "raw-aes:hospital-a:imaging:key";
 
 /// A scratch directory with a key and a small study.
-struct Env {
-    dir: tempfile::TempDir,
-}
-
 impl Env {
     fn new() -> Self {
-        let env = Self {
-            dir: tempfile::tempdir().expect("tempdir"),
-        };
+        let env = Self::empty();
         env.run(&["keygen", "aes256", "-o", "key"]).ok();
         env.write("study/a.dcm", b"image a");
         env.write("study/sub/b.dcm", b"image b");
         env.write("study/sub/deeper/c.dcm", b"image c");
         env
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn run(&self, args: &[&str]) -> Out {
-        run_in(self.dir.path(), args, None)
-    }
-
-    fn write(&self, name: &str, data: &[u8]) {
-        let p = self.path(name);
-        fs::create_dir_all(p.parent().unwrap()).unwrap();
-        fs::write(p, data).unwrap();
     }
 
     fn is_link(&self, name: &str) -> bool {

@@ -1,63 +1,39 @@
 //! The `envcrypt` tool as people use it: folders (`-r`), pipes between processes (a 1 GiB
 //! stream with flat memory), the progress bar under a pseudo-terminal, and messages that the
 //! Python AWS Encryption SDK reads and writes. Each test runs the built example binary on
-//! real files (the binary of `tests/support/cli.rs`).
+//! real files (the binary of `tests/common/cli.rs`).
 //!
 //! Needs `script` (util-linux) for the pseudo-terminal tests and the Python ESDK
 //! (`ENVCRYPT_PYTHON`, else `target/esdk-venv/bin/python`; see `tests/interop_python.rs`).
 
-#[path = "support/cli.rs"]
+#[path = "common/cli.rs"]
 mod tool;
 
+#[path = "common/python.rs"]
+mod python;
+
+use python::Esdk;
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{Read, Write};
 use std::os::unix::fs::symlink;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tool::{bin, run_in, Out};
+use tool::{bin, run_in, Scratch as Env};
 
 const KEY: &str = "raw-aes:hospital-a:imaging:key";
 
 /// A scratch directory with a key.
-struct Env {
-    dir: tempfile::TempDir,
-}
-
 impl Env {
     fn new() -> Self {
-        let env = Self {
-            dir: tempfile::tempdir().expect("tempdir"),
-        };
+        let env = Self::empty();
         env.run(&["keygen", "aes256", "-o", "key"]).ok();
         env
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn run(&self, args: &[&str]) -> Out {
-        run_in(self.dir.path(), args, None)
-    }
-
-    fn write(&self, name: &str, data: &[u8]) {
-        let p = self.path(name);
-        fs::create_dir_all(p.parent().unwrap()).unwrap();
-        fs::write(p, data).expect("write");
-    }
-
-    fn read(&self, name: &str) -> Vec<u8> {
-        fs::read(self.path(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
-    }
-
-    fn exists(&self, name: &str) -> bool {
-        self.path(name).symlink_metadata().is_ok()
     }
 
     /// Every regular file under `name` (relative path → bytes); links are not followed.
@@ -863,28 +839,6 @@ fn one_gib_stream_through_a_pipe_with_flat_memory() {
 // ---------------------------------------------------------------------------------------
 // the Python AWS Encryption SDK reads what the tool writes, and the reverse
 
-fn python() -> PathBuf {
-    const HINT: &str = "install it with: python3 -m venv target/esdk-venv && \
-         target/esdk-venv/bin/pip install 'aws-encryption-sdk[MPL]>=4,<5', or set \
-         ENVCRYPT_PYTHON to a Python that has it";
-    if let Some(p) = std::env::var_os("ENVCRYPT_PYTHON") {
-        let p = PathBuf::from(p);
-        assert!(
-            p.exists(),
-            "ENVCRYPT_PYTHON={} does not exist; {HINT}",
-            p.display()
-        );
-        return p;
-    }
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/esdk-venv/bin/python");
-    assert!(
-        p.exists(),
-        "no Python ESDK: ENVCRYPT_PYTHON is not set and {} does not exist; {HINT}",
-        p.display()
-    );
-    p
-}
-
 #[test]
 fn python_esdk_reads_the_tools_messages_and_the_reverse() {
     let env = Env::new();
@@ -961,7 +915,7 @@ fn python_esdk_reads_the_tools_messages_and_the_reverse() {
         serde_json::json!({"cases": cases}).to_string().as_bytes(),
     );
     let peer = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peer/esdk_peer.py");
-    let out = Command::new(python())
+    let out = Command::new(python::python(Esdk::V4))
         .arg(&peer)
         .arg(env.path("job.json"))
         .arg(env.path("results.json"))

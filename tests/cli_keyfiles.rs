@@ -4,36 +4,21 @@
 //! or others can read them, symbolic links to good files accepted, public keys unchecked,
 //! and `keygen` writing private keys with mode 0600.
 
-#[path = "support/cli.rs"]
+#[path = "common/cli.rs"]
 mod tool;
 
 use std::fs;
 use std::os::unix::fs::{symlink, PermissionsExt};
-use std::path::PathBuf;
 use std::process::Command;
 
-use tool::{run_in, Out};
+use tool::{Out, Scratch as Env};
 
 /// A scratch directory with a plaintext `p`.
-struct Env {
-    dir: tempfile::TempDir,
-}
-
 impl Env {
     fn new() -> Self {
-        let env = Self {
-            dir: tempfile::tempdir().expect("tempdir"),
-        };
+        let env = Self::empty();
         fs::write(env.path("p"), b"patient scan bytes").unwrap();
         env
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn run(&self, args: &[&str]) -> Out {
-        run_in(self.dir.path(), args, None)
     }
 
     fn chmod(&self, name: &str, mode: u32) {
@@ -42,10 +27,6 @@ impl Env {
 
     fn mode(&self, name: &str) -> u32 {
         fs::metadata(self.path(name)).unwrap().permissions().mode() & 0o777
-    }
-
-    fn exists(&self, name: &str) -> bool {
-        self.path(name).symlink_metadata().is_ok()
     }
 }
 

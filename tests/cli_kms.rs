@@ -1,15 +1,15 @@
 //! The `envcrypt` tool's KMS keyring specs (`aws-kms:KEY`, `aws-kms-discovery:ACCOUNTS`)
-//! against moto's KMS server (see `support/moto.rs`), configured for the child process only
+//! against moto's KMS server (see `common/moto.rs`), configured for the child process only
 //! through the usual AWS environment (`AWS_ENDPOINT_URL_KMS`, `AWS_REGION`, credentials).
 //!
-//! The tool must be built with `--features aws-kms`: the binary of `tests/support/cli.rs`
+//! The tool must be built with `--features aws-kms`: the binary of `tests/common/cli.rs`
 //! is built with the features of this test binary, and checked once to have KMS support.
 
 #![cfg(feature = "aws-kms")]
 
-#[path = "support/moto.rs"]
+#[path = "common/moto.rs"]
 mod moto;
-#[path = "support/cli.rs"]
+#[path = "common/cli.rs"]
 mod tool;
 
 use std::path::{Path, PathBuf};
@@ -21,7 +21,7 @@ use moto::{Moto, ACCOUNT, REGION};
 use serde_json::Value;
 use tool::Out;
 
-/// The tool (see `tests/support/cli.rs`), checked once to have KMS support.
+/// The tool (see `tests/common/cli.rs`), checked once to have KMS support.
 fn bin() -> &'static Path {
     static CHECKED: std::sync::Once = std::sync::Once::new();
     let bin = tool::bin();

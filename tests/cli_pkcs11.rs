@@ -7,13 +7,14 @@
 //! same key bytes, and the other way round), wrong or missing PIN (exit 4), missing token
 //! (exit 4) and missing key (exit 2), with no output file left behind.
 //!
-//! The tool must be built with `--features pkcs11`: the binary of `tests/support/cli.rs`
+//! The tool must be built with `--features pkcs11`: the binary of `tests/common/cli.rs`
 //! is built with this test's features and checked once to have the keyring. Needs SoftHSM2 and OpenSC (see
-//! `tests/softhsm/mod.rs`).
+//! `tests/common/softhsm.rs`).
 #![cfg(feature = "pkcs11")]
 
+#[path = "common/softhsm.rs"]
 mod softhsm;
-#[path = "support/cli.rs"]
+#[path = "common/cli.rs"]
 mod tool;
 
 use std::fs;
@@ -49,7 +50,7 @@ fn hsm() -> &'static SoftHsm {
     })
 }
 
-/// The tool (see `tests/support/cli.rs`), checked once to have the PKCS#11 keyring.
+/// The tool (see `tests/common/cli.rs`), checked once to have the PKCS#11 keyring.
 fn bin() -> &'static Path {
     static CHECKED: std::sync::Once = std::sync::Once::new();
     let bin = tool::bin();

@@ -5,12 +5,13 @@
 //! but warns on stderr, even with `-q`, that the PIN is visible in `ps`; both at once are a
 //! usage error. The PIN never appears on stdout or stderr.
 //!
-//! Needs SoftHSM2 and OpenSC (see `tests/softhsm/mod.rs`) and the tool built with
-//! `--features pkcs11` (the binary of `tests/support/cli.rs` has this test's features).
+//! Needs SoftHSM2 and OpenSC (see `tests/common/softhsm.rs`) and the tool built with
+//! `--features pkcs11` (the binary of `tests/common/cli.rs` has this test's features).
 #![cfg(feature = "pkcs11")]
 
+#[path = "common/softhsm.rs"]
 mod softhsm;
-#[path = "support/cli.rs"]
+#[path = "common/cli.rs"]
 mod tool;
 
 use std::fs;

@@ -24,6 +24,10 @@
 //! ENVCRYPT_PYTHON=target/esdk-venv/bin/python cargo test --release --test interop_python
 //! ```
 
+#[path = "common/python.rs"]
+mod python;
+
+use python::Esdk;
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{Read, Write};
@@ -41,11 +45,6 @@ const KEY_NAME: &str = "aes-256-wrapping-key";
 const PUBLIC_KEY: &str = "aws-crypto-public-key";
 const KIB: usize = 1024;
 const MIB: usize = 1024 * KIB;
-const INSTALL_HINT: &str = "create the venv and install the Python ESDK:\n    \
-     python3 -m venv target/esdk-venv && \
-     target/esdk-venv/bin/pip install 'aws-encryption-sdk[MPL]>=4,<5'\n\
-     (needs Python >= 3.11), then run with ENVCRYPT_PYTHON=target/esdk-venv/bin/python \
-     (or leave it unset: target/esdk-venv/bin/python is the default)";
 
 fn key() -> [u8; 32] {
     core::array::from_fn(|i| (i as u8).wrapping_mul(37).wrapping_add(11))
@@ -60,44 +59,20 @@ fn wrong_key() -> [u8; 32] {
 // ---------------------------------------------------------------------------------------------
 // The Python side
 
-/// The interpreter of a venv with the Python ESDK; panics with the fix when there is none.
-fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("ENVCRYPT_PYTHON") {
-        let p = PathBuf::from(p);
-        assert!(
-            p.exists(),
-            "ENVCRYPT_PYTHON={} does not exist; {INSTALL_HINT}",
-            p.display()
-        );
-        return p;
-    }
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/esdk-venv");
-    let p = if cfg!(windows) {
-        venv.join("Scripts/python.exe")
-    } else {
-        venv.join("bin/python")
-    };
-    assert!(
-        p.exists(),
-        "no Python for the interoperability tests: ENVCRYPT_PYTHON is not set and {} does \
-         not exist; {INSTALL_HINT}",
-        p.display()
-    );
-    p
-}
-
-fn peer_script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peer/esdk_peer.py")
-}
-
 fn run_peer(job: &Path, results: &Path) -> Output {
-    let python = python();
+    let python = python::python(Esdk::V4);
     Command::new(&python)
-        .arg(peer_script())
+        .arg(python::peer_script("esdk_peer.py"))
         .arg(job)
         .arg(results)
         .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}; {INSTALL_HINT}", python.display()))
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run {}: {e}; {}",
+                python.display(),
+                Esdk::V4.install_hint()
+            )
+        })
 }
 
 /// Runs the peer on `cases`; returns the results by case id.
@@ -128,7 +103,8 @@ fn run_batch(dir: &Path, cases: Vec<Value>) -> BTreeMap<String, Value> {
     let version = report["esdk_version"].as_str().unwrap_or_default();
     assert!(
         version.starts_with("4."),
-        "aws-encryption-sdk {version} found, 4.x required; {INSTALL_HINT}"
+        "aws-encryption-sdk {version} found, 4.x required; {}",
+        Esdk::V4.install_hint()
     );
     eprintln!(
         "python peer: aws-encryption-sdk {version} on Python {}, {} cases in {:.2} s \

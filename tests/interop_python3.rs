@@ -29,6 +29,10 @@
 //! cargo test --release --test interop_python3
 //! ```
 
+#[path = "common/python.rs"]
+mod python;
+
+use python::Esdk;
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -49,12 +53,6 @@ const SUITES: [AlgorithmSuite; 2] = [
     AlgorithmSuite::Aes256GcmHkdfSha512CommitEcdsaP384,
 ];
 const FRAME_LENGTHS: [u32; 2] = [128, 4096];
-const INSTALL_HINT: &str = "create the venv and install the Python ESDK 3.x:\n    \
-     python3 -m venv target/esdk3-venv && \
-     target/esdk3-venv/bin/pip install 'aws-encryption-sdk>=3,<4'\n\
-     then run with ENVCRYPT_PYTHON_ESDK3=target/esdk3-venv/bin/python \
-     (or leave it unset: target/esdk3-venv/bin/python is the default); \
-     scripts/test-all.sh does both";
 
 fn key() -> [u8; 32] {
     core::array::from_fn(|i| (i as u8).wrapping_mul(37).wrapping_add(11))
@@ -69,32 +67,6 @@ fn wrong_key() -> [u8; 32] {
 // ---------------------------------------------------------------------------------------------
 // The Python side
 
-/// The interpreter of a venv with the Python ESDK 3.x; panics with the fix when there is none.
-fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("ENVCRYPT_PYTHON_ESDK3") {
-        let p = PathBuf::from(p);
-        assert!(
-            p.exists(),
-            "ENVCRYPT_PYTHON_ESDK3={} does not exist; {INSTALL_HINT}",
-            p.display()
-        );
-        return p;
-    }
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/esdk3-venv");
-    let p = if cfg!(windows) {
-        venv.join("Scripts/python.exe")
-    } else {
-        venv.join("bin/python")
-    };
-    assert!(
-        p.exists(),
-        "no Python for the ESDK 3.x interoperability tests: ENVCRYPT_PYTHON_ESDK3 is not set \
-         and {} does not exist; {INSTALL_HINT}",
-        p.display()
-    );
-    p
-}
-
 /// Runs the peer on `cases` in one process; returns the results by case id.
 fn run_batch(dir: &Path, cases: &[Value]) -> BTreeMap<String, Value> {
     let job = dir.join("job.json");
@@ -104,7 +76,7 @@ fn run_batch(dir: &Path, cases: &[Value]) -> BTreeMap<String, Value> {
         serde_json::to_vec(&json!({ "cases": cases })).unwrap(),
     )
     .unwrap();
-    let python = python();
+    let python = python::python(Esdk::V3);
     let started = Instant::now();
     let out = Command::new(&python)
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peer/esdk_peer.py"))
@@ -112,7 +84,13 @@ fn run_batch(dir: &Path, cases: &[Value]) -> BTreeMap<String, Value> {
         .arg(&results)
         .args(["--sdk", "3"])
         .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}; {INSTALL_HINT}", python.display()));
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run {}: {e}; {}",
+                python.display(),
+                Esdk::V3.install_hint()
+            )
+        });
     let stderr = String::from_utf8_lossy(&out.stderr);
     match out.status.code() {
         Some(0) => {}
@@ -130,7 +108,8 @@ fn run_batch(dir: &Path, cases: &[Value]) -> BTreeMap<String, Value> {
     let version = report["esdk_version"].as_str().unwrap_or_default();
     assert!(
         version.starts_with("3."),
-        "aws-encryption-sdk {version} found, 3.x required; {INSTALL_HINT}"
+        "aws-encryption-sdk {version} found, 3.x required; {}",
+        Esdk::V3.install_hint()
     );
     let results: BTreeMap<String, Value> = report["results"]
         .as_array()

@@ -23,12 +23,17 @@
 //! `ENVCRYPT_SOFTHSM_MODULE`) and fails, never skips, without them.
 #![cfg(feature = "pkcs11")]
 
+#[path = "common/softhsm.rs"]
 mod softhsm;
 
+#[path = "common/python.rs"]
+mod python;
+
+use python::Esdk;
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::OnceLock;
 
@@ -693,31 +698,6 @@ fn imported_key_interoperates_with_raw_aes_keyring() {
     }
 }
 
-/// The Python interpreter with the ESDK; panics with the fix when there is none.
-fn python() -> PathBuf {
-    const HINT: &str = "create a venv with the Python ESDK: python3 -m venv target/esdk-venv && \
-         target/esdk-venv/bin/pip install 'aws-encryption-sdk[MPL]>=4,<5' (Python >= 3.11), \
-         then set ENVCRYPT_PYTHON=target/esdk-venv/bin/python";
-    if let Some(p) = std::env::var_os("ENVCRYPT_PYTHON") {
-        let p = PathBuf::from(p);
-        assert!(
-            p.exists(),
-            "ENVCRYPT_PYTHON={} does not exist; {HINT}",
-            p.display()
-        );
-        return p;
-    }
-    let candidates = [
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("target/esdk-venv/bin/python"),
-        PathBuf::from("/tmp/esdkvenv/bin/python"),
-    ];
-    candidates
-        .iter()
-        .find(|p| p.exists())
-        .cloned()
-        .unwrap_or_else(|| panic!("no Python for the ESDK interoperability test; {HINT}"))
-}
-
 /// An AES key imported into the token wraps messages that the Python ESDK decrypts with a
 /// raw AES keyring holding the same bytes, and decrypts the messages that keyring writes.
 #[test]
@@ -778,7 +758,7 @@ fn imported_key_interoperates_with_python_esdk() {
     let results = dir.join("results.json");
     fs::write(&job, serde_json::to_vec(&json!({"cases": cases})).unwrap()).unwrap();
     let peer = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peer/esdk_raw_aes_peer.py");
-    let out = Command::new(python())
+    let out = Command::new(python::python(Esdk::V4))
         .arg(&peer)
         .arg(&job)
         .arg(&results)

@@ -198,3 +198,47 @@ pub fn run(mut cmd: Command, stdin: Option<&[u8]>) -> Out {
 pub fn run_in(dir: &Path, args: &[&str], stdin: Option<&[u8]>) -> Out {
     run(command(dir, args), stdin)
 }
+
+/// A scratch directory the tool runs in, with the file helpers every CLI test needs (test
+/// files add their own on top: `use tool::Scratch as Env; impl Env { ... }`).
+pub struct Scratch {
+    pub dir: tempfile::TempDir,
+}
+
+impl Scratch {
+    /// A new, empty directory.
+    pub fn empty() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Runs the tool here with an empty stdin.
+    pub fn run(&self, args: &[&str]) -> Out {
+        run_in(self.dir.path(), args, None)
+    }
+
+    /// Runs the tool here, feeding it `stdin`.
+    pub fn run_stdin(&self, args: &[&str], stdin: &[u8]) -> Out {
+        run_in(self.dir.path(), args, Some(stdin))
+    }
+
+    /// Writes a file, making its folders.
+    pub fn write(&self, name: &str, data: &[u8]) {
+        let p = self.path(name);
+        fs::create_dir_all(p.parent().expect("a parent")).expect("mkdir");
+        fs::write(p, data).expect("write");
+    }
+
+    pub fn read(&self, name: &str) -> Vec<u8> {
+        fs::read(self.path(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
+
+    pub fn exists(&self, name: &str) -> bool {
+        self.path(name).exists()
+    }
+}
