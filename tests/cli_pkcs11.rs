@@ -125,6 +125,7 @@ fn payload(len: usize) -> Vec<u8> {
 
 #[test]
 fn round_trips_with_the_tool() {
+    let _serial = softhsm::serial();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let data = payload(200_000);
@@ -228,6 +229,7 @@ fn round_trips_with_the_tool() {
 
 #[test]
 fn refusals_have_exit_codes_and_hide_the_pin() {
+    let _serial = softhsm::serial();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     fs::write(d.join("plain"), b"data").unwrap();

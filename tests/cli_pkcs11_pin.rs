@@ -69,6 +69,7 @@ fn chmod(path: &Path, mode: u32) {
 
 #[test]
 fn pin_source_file_round_trip() {
+    let _serial = softhsm::serial();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     fs::write(d.join("plain"), b"scan").unwrap();
@@ -128,6 +129,7 @@ fn pin_source_file_round_trip() {
 
 #[test]
 fn writable_or_odd_pin_files_are_refused() {
+    let _serial = softhsm::serial();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     fs::write(d.join("plain"), b"scan").unwrap();
@@ -183,6 +185,7 @@ fn writable_or_odd_pin_files_are_refused() {
 
 #[test]
 fn pin_value_warns_even_when_quiet() {
+    let _serial = softhsm::serial();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     fs::write(d.join("plain"), b"scan").unwrap();

@@ -239,3 +239,12 @@ impl SoftHsm {
         }
     }
 }
+
+/// Serialises the tests of one binary that start tool processes on a shared token.
+/// SoftHSM's file store is rewritten when a login fails (its PIN counters), and a process
+/// enumerating tokens meanwhile can miss the token ("no token labelled ..."): seen once in
+/// CI. Each such test holds this guard for its whole run.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
