@@ -15,8 +15,8 @@ root=$(pwd)
 work=${1:-$(mktemp -d)}
 py=${ENVCRYPT_PYTHON:-$root/target/esdk-venv/bin/python}
 command -v /usr/bin/time >/dev/null || { apt-get install -y -qq time >/dev/null; }
-cargo build --release --example envcrypt --quiet
-T=$root/target/release/examples/envcrypt
+cargo build --release -p envcrypt-cli --quiet
+T=$root/target/release/envcrypt
 key=$work/bench.key
 rm -f "$key"; $T keygen aes256 -o "$key"
 K="raw-aes:bench:bench-key:$key"

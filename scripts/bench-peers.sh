@@ -15,7 +15,7 @@
 # Usage: scripts/bench-peers.sh [WORKDIR]   (needs ~4 x SIZE free in WORKDIR, and RAM for
 #        aws-esdk's in-memory messages)
 # Env:   BENCH_PEERS_SIZE (bytes), BENCH_PEERS_FRAME (default 65536),
-#        ENVCRYPT_SKIP_BUILD=1 (use the existing target/release/examples/envcrypt),
+#        ENVCRYPT_SKIP_BUILD=1 (use the existing target/release/envcrypt),
 #        ENVCRYPT_BIN=PATH (use that envcrypt binary instead; implies ENVCRYPT_SKIP_BUILD).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,8 +30,8 @@ command -v /usr/bin/time >/dev/null || { apt-get install -y -qq time >/dev/null;
 if [ -n "${ENVCRYPT_BIN:-}" ]; then
   T=$ENVCRYPT_BIN
 else
-  [ -n "${ENVCRYPT_SKIP_BUILD:-}" ] || cargo build --release --example envcrypt --quiet
-  T=$root/target/release/examples/envcrypt
+  [ -n "${ENVCRYPT_SKIP_BUILD:-}" ] || cargo build --release -p envcrypt-cli --quiet
+  T=$root/target/release/envcrypt
 fi
 peer_dir=$root/bench-peers/aws-esdk-rs
 # The peer is big (the Dafny-generated crate, the AWS SDK for KMS and DynamoDB): built niced.

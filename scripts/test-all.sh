@@ -74,22 +74,34 @@ cargo fmt --all -- --check
 (cd fuzz && cargo fmt -- --check)
 
 step "cargo clippy (all targets, all features; and the non-FIPS aws-lc-rs code)"
-cargo clippy --all-targets --all-features -- -D warnings
+cargo clippy --workspace --all-targets --all-features -- -D warnings
 cargo clippy --all-targets --features "$ALL_BUT_FIPS" -- -D warnings
+cargo clippy -p envcrypt-cli --all-targets -- -D warnings
 
 step "cargo doc (no warnings)"
-RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --all-features
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features
 
 step "tests: default configuration (aws-lc-rs; RustCrypto, KMS, PKCS#11, tokio beside it)"
 ctest --release --features "$ALL_BUT_FIPS"
+ctest --release -p envcrypt-cli
+for example in file stream async_stream; do
+  cargo run --release --quiet --features "$ALL_BUT_FIPS" --example "$example"
+done
 
 step "tests: FIPS configuration (aws-lc-rs-fips; RustCrypto beside it)"
 ctest --release --features fips,rust-crypto
-cargo run --release --features fips,rust-crypto --example envcrypt -- info | tee target/info-fips.json
+cargo run --release -p envcrypt-cli --no-default-features --features fips,rust-crypto -- info \
+  | tee target/info-fips.json
 grep -q '"fips": *true' target/info-fips.json || { echo "FIPS build does not report fips: true" >&2; exit 1; }
 
 step "tests: RustCrypto only (pure Rust)"
 ctest --release --no-default-features --features rust-crypto
+
+step "the tool installs as the README says (cargo install, reusing target/)"
+cargo install --locked --quiet --path cli --root target/install --target-dir target
+target/install/bin/envcrypt info | tee target/info-installed.json
+grep -q '"keyrings": \["raw-aes", "raw-rsa", "aws-kms", "aws-kms-discovery", "pkcs11"\]' \
+  target/info-installed.json || { echo "the installed tool lacks a keyring" >&2; exit 1; }
 
 step "benchmarks compile"
 cargo bench --no-run --features "$ALL_BUT_FIPS"

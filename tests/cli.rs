@@ -1,5 +1,5 @@
-//! End-to-end tests of the `envcrypt` tool (`examples/envcrypt/`): they run the built
-//! example binary and check outputs, files and exit codes against `CLI.md`.
+//! End-to-end tests of the `envcrypt` tool (`cli/`): they run the built binary and check
+//! outputs, files and exit codes against `CLI.md`.
 //!
 //! The binary is the one of `tests/common/cli.rs`: built with this test binary's features.
 
@@ -758,11 +758,23 @@ fn info_prints_provider_json() {
         assert_eq!(text.trim_end().lines().count(), 1, "one JSON object");
         let v: Value = serde_json::from_str(&text).unwrap();
         let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
-        assert_eq!(keys, ["fips", "provider", "providers", "version"]);
+        assert_eq!(
+            keys,
+            ["fips", "keyrings", "provider", "providers", "version"]
+        );
         assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
         assert_eq!(v["provider"], provider.name, "{args:?}");
         assert_eq!(v["fips"], provider.fips(), "{args:?}");
         assert_eq!(v["providers"], serde_json::json!(compiled));
+        // The keyring kinds of CLI.md this build offers (the tool shares this test's features).
+        let mut keyrings = vec!["raw-aes", "raw-rsa"];
+        if cfg!(feature = "aws-kms") {
+            keyrings.extend(["aws-kms", "aws-kms-discovery"]);
+        }
+        if cfg!(feature = "pkcs11") {
+            keyrings.push("pkcs11");
+        }
+        assert_eq!(v["keyrings"], serde_json::json!(keyrings), "{args:?}");
     }
     // CLI.md: the FIPS provider by default in a `fips` build, else aws-lc-rs.
     let expected = if cfg!(feature = "fips") {
@@ -1174,8 +1186,8 @@ fn raw_rsa_with_a_provider_without_rsa_is_a_usage_error() {
     let info = env.run(&["info"]).ok().stdout_str();
     assert!(
         info.contains("\"rust-crypto\""),
-        "the example binary was built without rust-crypto ({info}); build it with \
-         `cargo build --release --features rust-crypto --example envcrypt` or run the whole \
+        "the tool was built without rust-crypto ({info}); build it with \
+         `cargo build --release -p envcrypt-cli --features rust-crypto` or run the whole \
          `cargo test --features rust-crypto`"
     );
     let out = env

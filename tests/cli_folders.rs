@@ -1,6 +1,6 @@
 //! The `envcrypt` tool as people use it: folders (`-r`), pipes between processes (a 1 GiB
 //! stream with flat memory), the progress bar under a pseudo-terminal, and messages that the
-//! Python AWS Encryption SDK reads and writes. Each test runs the built example binary on
+//! Python AWS Encryption SDK reads and writes. Each test runs the built tool on
 //! real files (the binary of `tests/common/cli.rs`).
 //!
 //! Needs `script` (util-linux) for the pseudo-terminal tests and the Python ESDK

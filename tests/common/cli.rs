@@ -1,5 +1,6 @@
-//! Running the `envcrypt` example tool from the CLI tests: the binary, a command for it,
-//! one run's outcome. Shared by `tests/cli*.rs` (each uses part of it).
+//! Running the `envcrypt` tool (the `envcrypt-cli` crate in `cli/`) from the CLI tests: the
+//! binary, a command for it, one run's outcome, a scratch directory. Shared by
+//! `tests/cli*.rs` (each uses part of it).
 #![allow(dead_code)]
 
 use std::fs;
@@ -9,7 +10,8 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-/// The crate features this test binary was built with.
+/// The library features this test binary was built with; the tool's crate passes them
+/// through under the same names.
 pub fn features() -> Vec<&'static str> {
     [
         ("aws-lc-rs", cfg!(feature = "aws-lc-rs")),
@@ -24,10 +26,10 @@ pub fn features() -> Vec<&'static str> {
     .collect()
 }
 
-/// The example tool with this test binary's features, as a private copy.
+/// The tool with this test binary's features, as a private copy.
 ///
-/// The first call runs `cargo build --example envcrypt` with those features (a no-op when
-/// the binary `cargo test` built is current; `ENVCRYPT_CLI_NO_BUILD=1` skips it), then
+/// The first call runs `cargo build -p envcrypt-cli` with those features (a no-op when the
+/// binary is current; `ENVCRYPT_CLI_NO_BUILD=1` skips it), then
 /// copies the binary: other test binaries sharing the target directory may rebuild it with
 /// other features while these tests run. `ENVCRYPT_BIN` names a binary to use instead.
 pub fn bin() -> &'static Path {
@@ -45,15 +47,13 @@ pub fn bin() -> &'static Path {
         if std::env::var_os("ENVCRYPT_CLI_NO_BUILD").is_none() {
             build(&profile_dir);
         }
-        let built = profile_dir
-            .join("examples")
-            .join(format!("envcrypt{}", std::env::consts::EXE_SUFFIX));
+        let built = profile_dir.join(format!("envcrypt{}", std::env::consts::EXE_SUFFIX));
         let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
         remove_stale_copies(tmp);
         let copy = tmp.join(format!("envcrypt-cli-{}", std::process::id()));
         fs::copy(&built, &copy).unwrap_or_else(|e| {
             panic!(
-                "copy {}: {e} (build it with `cargo build --example envcrypt`)",
+                "copy {}: {e} (build it with `cargo build -p envcrypt-cli`)",
                 built.display()
             )
         });
@@ -68,8 +68,8 @@ fn build(profile_dir: &Path) {
         .args([
             "build",
             "--quiet",
-            "--example",
-            "envcrypt",
+            "-p",
+            "envcrypt-cli",
             "--no-default-features",
         ])
         .arg("--features")
@@ -86,8 +86,8 @@ fn build(profile_dir: &Path) {
     if let Some(target_dir) = profile_dir.parent() {
         cmd.env("CARGO_TARGET_DIR", target_dir);
     }
-    let status = cmd.status().expect("run cargo build --example envcrypt");
-    assert!(status.success(), "cargo build --example envcrypt failed");
+    let status = cmd.status().expect("run cargo build -p envcrypt-cli");
+    assert!(status.success(), "cargo build -p envcrypt-cli failed");
 }
 
 /// Copies left by test processes that are gone.

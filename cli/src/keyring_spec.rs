@@ -25,6 +25,18 @@ const TYPES: [&str; 5] = [
     "pkcs11",
 ];
 
+/// The keyring types of [`TYPES`] this build offers (`info`'s `keyrings`).
+pub fn supported() -> Vec<&'static str> {
+    TYPES
+        .into_iter()
+        .filter(|t| match *t {
+            "aws-kms" | "aws-kms-discovery" => cfg!(feature = "aws-kms"),
+            "pkcs11" => cfg!(feature = "pkcs11"),
+            _ => true,
+        })
+        .collect()
+}
+
 /// What the keyring is for: some types only decrypt (discovery).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {

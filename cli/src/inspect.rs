@@ -113,17 +113,17 @@ pub fn header_json(parsed: &ParsedHeader, name: &str) -> Result<String, AppError
 
 /// `envcrypt info`.
 pub fn info(provider: &CryptoProvider) {
-    let providers = envcrypt::crypto::providers()
-        .iter()
-        .map(|p| json_str(p.name))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let list =
+        |names: &mut dyn Iterator<Item = &str>| names.map(json_str).collect::<Vec<_>>().join(", ");
+    let providers = list(&mut envcrypt::crypto::providers().iter().map(|p| p.name));
+    let keyrings = list(&mut crate::keyring_spec::supported().into_iter());
     println!(
-        "{{\"version\": {}, \"provider\": {}, \"fips\": {}, \"providers\": [{}]}}",
+        "{{\"version\": {}, \"provider\": {}, \"fips\": {}, \"providers\": [{}], \"keyrings\": [{}]}}",
         json_str(env!("CARGO_PKG_VERSION")),
         json_str(provider.name),
         provider.fips(),
-        providers
+        providers,
+        keyrings
     );
 }
 

@@ -102,7 +102,7 @@ stored unencrypted in every message.";
 const INFO_HELP: &str = "\
 Example:
   envcrypt --provider rust-crypto info
-  {\"version\": \"0.1.0\", \"provider\": \"rust-crypto\", \"fips\": false, \"providers\": [...]}";
+  {\"version\": \"0.1.0\", \"provider\": \"rust-crypto\", \"fips\": false, \"providers\": [...], \"keyrings\": [...]}";
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
