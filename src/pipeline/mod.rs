@@ -184,9 +184,33 @@ pub(crate) trait Output {
 
     /// Flushes what was put.
     fn flush_output(&mut self) -> io::Result<()>;
+
+    /// Writes the whole of `file` from its current position (a spill file released after
+    /// the signature verified): in buffers handed over whole, unless the output can do
+    /// better.
+    fn put_file(&mut self, mut file: std::fs::File) -> io::Result<()> {
+        const CHUNK: usize = 1 << 20;
+        let mut buf = vec![0u8; CHUNK];
+        loop {
+            let n = read_full(&mut file, &mut buf)?;
+            if n == 0 {
+                return Ok(());
+            }
+            let back = self.put_buffer(buf, 0..n)?;
+            buf = back
+                .filter(|b| b.len() >= CHUNK)
+                .unwrap_or_else(|| vec![0u8; CHUNK]);
+        }
+    }
 }
 
 impl<W: Write> Output for W {
+    /// `io::copy`, which moves a file to a file, pipe or socket inside the kernel
+    /// (`copy_file_range`, `sendfile`, `splice`) where it can.
+    fn put_file(&mut self, mut file: std::fs::File) -> io::Result<()> {
+        io::copy(&mut file, self).map(|_| ())
+    }
+
     fn put(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.write_all(bytes)
     }

@@ -10,9 +10,9 @@
 use std::fs::File;
 use std::io::{self, BufWriter, Seek, SeekFrom};
 
-use super::{read_full, Output};
+use super::Output;
 
-/// Size of the copies from the spill file to the output.
+/// Buffer of the writes into the spill file.
 const CHUNK: usize = 1 << 20;
 
 /// An unnamed temporary file the pipeline writes plaintext to.
@@ -40,20 +40,8 @@ impl Spill {
         Ok(file)
     }
 
-    /// Copies everything written to `output`, in chunks handed over whole (the async
-    /// adapters take buffers without a copy).
+    /// Copies everything written to `output` (see [`Output::put_file`]).
     pub(crate) fn release_to<O: Output>(self, output: &mut O) -> io::Result<()> {
-        let mut file = self.into_reader()?;
-        let mut buf = vec![0u8; CHUNK];
-        loop {
-            let n = read_full(&mut file, &mut buf)?;
-            if n == 0 {
-                return Ok(());
-            }
-            let back = output.put_buffer(buf, 0..n)?;
-            buf = back
-                .filter(|b| b.len() >= CHUNK)
-                .unwrap_or_else(|| vec![0u8; CHUNK]);
-        }
+        output.put_file(self.into_reader()?)
     }
 }
