@@ -54,7 +54,10 @@ impl Client {
         // `n` regular frames, with `last` (0 ..= frame length) bytes of plaintext. Nothing
         // is served, and nothing sized, before that frame authenticated at that place: its
         // AAD holds its sequence number and length, so it proves `n` and `last`.
-        let body = input.seek(SeekFrom::End(0))? - header_len as u64;
+        let body = input
+            .seek(SeekFrom::End(0))?
+            .checked_sub(header_len as u64)
+            .ok_or(FormatError::Truncated)?; // the input shrank since its header was read
         let (final_sequence, _) = dec.final_frame_position(body)?;
         let mut buf = Vec::new();
         let offset = dec.seek_frame(final_sequence)?;

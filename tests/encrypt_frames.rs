@@ -148,6 +148,19 @@ fn the_engine_refuses_a_full_length_final_frame() {
         matches!(e, Error::Config(ConfigError::FrameBufferSize(n)) if n == frame.len()),
         "{e:?}"
     );
+    // The refusal spent no sequence number: a right-sized retry ends a valid message.
+    let mut regular = vec![7u8; enc.regular_frame_len()];
+    let e = enc.seal_frame(&mut regular[1..]).unwrap_err();
+    assert!(
+        matches!(e, Error::Config(ConfigError::FrameBufferSize(_))),
+        "{e:?}"
+    );
+    enc.seal_frame(&mut regular).unwrap();
+    let mut last = vec![0u8; 24 + 5 + 16];
+    let footer = enc.seal_final_frame(&mut last).unwrap();
+    let message = [enc.header(), &regular[..], &last[..], &footer[..]].concat();
+    let back = c.decrypt(&message, &DecryptOptions::default()).unwrap();
+    assert_eq!(back.plaintext.len(), FL as usize + 5);
 }
 
 #[test]

@@ -88,7 +88,8 @@ fn next_frame_asks_for_exactly_what_the_unit_needs() {
         panic!("whole")
     };
     assert_eq!(layout.total_len(), body.len());
-    // A frame over the reader's limit is refused before its body is asked for.
+    // A message whose frame length is over the reader's limit is refused at its header
+    // (no frame of it is read); one under the limit decrypts.
     let strict = Client::builder()
         .keyring(RawAesKeyring::new("ns", "key", &[5; 32]).unwrap())
         .max_frame_length(1024)

@@ -429,10 +429,26 @@ fn list(dir: &Path, id: (u64, u64), nofollow: bool) -> io::Result<Vec<fs::DirEnt
         .collect()
 }
 
-/// `name` without `.enc`, if it ends in it and something is left.
+/// `name` without `.enc`, if it ends in it and a file name is left (not `.` or `..`).
 fn strip_suffix(name: &OsString) -> Option<OsString> {
     use std::os::unix::ffi::OsStrExt;
     let bytes = name.as_bytes();
     let stem = bytes.strip_suffix(SUFFIX.as_bytes())?;
-    (!stem.is_empty()).then(|| std::ffi::OsStr::from_bytes(stem).to_owned())
+    (!matches!(stem, b"" | b"." | b"..")).then(|| std::ffi::OsStr::from_bytes(stem).to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::strip_suffix;
+    use std::ffi::OsString;
+
+    #[test]
+    fn the_suffix_comes_off_only_when_a_file_name_is_left() {
+        let strip = |n: &str| strip_suffix(&OsString::from(n)).map(|s| s.into_string().unwrap());
+        assert_eq!(strip("scan.dcm.enc").as_deref(), Some("scan.dcm"));
+        assert_eq!(strip("x..enc").as_deref(), Some("x."));
+        for name in [".enc", "..enc", "...enc", "scan.dcm"] {
+            assert_eq!(strip(name), None, "{name}");
+        }
+    }
 }

@@ -161,6 +161,30 @@ impl FrameSealer {
         self.seal_unit(ticket, Some(plaintext), frame)
     }
 
+    /// The plaintext length of a frame sealed in a buffer of `frame_len` bytes (from
+    /// `source_len` bytes of plaintext, if given), or why the buffer does not fit.
+    fn body_len(
+        &self,
+        last: bool,
+        frame_len: usize,
+        source_len: Option<usize>,
+    ) -> Result<usize, Error> {
+        let prefix_len = match last {
+            false => REGULAR_FRAME_PREFIX_LEN,
+            true => FINAL_FRAME_PREFIX_LEN,
+        };
+        let fl = self.frame_length as usize;
+        // A final frame is shorter than a regular one: a plaintext that fills its last
+        // frame ends with an empty final frame, as the official encryptors write it (the
+        // AWS Encryption CLI refuses a final frame of the full frame length).
+        let len = frame_len
+            .checked_sub(prefix_len + TAG_LEN)
+            .filter(|&n| if last { n < fl } else { n == fl })
+            .filter(|&n| source_len.is_none_or(|p| p == n))
+            .ok_or(ConfigError::FrameBufferSize(frame_len))?;
+        Ok(len)
+    }
+
     fn seal_unit(
         &mut self,
         ticket: FrameTicket,
@@ -177,23 +201,11 @@ impl FrameSealer {
             }
             .into());
         }
+        let len = self.body_len(ticket.last, frame.len(), source.map(<[u8]>::len))?;
         let (kind, prefix_len) = match ticket.last {
             false => (BodyKind::Regular, REGULAR_FRAME_PREFIX_LEN),
             true => (BodyKind::Final, FINAL_FRAME_PREFIX_LEN),
         };
-        let fl = self.frame_length as usize;
-        // A final frame is shorter than a regular one: a plaintext that fills its last
-        // frame ends with an empty final frame, as the official encryptors write it (the
-        // AWS Encryption CLI refuses a final frame of the full frame length).
-        let len = frame
-            .len()
-            .checked_sub(prefix_len + TAG_LEN)
-            .filter(|&n| match kind {
-                BodyKind::Regular => n == fl,
-                _ => n < fl,
-            })
-            .filter(|&n| source.is_none_or(|p| p.len() == n))
-            .ok_or(ConfigError::FrameBufferSize(frame.len()))?;
         let sequence = ticket.sequence;
         self.last_sealed = sequence;
         let iv = iv(sequence);
@@ -380,8 +392,10 @@ impl Encryptor {
         self.signer.take()
     }
 
-    /// Seals the next regular frame in place (see [`FrameSealer::seal`]).
+    /// Seals the next regular frame in place (see [`FrameSealer::seal`]). A buffer of the
+    /// wrong size is refused before a sequence number is spent on it.
     pub fn seal_frame(&mut self, frame: &mut [u8]) -> Result<(), Error> {
+        self.sealer.body_len(false, frame.len(), None)?;
         let ticket = self.reserve_frame()?;
         self.sealer.seal(ticket, frame)?;
         self.absorb(frame);
@@ -391,6 +405,8 @@ impl Encryptor {
     /// Seals the next regular frame from `plaintext` into `frame` (see
     /// [`FrameSealer::seal_from`]).
     pub fn seal_frame_from(&mut self, plaintext: &[u8], frame: &mut [u8]) -> Result<(), Error> {
+        self.sealer
+            .body_len(false, frame.len(), Some(plaintext.len()))?;
         let ticket = self.reserve_frame()?;
         self.sealer.seal_from(ticket, plaintext, frame)?;
         self.absorb(frame);
@@ -400,6 +416,7 @@ impl Encryptor {
     /// Seals the final frame in place (see [`FrameSealer::seal`]) and returns the footer
     /// (empty for unsigned suites).
     pub fn seal_final_frame(&mut self, frame: &mut [u8]) -> Result<Vec<u8>, Error> {
+        self.sealer.body_len(true, frame.len(), None)?;
         let ticket = self.reserve_final_frame()?;
         self.sealer.seal(ticket, frame)?;
         self.absorb(frame);

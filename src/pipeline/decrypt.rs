@@ -2,7 +2,6 @@
 //! on the writer thread of [`run`] unless the output hands buffers over itself).
 
 use std::collections::BTreeMap;
-use std::io;
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::thread;
 
@@ -245,7 +244,7 @@ impl<I: Input, O: Output> Io<'_, I, O> {
                 _ => self.done.recv().ok(),
             };
             let Some(first) = first else {
-                return Err(io::Error::other("the decrypting pipeline lost a unit").into());
+                return Err(Error::Internal("the decrypting pipeline lost a unit"));
             };
             for (sequence, opened) in std::iter::once(first).chain(self.done.try_iter()) {
                 in_flight -= 1;

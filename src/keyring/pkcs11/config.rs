@@ -346,10 +346,17 @@ impl Pkcs11Config {
                 }
             }
         }
+        // A PIN with an unencoded `&` splits into parts that look like attributes: when the
+        // query holds a PIN, no unknown part is echoed.
+        let holds_pin = query.contains("pin-value=");
+        let shown = |text: &str| match holds_pin {
+            true => "(not shown: the query holds a PIN)".to_owned(),
+            false => format!("{:?}", shorten(text)),
+        };
         for part in query.split('&').filter(|p| !p.is_empty()) {
             let (attr, raw) = part
                 .split_once('=')
-                .ok_or_else(|| err(format!("query attribute {:?} has no value", shorten(part))))?;
+                .ok_or_else(|| err(format!("query attribute {} has no value", shown(part))))?;
             match attr {
                 "module-path" => set(&mut module_path, attr, decode_utf8(attr, raw)?)?,
                 "pin-value" => {
@@ -373,8 +380,8 @@ impl Pkcs11Config {
                 a if a.starts_with("x-") => {}
                 a => {
                     return Err(err(format!(
-                        "unsupported query attribute {:?} (supported: module-path, pin-value, pin-source, namespace, name)",
-                        shorten(a)
+                        "unsupported query attribute {} (supported: module-path, pin-value, pin-source, namespace, name)",
+                        shown(a)
                     )))
                 }
             }
@@ -499,6 +506,23 @@ mod tests {
     use super::*;
 
     const M: &str = "module-path=/usr/lib/softhsm/libsofthsm2.so";
+
+    #[test]
+    fn a_pin_split_by_an_unencoded_ampersand_is_not_echoed() {
+        for uri in [
+            format!("pkcs11:token=t;object=o?{M}&pin-value=ab&cd99"),
+            format!("pkcs11:token=t;object=o?{M}&pin-value=ab&cd99=x"),
+        ] {
+            let e = Pkcs11Config::parse_uri(&uri).unwrap_err().to_string();
+            assert!(!e.contains("cd99") && !e.contains("ab"), "{e}");
+            assert!(e.contains("not shown"), "{e}");
+        }
+        // Without a PIN the offending part is named.
+        let e = Pkcs11Config::parse_uri(&format!("pkcs11:token=t;object=o?{M}&cd99"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cd99"), "{e}");
+    }
 
     #[test]
     fn parses_the_cli_form() {
