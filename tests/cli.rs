@@ -104,6 +104,10 @@ fn key_files_raw_or_base64_of_every_aes_size() {
         let key = payload(len + i)[i..].to_vec();
         env.write("raw.key", &key);
         env.write("b64.key", format!("{}\n", B64.encode(&key)).as_bytes());
+        for name in ["raw.key", "b64.key"] {
+            // Secret key files as they should be (others' read access gets a warning line).
+            fs::set_permissions(env.path(name), fs::Permissions::from_mode(0o600)).unwrap();
+        }
         let encrypt = [
             "encrypt",
             "-k",
