@@ -285,6 +285,15 @@ impl ClientBuilder {
     }
 }
 
+/// How one message is encrypted: the client's settings, or a rewrap's.
+#[derive(Debug, Clone)]
+pub(crate) struct EncryptPlan {
+    pub(crate) suite: AlgorithmSuite,
+    pub(crate) frame_length: u32,
+    /// Context keys authenticated but kept out of the stored header.
+    pub(crate) required_context_keys: BTreeSet<String>,
+}
+
 impl Client {
     /// A client with default settings over `keyring`.
     pub fn new(keyring: impl Keyring + 'static) -> Self {
@@ -320,20 +329,44 @@ impl Client {
         context: &EncryptionContext,
         plaintext_length: Option<u64>,
     ) -> Result<Encryptor, Error> {
+        self.encryptor_with(context, self.encrypt_plan(), plaintext_length)
+            .await
+    }
+
+    /// Starts a message with `plan`'s suite, frame length and kept-out context keys instead
+    /// of the client's (a rewrap keeps its source's).
+    pub(crate) async fn encryptor_with(
+        &self,
+        context: &EncryptionContext,
+        plan: EncryptPlan,
+        plaintext_length: Option<u64>,
+    ) -> Result<Encryptor, Error> {
+        if !plan.suite.is_committing() {
+            return Err(ConfigError::UnsupportedEncryptSuite(plan.suite.id()).into());
+        }
         let materials = self
             .cmm
             .encryption_materials(EncryptionRequest {
                 provider: self.provider,
                 encryption_context: context.clone(),
-                suite: self.suite,
-                required_context_keys: self.required_context_keys.clone(),
+                suite: plan.suite,
+                required_context_keys: plan.required_context_keys,
                 plaintext_length,
             })
             .await?;
-        if materials.suite != self.suite {
+        if materials.suite != plan.suite {
             return Err(PolicyError::InvalidMaterials("suite differs from the request").into());
         }
-        Encryptor::new(materials, self.frame_length)
+        Encryptor::new(materials, plan.frame_length)
+    }
+
+    /// The client's own encryption settings, as a plan to adjust.
+    pub(crate) fn encrypt_plan(&self) -> EncryptPlan {
+        EncryptPlan {
+            suite: self.suite,
+            frame_length: self.frame_length,
+            required_context_keys: self.required_context_keys.clone(),
+        }
     }
 
     /// Gets materials and starts a message, blocking the thread while keyrings work.

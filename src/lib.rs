@@ -44,6 +44,7 @@ pub mod materials;
 pub mod pipeline;
 mod policy;
 mod range;
+pub mod rewrap;
 pub mod stream;
 
 pub use blocking::block_on;

@@ -343,6 +343,13 @@ pub enum ConfigError {
     /// Random access needs an unsigned (0x0478-style), framed message.
     #[error("random access needs an unsigned, framed message (suite 0x0478)")]
     RandomAccessUnsupported,
+    /// A rewrap was asked to remove a context key the message does not have.
+    #[error("cannot remove context key {0:?}: the message has no such key")]
+    ContextKeyAbsent(String),
+    /// A rewrap was asked to add a context key the message already has (remove it in the
+    /// same rewrap to change its value).
+    #[error("context key {0:?} is already in the message (remove it to change its value)")]
+    ContextKeyPresent(String),
 }
 
 /// Adapters that speak `std::io` carry an [`Error`] inside an `io::Error`; this gets it back.

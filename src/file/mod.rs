@@ -53,7 +53,8 @@ mod unnamed;
 mod writeback;
 
 use atomic::{Pending, Placement};
-use writeback::{with_early_writeback, EarlyWriteback};
+use writeback::with_early_writeback;
+pub(crate) use writeback::EarlyWriteback;
 
 /// How a file operation runs.
 ///
@@ -151,7 +152,7 @@ const READ_AHEAD: usize = 64 << 10;
 
 /// Runs `work` from `input` into a new file in `output`'s directory, then syncs it and puts
 /// it into place (see [`crate::file`]). On any error nothing is left at `output` or beside it.
-fn atomically<T>(
+pub(crate) fn atomically<T>(
     input: &Path,
     output: &Path,
     options: &FileOptions<'_>,
@@ -168,8 +169,37 @@ fn atomically_with<T>(
     options: &FileOptions<'_>,
     work: impl FnOnce(&mut dyn Read, &mut EarlyWriteback<'_>) -> Result<T, Error>,
 ) -> Result<T, Error> {
+    atomically_to(placement, input, output, false, options, work)
+}
+
+/// Runs `work` from `path` into a new file beside it, then syncs it and renames it over
+/// `path`: a crash at any instant leaves the old file or the new one, whole (see
+/// [`crate::file`]). On any error `path` is untouched.
+pub(crate) fn replace_atomically<T>(
+    path: &Path,
+    options: &FileOptions<'_>,
+    work: impl FnOnce(&mut dyn Read, &mut EarlyWriteback<'_>) -> Result<T, Error>,
+) -> Result<T, Error> {
+    let options = FileOptions {
+        pipeline: options.pipeline.clone(),
+        overwrite: true,
+        progress: options.progress,
+        cancel: options.cancel,
+    };
+    atomically_to(Placement::Auto, path, path, true, &options, work)
+}
+
+/// [`atomically_with`]; `in_place` allows (and expects) the output to be the input.
+fn atomically_to<T>(
+    placement: Placement,
+    input: &Path,
+    output: &Path,
+    in_place: bool,
+    options: &FileOptions<'_>,
+    work: impl FnOnce(&mut dyn Read, &mut EarlyWriteback<'_>) -> Result<T, Error>,
+) -> Result<T, Error> {
     let source = File::open(input)?;
-    if same_file(input, output) {
+    if !in_place && same_file(input, output) {
         return Err(
             io::Error::new(io::ErrorKind::InvalidInput, "the output is the input file").into(),
         );

@@ -18,7 +18,7 @@ const WRITEBACK_ALIGN: u64 = 64 << 10;
 /// to start writing what is written so far to disk. The disk then takes the data while the
 /// pipeline works, so the final sync finds little left to write; the writer never waits
 /// for the helper.
-pub(super) struct EarlyWriteback<'a> {
+pub(crate) struct EarlyWriteback<'a> {
     file: &'a mut File,
     written: u64,
     since_writeback: u64,
