@@ -9,6 +9,7 @@ mod demo;
 mod error;
 mod inspect;
 mod interrupt;
+mod key_id;
 mod keygen;
 mod keyring_spec;
 #[cfg(feature = "aws-kms")]
