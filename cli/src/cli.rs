@@ -96,8 +96,20 @@ Examples:
   envcrypt inspect scan.dcm.enc | jq '.encrypted_data_keys[].provider_id'
   head -c 4096 big.enc | envcrypt inspect        # the header is enough
 
-No key is needed and nothing is decrypted. The output shows the encryption context, which is \
-stored unencrypted in every message.";
+  # Which keys the messages of a folder claim, with counts and bytes per key:
+  envcrypt inspect --summary -r upload/
+  # Break-glass check: every file opens with the escrow key (else exit 1, files named):
+  envcrypt inspect --summary -r --require-key raw-rsa:escrow:2026:oaep-sha256:escrow.pem upload/
+
+No key is needed (except by --require-key) and no content is decrypted. The output shows the \
+encryption context, which is stored unencrypted in every message.
+
+--summary prints {\"files\", \"bytes\", \"keys\": [{\"provider_id\", \"key\", \"files\", \"bytes\"}], \
+\"unreadable\"} (with --require-key also \"missing_key\"): files and bytes count the messages read \
+(file sizes); a key is a raw keyring's key name or a KMS key ARN. The key list is read from the \
+headers without a key and only says which keys a message claims; --require-key unwraps the \
+data key and verifies each header (key commitment and header tag) with the decrypt command's \
+default limits, so only its answer shows that a file can be recovered with that key.";
 
 const INFO_HELP: &str = "\
 Example:
@@ -119,7 +131,8 @@ pub enum Command {
     /// Decrypt one message, or a folder of messages with -r.
     #[command(after_help = DECRYPT_HELP)]
     Decrypt(DecryptArgs),
-    /// Print a message header as one JSON object (no key needed; nothing decrypted).
+    /// Print a message header as one JSON object (no key needed; nothing decrypted), or with
+    /// --summary the keys of many messages.
     #[command(after_help = INSPECT_HELP)]
     Inspect(InspectArgs),
     /// Print version and crypto provider information as one JSON object.
@@ -253,9 +266,22 @@ pub struct DecryptArgs {
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// Message file, or `-` for stdin (the default).
-    #[arg(value_name = "INPUT")]
-    pub input: Option<PathBuf>,
+    /// Instead of one header: the key inventory of every PATH as one JSON object (messages
+    /// and bytes per key; files that are not messages under "unreadable").
+    #[arg(long)]
+    pub summary: bool,
+    /// With --summary: PATHs may be folders; every file under them is read (symbolic links
+    /// are skipped).
+    #[arg(short, long, requires = "summary")]
+    pub recursive: bool,
+    /// With --summary: open and verify every header with this keyring spec (as -k takes);
+    /// exit 1 and list under "missing_key" the files it cannot open.
+    #[arg(long, value_name = "SPEC", requires = "summary")]
+    pub require_key: Option<String>,
+    /// Message file, or `-` for stdin (the default); with --summary, one or more files (and
+    /// folders with -r).
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
 }
 
 /// `--threads N`: 1 to 1024.

@@ -9,6 +9,8 @@ mod demo;
 mod error;
 mod inspect;
 mod interrupt;
+mod inventory;
+mod key_id;
 mod keygen;
 mod keyring_spec;
 #[cfg(feature = "aws-kms")]
@@ -58,7 +60,14 @@ fn run(cli: Cli) -> Result<(), AppError> {
         }
         Command::Encrypt(args) => crypt::run_encrypt(args, provider),
         Command::Decrypt(args) => crypt::run_decrypt(args, provider),
-        Command::Inspect(args) => inspect::run(args.input.as_deref()),
+        Command::Inspect(args) if args.summary => inventory::run(args, provider),
+        Command::Inspect(args) => match args.paths.as_slice() {
+            [] => inspect::run(None),
+            [input] => inspect::run(Some(input)),
+            _ => Err(AppError::usage(
+                "inspect reads one INPUT (use --summary for several)",
+            )),
+        },
         Command::Info => {
             inspect::info(provider);
             Ok(())

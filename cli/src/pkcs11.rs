@@ -51,6 +51,16 @@ impl Pkcs11Spec {
         Pkcs11Config::from_uri(spec).map(Self).map_err(usage)
     }
 
+    /// The EDK namespace (provider id; default `pkcs11`).
+    pub fn namespace(&self) -> &str {
+        self.0.namespace()
+    }
+
+    /// The EDK key name: `name=` of the URI, else the object label, else the id in hex.
+    pub fn name(&self) -> String {
+        self.0.name()
+    }
+
     /// Loads the module, logs in and finds the key.
     pub fn build(&self) -> Result<Arc<dyn Keyring>, AppError> {
         let config = &self.0;

@@ -66,6 +66,16 @@ impl RawRsaSpec {
         })
     }
 
+    /// The EDK namespace (provider id).
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// The key name (the EDKs' provider info).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// Reads the PEM key and builds the keyring. A public key cannot decrypt: asked to, this
     /// is a usage error here rather than a failure per message.
     pub fn build(&self, purpose: Purpose) -> Result<Arc<dyn Keyring>, AppError> {

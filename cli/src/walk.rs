@@ -429,6 +429,64 @@ fn list(dir: &Path, id: (u64, u64), nofollow: bool) -> io::Result<Vec<fs::DirEnt
         .collect()
 }
 
+/// A regular file [`regular_files`] found.
+pub struct Listed(Entry);
+
+impl Listed {
+    /// Its path (INPUT joined with the path below it).
+    pub fn path(&self) -> &Path {
+        &self.0.src
+    }
+
+    /// Opens it without following a link, if it is still the regular file the walk saw
+    /// (else an I/O error, as for encrypt and decrypt).
+    pub fn open(&self) -> Result<fs::File, AppError> {
+        open_same(&self.0, false).map(fs::File::from)
+    }
+}
+
+/// What [`regular_files`] found.
+pub struct Listing {
+    /// The regular files, in walk order.
+    pub files: Vec<Listed>,
+    /// Links, special files and link loops, with why they were skipped.
+    pub skipped: Vec<(PathBuf, &'static str)>,
+    /// Entries that could not be read (a folder without permission, ...).
+    pub failures: Vec<(PathBuf, AppError)>,
+}
+
+/// Every regular file under the folder `input`, by the rules of the folder runs (symbolic
+/// links below INPUT skipped, FIFOs, sockets and devices too; INPUT itself may be a link),
+/// for commands that read the files in place (`inspect --summary -r`).
+pub fn regular_files(input: &Path) -> Result<Listing, AppError> {
+    let shown = input.display();
+    let meta = fs::metadata(input).map_err(|e| AppError::io(format!("cannot open {shown}"), e))?;
+    if !meta.is_dir() {
+        return Err(AppError::usage(format!("{shown} is not a directory")));
+    }
+    let id = (meta.dev(), meta.ino());
+    let mut found = Found::default();
+    let mut visited = HashSet::from([id]);
+    walk(
+        input,
+        Path::new(""),
+        id,
+        /* follow links */ false,
+        /* decrypting: keep files of any name */ false,
+        &mut visited,
+        &mut found,
+    );
+    Ok(Listing {
+        files: found.files.into_iter().map(Listed).collect(),
+        skipped: found.skipped,
+        failures: found
+            .failures
+            .into_iter()
+            .map(|f| (f.path, f.error))
+            .collect(),
+    })
+}
+
 /// `name` without `.enc`, if it ends in it and a file name is left (not `.` or `..`).
 fn strip_suffix(name: &OsString) -> Option<OsString> {
     use std::os::unix::ffi::OsStrExt;

@@ -1,0 +1,240 @@
+//! Which key an encrypted data key (EDK) names, and which key a keyring spec would name:
+//! the identity `inspect --summary` counts files by, shared with `rewrap`.
+//!
+//! A key is its provider id (a raw keyring's namespace, `aws-kms` for KMS) and:
+//!
+//! - raw AES (and PKCS#11 AES keys, which write the same format): the key name, i.e. the
+//!   provider info without its 20-byte trailer (`u32` tag length in bits = 128, `u32` IV
+//!   length = 12, the 12-byte IV);
+//! - raw RSA (and PKCS#11 RSA key pairs, same format): the provider info, which is the key
+//!   name;
+//! - KMS: the provider info, which is the key ARN.
+//!
+//! Raw AES and raw RSA EDKs share their provider ids (any namespace), so the format is told
+//! by the trailer: info ending in `00 00 00 80 00 00 00 0c` + 12 bytes is raw AES. A key
+//! name that is UTF-8 never ends that way (a lone `0x80` byte is not UTF-8), so an RSA name
+//! is never cut. Non-UTF-8 info is shown as `base64:` + its base64.
+//!
+//! This is read from the EDK list without any key: it says which keys a message *claims*,
+//! not that they open it (see `inventory`'s `--require-key`).
+
+use base64::Engine as _;
+use envcrypt::format::EncryptedDataKey;
+
+use crate::keyring_spec::KeyringSpec;
+
+/// Provider id of the AWS KMS keyrings' EDKs.
+pub const KMS_PROVIDER_ID: &str = "aws-kms";
+
+/// The raw AES provider info's trailer after the key name: tag length, IV length, IV.
+const RAW_AES_TRAILER: usize = 20;
+/// The tag length (bits) and IV length fields of that trailer, as every ESDK writes them.
+const RAW_AES_FIELDS: [u8; 8] = [0, 0, 0, 128, 0, 0, 0, 12];
+
+/// The key an EDK names (see the module docs).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct KeyId {
+    /// The EDK's provider id: a raw keyring's namespace, or `aws-kms`.
+    pub provider_id: String,
+    /// The key name (raw AES, raw RSA, PKCS#11) or key ARN (KMS).
+    pub key: String,
+}
+
+impl KeyId {
+    /// A key id from its two parts.
+    pub fn new(provider_id: impl Into<String>, key: impl Into<String>) -> Self {
+        Self {
+            provider_id: provider_id.into(),
+            key: key.into(),
+        }
+    }
+}
+
+/// The key `edk` names.
+pub fn of_edk(edk: &EncryptedDataKey) -> KeyId {
+    KeyId {
+        provider_id: edk.provider_id.clone(),
+        key: text(key_bytes(edk)),
+    }
+}
+
+/// The key the EDKs written by the keyring of `spec` carry; `None` for a spec that names no
+/// single key (`aws-kms-discovery`, or a type this build lacks).
+///
+/// For `aws-kms` this is the key as given: EDKs carry the key ARN, so an alias or a bare
+/// key id never matches an EDK.
+pub fn of_spec(spec: &KeyringSpec) -> Option<KeyId> {
+    match spec {
+        KeyringSpec::RawAes {
+            namespace, name, ..
+        } => Some(KeyId::new(namespace, name)),
+        KeyringSpec::RawRsa(rsa) => Some(KeyId::new(rsa.namespace(), rsa.name())),
+        #[cfg(feature = "aws-kms")]
+        KeyringSpec::Kms(crate::kms::KmsSpec::Key(key)) => Some(KeyId::new(KMS_PROVIDER_ID, key)),
+        #[cfg(feature = "aws-kms")]
+        KeyringSpec::Kms(crate::kms::KmsSpec::Discovery(_)) => None,
+        #[cfg(feature = "pkcs11")]
+        KeyringSpec::Pkcs11(p11) => Some(KeyId::new(p11.namespace(), p11.name())),
+        KeyringSpec::NotYetSupported(_) => None,
+    }
+}
+
+/// Whether `edk` names the key `id`.
+pub fn matches(id: &KeyId, edk: &EncryptedDataKey) -> bool {
+    edk.provider_id == id.provider_id && text(key_bytes(edk)) == id.key
+}
+
+/// The part of the provider info that names the key.
+fn key_bytes(edk: &EncryptedDataKey) -> &[u8] {
+    let info = edk.provider_info.as_slice();
+    if edk.provider_id == KMS_PROVIDER_ID {
+        return info;
+    }
+    match info.len().checked_sub(RAW_AES_TRAILER) {
+        Some(at) if info[at..].starts_with(&RAW_AES_FIELDS) => &info[..at],
+        _ => info,
+    }
+}
+
+/// `bytes` as text: itself when UTF-8, else `base64:` and its base64.
+fn text(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s.to_owned(),
+        Err(_) => format!(
+            "base64:{}",
+            base64::engine::general_purpose::STANDARD.encode(bytes)
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use envcrypt::format::{parse_header, HeaderLimits};
+    use envcrypt::keyring::{MultiKeyring, RawAesKeyring};
+    use envcrypt::{Client, EncryptionContext};
+    use std::sync::Arc;
+
+    fn edk(provider_id: &str, info: &[u8]) -> EncryptedDataKey {
+        EncryptedDataKey {
+            provider_id: provider_id.to_owned(),
+            provider_info: info.to_vec(),
+            ciphertext: vec![7; 48],
+        }
+    }
+
+    fn spec(s: &str) -> KeyringSpec {
+        KeyringSpec::parse(s).expect("a valid spec")
+    }
+
+    /// The EDKs of a real message wrapped by raw AES keyrings `(namespace, name)`.
+    fn raw_aes_edks(keys: &[(&str, &str)]) -> Vec<EncryptedDataKey> {
+        let mut rings: Vec<Arc<dyn envcrypt::keyring::Keyring>> = keys
+            .iter()
+            .map(|(ns, name)| Arc::new(RawAesKeyring::new(ns, name, &[9; 32]).unwrap()) as Arc<_>)
+            .collect();
+        let first = rings.remove(0);
+        let client = Client::new(MultiKeyring::from_arcs(Some(first), rings));
+        let message = client.encrypt(b"x", &EncryptionContext::new()).unwrap();
+        let limits = HeaderLimits::default();
+        let parsed = parse_header(&message, &limits)
+            .unwrap()
+            .expect("whole header");
+        parsed.header.encrypted_data_keys
+    }
+
+    #[test]
+    fn raw_aes_edks_name_their_key_without_the_iv_trailer() {
+        let edks = raw_aes_edks(&[("hosp", "key-2026"), ("lab", "k")]);
+        assert_eq!(edks[0].provider_info.len(), "key-2026".len() + 20);
+        assert_eq!(of_edk(&edks[0]), KeyId::new("hosp", "key-2026"));
+        assert_eq!(of_edk(&edks[1]), KeyId::new("lab", "k"));
+        let id = of_spec(&spec("raw-aes:hosp:key-2026:some/path")).unwrap();
+        assert!(matches(&id, &edks[0]));
+        assert!(!matches(&id, &edks[1]));
+        // Same name, other namespace; a name that is a prefix of the EDK's.
+        assert!(!matches(&KeyId::new("lab", "key-2026"), &edks[0]));
+        assert!(!matches(&KeyId::new("hosp", "key"), &edks[0]));
+        assert!(!matches(&KeyId::new("hosp", "key-2026\0"), &edks[0]));
+    }
+
+    #[test]
+    fn raw_rsa_and_pkcs11_rsa_edks_name_their_key_by_the_whole_info() {
+        let e = edk("escrow", b"escrow-2026");
+        assert_eq!(of_edk(&e), KeyId::new("escrow", "escrow-2026"));
+        let id = of_spec(&spec("raw-rsa:escrow:escrow-2026:oaep-sha256:escrow.pem")).unwrap();
+        assert_eq!(id, KeyId::new("escrow", "escrow-2026"));
+        assert!(matches(&id, &e));
+        assert!(!matches(&id, &edk("escrow", b"escrow-2025")));
+    }
+
+    #[test]
+    fn kms_edks_name_the_key_arn() {
+        let arn = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+        let e = edk("aws-kms", arn.as_bytes());
+        assert_eq!(of_edk(&e), KeyId::new("aws-kms", arn));
+        #[cfg(feature = "aws-kms")]
+        {
+            let id = of_spec(&spec(&format!("aws-kms:{arn}"))).unwrap();
+            assert!(matches(&id, &e));
+            assert_eq!(of_spec(&spec("aws-kms-discovery:111122223333")), None);
+        }
+    }
+
+    #[test]
+    fn info_that_is_not_the_raw_aes_format_is_kept_whole() {
+        // Shorter than the trailer.
+        assert_eq!(of_edk(&edk("ns", b"short")).key, "short");
+        // 20 bytes and more, but the fields are not 128 / 12.
+        let mut info = b"name".to_vec();
+        info.extend_from_slice(&[0, 0, 0, 96, 0, 0, 0, 12]);
+        info.extend_from_slice(b"abcdefghijkl");
+        assert_eq!(of_edk(&edk("ns", &info)).key.len(), 24);
+        // Exactly the trailer: an empty key name.
+        let mut bare = RAW_AES_FIELDS.to_vec();
+        bare.extend_from_slice(&[1; 12]);
+        assert_eq!(of_edk(&edk("ns", &bare)).key, "");
+        // KMS info is never cut, whatever it ends with.
+        let mut kms = b"arn".to_vec();
+        kms.extend_from_slice(&bare);
+        assert!(of_edk(&edk("aws-kms", &kms)).key.starts_with("base64:"));
+    }
+
+    #[test]
+    fn non_utf8_info_is_base64_with_a_prefix() {
+        let e = edk("ns", &[0xff, 0xfe, 0x00]);
+        let id = of_edk(&e);
+        assert_eq!(id.key, "base64://4A");
+        assert!(matches(&id, &e));
+        // A raw AES name that is not UTF-8: only the name is encoded.
+        let mut info = vec![0xff];
+        info.extend_from_slice(&RAW_AES_FIELDS);
+        info.extend_from_slice(&[3; 12]);
+        assert_eq!(of_edk(&edk("ns", &info)).key, "base64:/w==");
+    }
+
+    #[cfg(feature = "pkcs11")]
+    #[test]
+    fn pkcs11_specs_name_their_namespace_and_name() {
+        let m = "module-path=/nonexistent/lib.so&pin-value=1234";
+        let id = of_spec(&spec(&format!("pkcs11:token=hsm;object=img-2026?{m}"))).unwrap();
+        assert_eq!(id, KeyId::new("pkcs11", "img-2026"));
+        let named = format!("pkcs11:token=hsm;object=x?{m}&namespace=hosp&name=key-2026");
+        let id = of_spec(&spec(&named)).unwrap();
+        assert_eq!(id, KeyId::new("hosp", "key-2026"));
+        // An AES key in the token writes the raw AES format under that namespace and name.
+        assert!(matches(&id, &raw_aes_edks(&[("hosp", "key-2026")])[0]));
+    }
+
+    #[test]
+    fn key_ids_sort_by_provider_then_key() {
+        let mut ids = [
+            KeyId::new("hosp", "b"),
+            KeyId::new("escrow", "z"),
+            KeyId::new("hosp", "a"),
+        ];
+        ids.sort();
+        let keys: Vec<_> = ids.iter().map(|i| (&*i.provider_id, &*i.key)).collect();
+        assert_eq!(keys, [("escrow", "z"), ("hosp", "a"), ("hosp", "b")]);
+    }
+}
