@@ -70,6 +70,24 @@ Warning: the encryption context (-c KEY=VALUE) is authenticated but stored UNENC
 message header: anyone holding the file can read it. Never put patient identifiers (names, \
 MRNs, dates of birth, accession numbers) or other secrets in it.";
 
+const REWRAP_HELP: &str = "\
+Examples:
+  # Rotate a folder in place from the 2025 key to the 2026 key, keeping the escrow key:
+  envcrypt rewrap -k raw-aes:site:key-2025:old.key --to raw-aes:site:key-2026:new.key \\
+      --to raw-rsa:escrow:2026:oaep-sha256:escrow.pub.pem -r --in-place archive/
+  # Only the messages that still depend on the old key (re-runs skip finished ones):
+  envcrypt rewrap -k raw-aes:site:key-2025:old.key --to raw-aes:site:key-2026:new.key \\
+      --only-wrapped-by raw-aes:site:key-2025:old.key -r --in-place archive/
+  # One file to a new file:
+  envcrypt rewrap -k raw-aes:site:key-2025:old.key --to aws-kms:arn:aws:kms:... -o scan.v2.enc scan.enc
+
+Every message gets a fresh data key, a new message id and (signed suites) a new signing key; \
+every frame is opened and sealed again. Nothing is written in place of an input before the \
+whole input verified, signature included. Context, frame length and suite are kept unless \
+asked otherwise. With -r, messages already wrapped for exactly the --to keys (and whose header \
+opens with one of them) are skipped, and the last line is `rewrapped N, skipped M, failed F`. \
+Old copies (backups, object versions) still open with the old key until it is destroyed.";
+
 const DECRYPT_HELP: &str = "\
 Examples:
   envcrypt decrypt -k raw-aes:hospital-a:imaging-2026:site.key -o scan.dcm scan.dcm.enc
@@ -135,6 +153,10 @@ pub enum Command {
     /// --summary the keys of many messages.
     #[command(after_help = INSPECT_HELP)]
     Inspect(InspectArgs),
+    /// Move messages to new keys: each is opened with the -k keyrings and written again
+    /// under a fresh data key wrapped by the --to keyrings, in one verified pass.
+    #[command(after_help = REWRAP_HELP)]
+    Rewrap(RewrapArgs),
     /// Print version and crypto provider information as one JSON object.
     #[command(after_help = INFO_HELP)]
     Info,
@@ -282,6 +304,58 @@ pub struct InspectArgs {
     /// folders with -r).
     #[arg(value_name = "PATH")]
     pub paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RewrapArgs {
+    /// Keyring spec that opens the messages (repeatable; each tried in turn).
+    #[arg(short, long = "keyring", value_name = "KEYRING", required = true)]
+    pub keyrings: Vec<String>,
+    /// Keyring spec to wrap the new data key for (repeatable; the first generates it).
+    #[arg(long = "to", value_name = "KEYRING", required = true)]
+    pub to: Vec<String>,
+    /// Context pair each message must carry with this value (repeatable).
+    #[arg(short = 'c', long = "context", value_name = "KEY=VALUE", value_parser = parse_pair)]
+    pub context: Vec<(String, String)>,
+    /// Context pair kept out of the stored header (repeatable); kept out of the new one too.
+    #[arg(long = "required-context", value_name = "KEY=VALUE", value_parser = parse_pair)]
+    pub required_context: Vec<(String, String)>,
+    /// Context pair to add to the stored context (repeatable). Stored UNENCRYPTED.
+    #[arg(long = "add-context", value_name = "KEY=VALUE", value_parser = parse_pair)]
+    pub add_context: Vec<(String, String)>,
+    /// Context key to remove from the stored context (repeatable).
+    #[arg(long = "remove-context", value_name = "KEY")]
+    pub remove_context: Vec<String>,
+    /// Suite of the new messages: 0578 or 0478 (default: each message keeps its own).
+    #[arg(long, value_name = "ID", value_parser = parse_suite)]
+    pub suite: Option<AlgorithmSuite>,
+    /// Also read legacy version 1 (non-committing) messages.
+    #[arg(long)]
+    pub allow_v1: bool,
+    /// Output file (default: stdout), or the output folder with -r.
+    #[arg(short, long, value_name = "OUT", conflicts_with = "in_place")]
+    pub output: Option<PathBuf>,
+    /// Replace each input with its rewrapped message (atomically, once it fully verified).
+    #[arg(long)]
+    pub in_place: bool,
+    /// INPUT is a folder: every `*.enc` file in it (to -o OUTDIR, same names, or in place).
+    #[arg(short, long)]
+    pub recursive: bool,
+    /// Rewrap only messages with an EDK of this key (a keyring spec as -k takes).
+    #[arg(long, value_name = "SPEC")]
+    pub only_wrapped_by: Option<String>,
+    /// Allow replacing existing outputs.
+    #[arg(long)]
+    pub force: bool,
+    /// No progress bar and no notes about skipped files; only errors and the summary.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Worker threads of the frame pipeline (default: one per core).
+    #[arg(long, value_name = "N", value_parser = parse_threads)]
+    pub threads: Option<usize>,
+    /// Message file (a folder with -r), or `-` for stdin (the default).
+    #[arg(value_name = "INPUT")]
+    pub input: Option<PathBuf>,
 }
 
 /// `--threads N`: 1 to 1024.

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use envcrypt::crypto::CryptoProvider;
 use envcrypt::file::FileOptions;
 use envcrypt::pipeline::{PipelineOptions, StreamStats};
+use envcrypt::rewrap::{Rewrap, Rewrapped};
 use envcrypt::{
     Client, CommitmentPolicy, DecryptOptions, EncryptionContext, Header, ReleasePolicy,
     SignaturePolicy,
@@ -53,14 +54,24 @@ pub enum Op<'a> {
         client: &'a Client,
         options: &'a DecryptOptions,
     },
+    Rewrap(&'a Rewrap<'a>),
 }
 
 /// What one input became.
 #[derive(Debug, Clone, Default)]
 pub struct Done {
     pub stats: StreamStats,
-    /// The authenticated header (decrypt only).
+    /// The authenticated header (decrypt), or the new one (rewrap).
     pub header: Option<Header>,
+}
+
+impl Done {
+    fn rewrapped(r: Rewrapped) -> Self {
+        Self {
+            stats: r.stats,
+            header: Some(r.header),
+        }
+    }
 }
 
 impl Op<'_> {
@@ -69,6 +80,7 @@ impl Op<'_> {
         match self {
             Op::Encrypt { .. } => "encrypt",
             Op::Decrypt { .. } => "decrypt",
+            Op::Rewrap(_) => "rewrap",
         }
     }
 
@@ -92,6 +104,7 @@ impl Op<'_> {
                     stats,
                     header: Some(header),
                 }),
+            Op::Rewrap(rewrap) => rewrap.file(input, output, options).map(Done::rewrapped),
         }
     }
 
@@ -115,6 +128,7 @@ impl Op<'_> {
                     stats,
                     header: Some(header),
                 }),
+            Op::Rewrap(rewrap) => rewrap.stream(input, output, pipeline).map(Done::rewrapped),
         }
     }
 }
@@ -131,11 +145,15 @@ pub struct Settings {
 
 impl Settings {
     pub fn new(common: &CommonArgs) -> Self {
+        Self::from_flags(common.force, common.quiet, common.threads)
+    }
+
+    pub fn from_flags(force: bool, quiet: bool, threads: Option<usize>) -> Self {
         Self {
-            force: common.force,
-            quiet: common.quiet,
-            pipeline: pipeline_options(common.threads),
-            progress: progress::wanted(common.quiet),
+            force,
+            quiet,
+            pipeline: pipeline_options(threads),
+            progress: progress::wanted(quiet),
         }
     }
 }

@@ -56,6 +56,19 @@ impl AppError {
         }
     }
 
+    /// An exit code whose failures were already printed (nothing more to say).
+    pub fn reported(code: u8) -> Self {
+        Self {
+            code,
+            message: String::new(),
+        }
+    }
+
+    /// Whether the failures were already printed.
+    pub fn is_reported(&self) -> bool {
+        self.message.is_empty()
+    }
+
     /// An I/O error while doing `what` (exit 3).
     pub fn io(what: impl fmt::Display, e: io::Error) -> Self {
         Self {

@@ -21,6 +21,7 @@ mod output;
 mod pkcs11;
 mod progress;
 mod raw_rsa;
+mod rewrap;
 mod secret_file;
 mod sha256;
 mod walk;
@@ -42,7 +43,9 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("envcrypt: {e}");
+            if !e.is_reported() {
+                eprintln!("envcrypt: {e}");
+            }
             ExitCode::from(e.code())
         }
     }
@@ -68,6 +71,7 @@ fn run(cli: Cli) -> Result<(), AppError> {
                 "inspect reads one INPUT (use --summary for several)",
             )),
         },
+        Command::Rewrap(args) => rewrap::run(args, provider),
         Command::Info => {
             inspect::info(provider);
             Ok(())

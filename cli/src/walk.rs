@@ -438,6 +438,16 @@ impl Listed {
         &self.0.src
     }
 
+    /// Its size when the walk saw it.
+    pub fn size(&self) -> u64 {
+        self.0.size
+    }
+
+    /// Its device and inode when the walk saw it.
+    pub fn id(&self) -> (u64, u64) {
+        self.0.id
+    }
+
     /// Opens it without following a link, if it is still the regular file the walk saw
     /// (else an I/O error, as for encrypt and decrypt).
     pub fn open(&self) -> Result<fs::File, AppError> {

@@ -1,0 +1,423 @@
+//! `envcrypt rewrap`: move messages to new keys (the library's `rewrap`).
+//!
+//! - One input: to `-o OUT` (atomic), to stdout, or `--in-place` (the new message renamed
+//!   over the input once the whole input verified: a crash leaves the old or the new one).
+//! - `-r`: every `*.enc` file under the folder INPUT (links and special files skipped, as in
+//!   the folder runs), to the same names under `-o OUTDIR` or in place. Per file: skipped if
+//!   `--only-wrapped-by` names a key it has no EDK of, or if it is already wrapped for
+//!   exactly the `--to` keys **and** its header opens with one of them (an edited EDK list
+//!   alone does not pass for rotated); else rewrapped. Failures do not stop the others; they
+//!   are listed, then the summary line `rewrapped N, skipped M, failed F` ends stderr.
+//!   `--in-place` on one file skips the same way, so re-runs are idempotent.
+
+use std::collections::BTreeSet;
+use std::io::{Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use envcrypt::crypto::CryptoProvider;
+use envcrypt::file::FileOptions;
+use envcrypt::pipeline::PipelineOptions;
+use envcrypt::rewrap::{Rewrap, RewrapOptions};
+use envcrypt::{Client, CommitmentPolicy, DecryptOptions};
+
+use crate::cli::RewrapArgs;
+use crate::crypt::{context_from_pairs, lib_error, single, Op, Settings};
+use crate::error::{AppError, EXIT_DATA, EXIT_INTERRUPTED, EXIT_IO, EXIT_UNAVAILABLE, EXIT_USAGE};
+use crate::key_id::{self, KeyId};
+use crate::keyring_spec::{build_keyring, KeyringSpec, Purpose};
+use crate::out_dir::{check_apart, OutDir};
+use crate::progress::Progress;
+use crate::walk::{regular_files, Listed};
+
+/// Files up to this size are rewrapped on one thread each, several at once.
+const SMALL_FILE: u64 = 4 << 20;
+/// Most files rewrapped at once.
+const MAX_FILE_JOBS: usize = 8;
+
+/// `envcrypt rewrap`.
+pub fn run(args: &RewrapArgs, provider: &'static CryptoProvider) -> Result<(), AppError> {
+    crate::interrupt::install();
+    let decrypt = DecryptOptions::default()
+        .with_expected_context(context_from_pairs(&args.context, "context")?)
+        .with_required_context(context_from_pairs(
+            &args.required_context,
+            "required context",
+        )?);
+    let mut options = RewrapOptions::default()
+        .with_decrypt(decrypt.clone())
+        .with_added_context(context_from_pairs(&args.add_context, "added context")?)
+        .with_removed_context(args.remove_context.iter().cloned());
+    if let Some(suite) = args.suite {
+        options = options.with_suite(suite);
+    }
+    let from = Client::builder()
+        .keyring(build_keyring(&args.keyrings, Purpose::Decrypt)?)
+        .provider(provider)
+        .commitment_policy(match args.allow_v1 {
+            true => CommitmentPolicy::RequireEncryptAllowDecrypt,
+            false => CommitmentPolicy::RequireEncryptRequireDecrypt,
+        })
+        .build()
+        .map_err(|e| AppError::lib("rewrap", e))?;
+    let to = Client::builder()
+        .keyring(build_keyring(&args.to, Purpose::Encrypt)?)
+        .provider(provider)
+        .build()
+        .map_err(|e| AppError::lib("rewrap", e))?;
+    let rewrap = Rewrap::new(&from, &to).with_options(options);
+    let settings = Settings::from_flags(args.force, args.quiet, args.threads);
+    let input = args.input.as_deref();
+
+    if !args.recursive && !args.in_place {
+        if args.only_wrapped_by.is_some() {
+            return Err(AppError::usage(
+                "--only-wrapped-by selects files of a folder (-r) or an --in-place run",
+            ));
+        }
+        return single(
+            Op::Rewrap(&rewrap),
+            input,
+            args.output.as_deref(),
+            &settings,
+        )
+        .map(drop);
+    }
+    let Some(input) = input.filter(|p| p.as_os_str() != "-") else {
+        return Err(AppError::usage(
+            "-r and --in-place need a file or folder INPUT, not stdin",
+        ));
+    };
+    let skip = Skip::new(args, provider, decrypt)?;
+    let run = Run {
+        rewrap: &rewrap,
+        skip: &skip,
+        settings: &settings,
+    };
+    let (files, outdir) = match (args.recursive, args.output.as_deref()) {
+        (true, Some(outdir)) => {
+            check_apart(input, outdir)?;
+            (list(input)?, Some(outdir))
+        }
+        (true, None) if args.in_place => (list(input)?, None),
+        (true, None) => return Err(AppError::usage("-r needs -o OUTDIR or --in-place")),
+        (false, _) => {
+            let meta = std::fs::metadata(input)
+                .map_err(|e| AppError::io(format!("cannot open {}", input.display()), e))?;
+            if !meta.is_file() {
+                return Err(AppError::usage(format!(
+                    "{} is not a file (for folders use -r)",
+                    input.display()
+                )));
+            }
+            (vec![File::Named(input.to_path_buf(), meta.len())], None)
+        }
+    };
+    run.all(input, files, outdir, args.recursive)
+}
+
+/// A file to rewrap: found by the folder walk, or named on the command line.
+enum File {
+    Listed(Listed),
+    Named(PathBuf, u64),
+}
+
+impl File {
+    fn path(&self) -> &Path {
+        match self {
+            File::Listed(l) => l.path(),
+            File::Named(p, _) => p,
+        }
+    }
+
+    fn size(&self) -> u64 {
+        match self {
+            File::Listed(l) => l.size(),
+            File::Named(_, size) => *size,
+        }
+    }
+
+    fn open(&self) -> Result<std::fs::File, AppError> {
+        match self {
+            File::Listed(l) => l.open(),
+            File::Named(p, _) => std::fs::File::open(p)
+                .map_err(|e| AppError::io(format!("cannot open {}", p.display()), e)),
+        }
+    }
+}
+
+/// The `*.enc` files under `input` (links and special files are skipped by the walk).
+fn list(input: &Path) -> Result<Vec<File>, AppError> {
+    let listing = regular_files(input)?;
+    if let Some((_, e)) = listing.failures.into_iter().next() {
+        return Err(e);
+    }
+    Ok(listing
+        .files
+        .into_iter()
+        .filter(|f| f.path().extension().is_some_and(|e| e == "enc"))
+        .map(File::Listed)
+        .collect())
+}
+
+/// Which files a run leaves alone.
+struct Skip {
+    /// `--only-wrapped-by`.
+    only: Option<KeyId>,
+    /// The keys of `--to`, as their EDKs name them.
+    to: BTreeSet<KeyId>,
+    /// A client over the `--to` keyrings that can decrypt (public RSA keys cannot).
+    verifier: Option<Client>,
+    decrypt: DecryptOptions,
+}
+
+impl Skip {
+    fn new(
+        args: &RewrapArgs,
+        provider: &'static CryptoProvider,
+        decrypt: DecryptOptions,
+    ) -> Result<Self, AppError> {
+        let only = match &args.only_wrapped_by {
+            Some(spec) => Some(key_id::of_spec(&KeyringSpec::parse(spec)?).ok_or_else(|| {
+                AppError::usage("--only-wrapped-by needs a spec that names one key")
+            })?),
+            None => None,
+        };
+        let mut to = BTreeSet::new();
+        let mut openers = Vec::new();
+        for spec in &args.to {
+            let parsed = KeyringSpec::parse(spec)?;
+            to.extend(key_id::of_spec(&parsed));
+            if parsed.build(Purpose::Decrypt).is_ok() {
+                openers.push(spec.clone());
+            }
+        }
+        let verifier = match openers.is_empty() {
+            true => None,
+            false => Some(
+                Client::builder()
+                    .keyring(build_keyring(&openers, Purpose::Decrypt)?)
+                    .provider(provider)
+                    .build()
+                    .map_err(|e| AppError::lib("rewrap", e))?,
+            ),
+        };
+        Ok(Self {
+            only,
+            to,
+            verifier,
+            decrypt,
+        })
+    }
+
+    /// Why `file` is left alone, if it is. A file whose header does not parse is not
+    /// skipped: its rewrap fails and says why.
+    fn reason(&self, file: &File) -> Result<Option<&'static str>, AppError> {
+        let mut f = file.open()?;
+        let name = file.path().display().to_string();
+        let Ok(parsed) = crate::inspect::read_header(&mut f, &name) else {
+            return Ok(None);
+        };
+        let edks = &parsed.header.encrypted_data_keys;
+        if let Some(only) = &self.only {
+            if !edks.iter().any(|e| key_id::matches(only, e)) {
+                return Ok(Some("not wrapped by the --only-wrapped-by key"));
+            }
+        }
+        let ids: BTreeSet<KeyId> = edks.iter().map(key_id::of_edk).collect();
+        let Some(verifier) = &self.verifier else {
+            return Ok(None);
+        };
+        if ids != self.to {
+            return Ok(None);
+        }
+        f.seek(SeekFrom::Start(0))
+            .map_err(|e| AppError::io(format!("cannot read {name}"), e))?;
+        match verifier.open(&mut f, &self.decrypt) {
+            Ok(_) => Ok(Some("already wrapped for the --to keys")),
+            Err(_) => Ok(None),
+        }
+    }
+}
+
+/// One rewrap run over several files.
+struct Run<'a> {
+    rewrap: &'a Rewrap<'a>,
+    skip: &'a Skip,
+    settings: &'a Settings,
+}
+
+/// What happened to one file.
+enum Outcome {
+    Rewrapped,
+    Skipped(&'static str),
+}
+
+impl Run<'_> {
+    fn all(
+        &self,
+        input: &Path,
+        files: Vec<File>,
+        outdir: Option<&Path>,
+        summary: bool,
+    ) -> Result<(), AppError> {
+        let mut out = match outdir {
+            Some(dir) => Some(OutDir::create(dir)?),
+            None => None,
+        };
+        if let Some(out) = out.as_mut() {
+            let parents: BTreeSet<PathBuf> = files
+                .iter()
+                .filter_map(|f| Some(rel(input, f.path()).parent()?.to_path_buf()))
+                .collect();
+            for dir in parents {
+                out.prepare(&dir)?;
+            }
+        }
+        let total = files.iter().map(File::size).sum();
+        let bar = Progress::start(
+            self.settings.progress,
+            "rewrap",
+            Some(total),
+            files.len() as u64,
+        );
+        let jobs = match self.settings.pipeline.threads {
+            1 => 1,
+            _ => std::thread::available_parallelism().map_or(2, |n| n.get().max(2)),
+        }
+        .min(MAX_FILE_JOBS)
+        .min(files.len().max(1));
+        let next = AtomicUsize::new(0);
+        let outcomes = Mutex::new(Vec::new());
+        std::thread::scope(|s| {
+            for _ in 0..jobs {
+                s.spawn(|| loop {
+                    if crate::interrupt::requested() {
+                        return;
+                    }
+                    let Some(file) = files.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                        return;
+                    };
+                    let tracker = bar.tracker();
+                    let report = |n: u64| tracker.read_so_far(n);
+                    let pipeline = match jobs > 1 && file.size() <= SMALL_FILE {
+                        true => PipelineOptions::single_threaded(),
+                        false => self.settings.pipeline.clone(),
+                    };
+                    let options = FileOptions::default()
+                        .with_pipeline(pipeline)
+                        .with_overwrite(self.settings.force)
+                        .with_progress(&report)
+                        .with_cancel(crate::interrupt::flag());
+                    let target = out.as_ref().map(|o| (o, rel(input, file.path())));
+                    let outcome = self.one(file, target, &options);
+                    tracker.complete(file.size());
+                    let mut all = outcomes.lock().unwrap_or_else(|e| e.into_inner());
+                    all.push((file.path().to_path_buf(), outcome));
+                });
+            }
+        });
+        let mut outcomes = outcomes.into_inner().unwrap_or_else(|e| e.into_inner());
+        outcomes.sort_by(|a, b| a.0.cmp(&b.0));
+        self.report(outcomes, bar, out.as_ref(), summary)
+    }
+
+    /// Rewraps `file` in place, or to `target` (OUTDIR and the path below it).
+    fn one(
+        &self,
+        file: &File,
+        target: Option<(&OutDir, &Path)>,
+        options: &FileOptions<'_>,
+    ) -> Result<Outcome, AppError> {
+        if let Some(why) = self.skip.reason(file)? {
+            return Ok(Outcome::Skipped(why));
+        }
+        let what = format!("rewrap {}", file.path().display());
+        let done = match (target, file) {
+            (Some((out, rel)), File::Listed(listed)) => {
+                let target = out.target(rel)?;
+                target.check(self.settings.force, listed.id())?;
+                let source = listed.open()?;
+                let source = crate::out_dir::fd_path(&source);
+                self.rewrap.file(&source, &target.path(), options)
+            }
+            _ => self.rewrap.file_in_place(file.path(), options),
+        };
+        done.map(|_| Outcome::Rewrapped)
+            .map_err(|e| lib_error(&what, e))
+    }
+
+    fn report(
+        &self,
+        outcomes: Vec<(PathBuf, Result<Outcome, AppError>)>,
+        bar: Progress,
+        out: Option<&OutDir>,
+        summary: bool,
+    ) -> Result<(), AppError> {
+        let (mut rewrapped, mut skipped, mut failed) = (0, 0, Vec::new());
+        for (path, outcome) in outcomes {
+            match outcome {
+                Ok(Outcome::Rewrapped) => rewrapped += 1,
+                Ok(Outcome::Skipped(why)) => {
+                    skipped += 1;
+                    if !self.settings.quiet {
+                        eprintln!("envcrypt: skipped {}: {why}", path.display());
+                    }
+                }
+                Err(e) => failed.push(e),
+            }
+        }
+        let interrupted = crate::interrupt::requested();
+        if failed.iter().all(|e| e.code() == EXIT_INTERRUPTED) && !interrupted {
+            bar.finish();
+        } else {
+            drop(bar);
+            if let Some(out) = out {
+                out.remove_empty();
+            }
+        }
+        failed.retain(|e| e.code() != EXIT_INTERRUPTED);
+        for e in &failed {
+            eprintln!("envcrypt: {e}");
+        }
+        let line = format!(
+            "rewrapped {rewrapped}, skipped {skipped}, failed {}",
+            failed.len()
+        );
+        if interrupted {
+            return Err(AppError::with_code(
+                EXIT_INTERRUPTED,
+                format!("interrupted; {line}"),
+            ));
+        }
+        let code = failed
+            .iter()
+            .map(AppError::code)
+            .max_by_key(|c| priority(*c));
+        if summary || code.is_some() {
+            eprintln!("{line}");
+        }
+        match code {
+            Some(code) => Err(AppError::reported(code)),
+            None => Ok(()),
+        }
+    }
+}
+
+/// `path` relative to the folder `input` (the path itself when it is not below it).
+fn rel<'p>(input: &Path, path: &'p Path) -> &'p Path {
+    path.strip_prefix(input).unwrap_or(path)
+}
+
+/// As the folder runs rank exit codes: tampering or policy first, then an unreachable
+/// keyring, then I/O, then usage.
+fn priority(code: u8) -> u8 {
+    match code {
+        EXIT_DATA => 4,
+        EXIT_UNAVAILABLE => 3,
+        EXIT_IO => 2,
+        EXIT_USAGE => 1,
+        _ => 0,
+    }
+}
