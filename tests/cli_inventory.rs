@@ -169,6 +169,31 @@ fn a_file_that_is_not_a_message_is_unreadable_not_a_failure() {
 }
 
 #[test]
+fn a_damaged_message_fails_require_key_but_a_stray_file_does_not() {
+    let env = Env::new();
+    aes_store(&env);
+    // A message cut inside its header: not a message any more, and not recoverable.
+    let whole = env.read("store/four.enc");
+    env.write("store/cut.enc", &whole[..40]);
+    let (out, json) = env.summary(&[
+        "--require-key",
+        KA,
+        "store/notes.txt",
+        "store/cut.enc",
+        "store/four.enc",
+    ]);
+    out.fails(1);
+    assert_eq!(
+        json["unreadable"],
+        json!(["store/cut.enc", "store/notes.txt"])
+    );
+    assert_eq!(json["missing_key"], json!(["store/cut.enc"]));
+    let (out, json) = env.summary(&["--require-key", KA, "store/notes.txt", "store/four.enc"]);
+    out.ok();
+    assert_eq!(json["missing_key"], json!([]));
+}
+
+#[test]
 fn require_key_names_exactly_the_files_it_cannot_open() {
     let env = Env::new();
     aes_store(&env);

@@ -9,7 +9,9 @@
 //!   messages with at least one EDK of that key. Keys are sorted by provider id, then key;
 //!   path lists are sorted.
 //! - `unreadable`: files that are not messages (their header does not parse) or could not be
-//!   read (these also get a line on stderr). They do not fail the run.
+//!   read (these also get a line on stderr). They do not fail the run, except that with
+//!   `--require-key` those named like messages (`*.enc`: damaged or truncated messages) are
+//!   also listed under `missing_key`: the key cannot recover them.
 //! - The key list is read from the headers without any key: it is **advisory** (it says
 //!   which keys a message claims; anyone can write such a list). `--require-key SPEC` builds
 //!   a client over that one keyring and opens every message's header with it: the data key
@@ -30,7 +32,7 @@ use std::path::Path;
 
 use envcrypt::crypto::CryptoProvider;
 use envcrypt::format::ParsedHeader;
-use envcrypt::{Client, DecryptOptions};
+use envcrypt::{Client, CommitmentPolicy, DecryptOptions};
 
 use crate::cli::InspectArgs;
 use crate::error::{exit_code, AppError, EXIT_DATA, EXIT_INTERRUPTED, EXIT_IO, EXIT_UNAVAILABLE};
@@ -130,12 +132,24 @@ impl Inventory {
         }
         for (path, error) in listing.failures {
             eprintln!("envcrypt: {error}");
-            self.unreadable.insert(shown(&path));
+            let name = shown(&path);
+            self.damaged(&name);
+            self.unreadable.insert(name);
         }
         for file in &listing.files {
             self.add_file(file.path(), file.open())?;
         }
         Ok(())
+    }
+
+    /// A file that could not be read as a message: with `--require-key`, one named like a
+    /// message (`*.enc`) is a damaged message that key cannot recover either.
+    fn damaged(&mut self, name: &str) {
+        if let Some(missing) = &mut self.missing {
+            if name.ends_with(".enc") {
+                missing.insert(name.to_owned());
+            }
+        }
     }
 
     /// One file, opened (or not) by the caller. Errors only when `--require-key` could not
@@ -161,6 +175,7 @@ impl Inventory {
                 if e.code() == EXIT_IO {
                     eprintln!("envcrypt: {e}");
                 }
+                self.damaged(&name);
                 self.unreadable.insert(name);
                 return Ok(());
             }
@@ -257,9 +272,11 @@ impl Checker {
     fn new(spec: &str, provider: &'static CryptoProvider) -> Result<Self, AppError> {
         let parsed = KeyringSpec::parse(spec)?;
         let keyring = parsed.build(Purpose::Decrypt)?;
+        // Whether the key recovers the message is the question, whatever its version.
         let client = Client::builder()
             .keyring(keyring)
             .provider(provider)
+            .commitment_policy(CommitmentPolicy::RequireEncryptAllowDecrypt)
             .build()
             .map_err(|e| AppError::lib("--require-key", e))?;
         Ok(Self {
