@@ -170,6 +170,9 @@ fn rewrap_error(
     (e, out)
 }
 
+/// Whether an error is the one expected.
+type ErrorCheck = fn(&Error) -> bool;
+
 #[test]
 fn nothing_is_laundered_through_a_rewrap() {
     let old = client("key-2025", 1, SIGNED);
@@ -181,7 +184,7 @@ fn nothing_is_laundered_through_a_rewrap() {
     let truncated = good[..good.len() - 200].to_vec();
     let mut appended = good.clone();
     appended.push(0);
-    let cases: [(&str, Vec<u8>, fn(&Error) -> bool); 4] = [
+    let cases: [(&str, Vec<u8>, ErrorCheck); 4] = [
         ("tampered", tampered, |e| {
             matches!(
                 e,
