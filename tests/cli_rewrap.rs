@@ -2,9 +2,15 @@
 //! folders with `-r`, the skip rules that make re-runs idempotent, no laundering of bad
 //! messages, and an in-place run killed at random points. Each test runs the built tool (the
 //! binary of `tests/common/cli.rs`) on real files; the library side is `tests/rewrap.rs`.
+//!
+//! The interoperability test needs the Python ESDK (`ENVCRYPT_PYTHON`, else
+//! `target/esdk-venv/bin/python`; see `tests/interop_python.rs`): missing, it fails.
 
 #[path = "common/cli.rs"]
 mod tool;
+
+#[path = "common/python.rs"]
+mod python;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -832,4 +838,136 @@ fn in_place_killed_at_any_point_leaves_the_old_or_the_new_message() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(env.read("check") == plain);
     env.decrypt(KA, "big.enc").fails(1);
+}
+
+// ---------------------------------------------------------------------------------------
+// the Python AWS Encryption SDK: its messages, rewrapped by the tool, open in it under the
+// new key only
+
+#[test]
+fn python_esdk_messages_rewrapped_open_in_python_under_the_new_key_only() {
+    use python::Esdk;
+    use serde_json::json;
+
+    let env = Env::empty();
+    // Raw 32-byte keys the peer also gets (as hex), files 0600.
+    let raw = |seed: u8| -> Vec<u8> {
+        (0u8..32)
+            .map(|i| i.wrapping_mul(31).wrapping_add(seed))
+            .collect()
+    };
+    let (a, b) = (raw(7), raw(101));
+    for (name, key) in [("pa.key", &a), ("pb.key", &b)] {
+        env.write(name, key);
+        fs::set_permissions(env.path(name), fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let spec_a = "raw-aes:hospital-a:py-a:pa.key";
+    let spec_b = "raw-aes:hospital-a:py-b:pb.key";
+    let hex = |k: &[u8]| k.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let peer_a = json!({"namespace": "hospital-a", "name": "py-a", "hex": hex(&a)});
+    let peer_b = json!({"namespace": "hospital-a", "name": "py-b", "hex": hex(&b)});
+    let p = |name: &str| env.path(name).display().to_string();
+    let ctx = json!({"dept": "radiology", "site": "north"});
+
+    // 1. Python encrypts under A: both suites, empty and multi-frame payloads.
+    let plains = [
+        ("empty", Vec::new()),
+        ("multi", payload(10 * 1024 + 77, 50)),
+    ];
+    let mut cases = Vec::new();
+    let mut ids = Vec::new();
+    for (pname, data) in &plains {
+        env.write(&format!("{pname}.plain"), data);
+        for suite in ["0478", "0578"] {
+            let id = format!("{pname}-{suite}");
+            cases.push(
+                json!({"id": format!("enc-{id}"), "op": "encrypt", "key": peer_a,
+                "input": p(&format!("{pname}.plain")), "output": p(&format!("{id}.py.enc")),
+                "suite": suite, "frame_length": 1024, "context": ctx}),
+            );
+            ids.push((id, suite, data.clone()));
+        }
+    }
+    peer(&env, "job1", &cases, Esdk::V4, python::python(Esdk::V4));
+
+    // 2. The tool rewraps each to B (kept suite, context, frame length).
+    for (id, suite, _) in &ids {
+        let (src, dst) = (format!("{id}.py.enc"), format!("{id}.b.enc"));
+        env.rewrap(&["-k", spec_a, "--to", spec_b, "-o", &dst, &src])
+            .ok();
+        let (h0, h1) = (env.inspect(&src), env.inspect(&dst));
+        assert_eq!(h1["suite_id"], format!("0x{suite}"), "{id}");
+        assert_eq!(h1["frame_length"], 1024, "{id}");
+        assert_ne!(h0["message_id"], h1["message_id"], "{id}");
+        assert_eq!(
+            stored_context(&h1),
+            context(&[("dept", "radiology"), ("site", "north")]),
+            "{id}"
+        );
+    }
+
+    // 3. Python decrypts them under B (same plaintext), and not under A.
+    let mut cases = Vec::new();
+    for (id, _, _) in &ids {
+        cases.push(
+            json!({"id": format!("dec-b-{id}"), "op": "decrypt", "key": peer_b,
+            "input": p(&format!("{id}.b.enc")), "output": p(&format!("{id}.b.out"))}),
+        );
+        cases.push(
+            json!({"id": format!("dec-a-{id}"), "op": "decrypt", "key": peer_a,
+            "input": p(&format!("{id}.b.enc")), "output": p(&format!("{id}.a.out")),
+            "api": "stream"}),
+        );
+    }
+    let results = peer(&env, "job2", &cases, Esdk::V4, python::python(Esdk::V4));
+    for (id, suite, data) in &ids {
+        let ok = &results[&format!("dec-b-{id}")];
+        assert_eq!(ok["ok"], true, "{ok}");
+        assert_eq!(ok["suite"], *suite, "{ok}");
+        assert_eq!(&env.read(&format!("{id}.b.out")), data, "{id}");
+        let refused = &results[&format!("dec-a-{id}")];
+        assert_eq!(refused["ok"], false, "{refused}");
+        assert!(
+            !env.exists(&format!("{id}.a.out")) || env.read(&format!("{id}.a.out")).is_empty(),
+            "{id}: nothing released under A"
+        );
+    }
+}
+
+/// Runs the Python peer on `cases` (the job file `NAME.json`); every result by id. Fails the
+/// test loudly when Python or the ESDK is missing.
+fn peer(
+    env: &Env,
+    name: &str,
+    cases: &[Value],
+    esdk: python::Esdk,
+    interpreter: std::path::PathBuf,
+) -> BTreeMap<String, Value> {
+    let job = env.path(&format!("{name}.json"));
+    let results = env.path(&format!("{name}.results.json"));
+    fs::write(&job, json_cases(cases)).unwrap();
+    let out = std::process::Command::new(interpreter)
+        .arg(python::peer_script("esdk_peer.py"))
+        .arg(&job)
+        .arg(&results)
+        .args(["--sdk", if esdk == python::Esdk::V4 { "4" } else { "3" }])
+        .output()
+        .expect("run the Python peer");
+    assert!(
+        out.status.success(),
+        "peer: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let all: Value = serde_json::from_slice(&fs::read(&results).unwrap()).unwrap();
+    let list = all["results"].as_array().unwrap();
+    assert_eq!(list.len(), cases.len());
+    list.iter()
+        .map(|r| (r["id"].as_str().unwrap().to_owned(), r.clone()))
+        .collect()
+}
+
+fn json_cases(cases: &[Value]) -> Vec<u8> {
+    serde_json::json!({ "cases": cases })
+        .to_string()
+        .into_bytes()
 }
