@@ -765,6 +765,83 @@ fn folder_to_outdir_keeps_names_and_inputs() {
     assert!(!env.exists("store/out"));
 }
 
+/// The escrow key: the public half wraps, the private half opens.
+#[cfg(any(feature = "aws-lc-rs", feature = "fips"))]
+const ESCROW_PUB: &str = "raw-rsa:escrow:escrow-2026:oaep-sha256:escrow.pub.pem";
+#[cfg(any(feature = "aws-lc-rs", feature = "fips"))]
+const ESCROW: &str = "raw-rsa:escrow:escrow-2026:oaep-sha256:escrow.pem";
+
+#[cfg(any(feature = "aws-lc-rs", feature = "fips"))]
+#[test]
+fn raw_aes_to_raw_rsa_and_the_escrow_example() {
+    let env = Env::new();
+    env.run(&["keygen", "rsa", "--bits", "2048", "-o", "escrow"])
+        .ok();
+    let mode = fs::metadata(env.path("escrow.pem"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let plain = payload(30_000, 60);
+    env.encrypt("m.enc", &plain, &[KA], &["-c", "dept=radiology"]);
+    // To the public key only: opens with the private key, not with A.
+    env.rewrap(&["-k", KA, "--to", ESCROW_PUB, "-o", "rsa.enc", "m.enc"])
+        .ok();
+    let h = env.inspect("rsa.enc");
+    assert_eq!(h["encrypted_data_keys"][0]["provider_id"], "escrow");
+    assert_eq!(h["encrypted_data_keys"][0]["ciphertext_length"], 256);
+    env.opens_only_with("rsa.enc", ESCROW, KA, &plain);
+    // And back from RSA (private key) to AES.
+    env.rewrap(&["-k", ESCROW, "--to", KC, "-o", "back.enc", "rsa.enc"])
+        .ok();
+    env.opens_only_with("back.enc", KC, ESCROW, &plain);
+    // The help's example: a folder to B plus the escrow public key, in place. The re-run
+    // skips them all (the header opens with B, the one --to key that can open).
+    let plains = store(&env);
+    let out = env.rewrap(&[
+        "-k",
+        KA,
+        "-k",
+        KB,
+        "--to",
+        KB,
+        "--to",
+        ESCROW_PUB,
+        "-r",
+        "--in-place",
+        "store",
+    ]);
+    folder_run(out, 0, "rewrapped 4, skipped 0, failed 0");
+    for (name, plain) in &plains {
+        env.opens_only_with(name, ESCROW, KA, plain);
+        env.opens_only_with(name, KB, KA, plain);
+    }
+    let first = env.tree("store");
+    let out = env.rewrap(&[
+        "-k",
+        KA,
+        "-k",
+        KB,
+        "--to",
+        KB,
+        "--to",
+        ESCROW_PUB,
+        "-r",
+        "--in-place",
+        "store",
+    ]);
+    folder_run(out, 0, "rewrapped 0, skipped 4, failed 0");
+    assert_eq!(env.tree("store"), first);
+    // With only the public key as --to, nothing can prove a header is rotated: rewrapped
+    // again (a fresh message each time), never skipped on the EDK list alone.
+    fs::create_dir(env.path("pub")).unwrap();
+    fs::copy(env.path("rsa.enc"), env.path("pub/rsa.enc")).unwrap();
+    let out = env.rewrap(&["-k", ESCROW, "--to", ESCROW_PUB, "-r", "--in-place", "pub"]);
+    folder_run(out, 0, "rewrapped 1, skipped 0, failed 0");
+    assert_ne!(env.read("pub/rsa.enc"), env.read("rsa.enc"));
+    env.opens_only_with("pub/rsa.enc", ESCROW, KA, &plain);
+}
+
 // ---------------------------------------------------------------------------------------
 // crash safety
 
