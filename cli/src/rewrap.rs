@@ -395,7 +395,8 @@ impl Run<'_> {
             .iter()
             .map(AppError::code)
             .max_by_key(|c| priority(*c));
-        if summary || code.is_some() {
+        // One file (--in-place without -r): its error is the one line, no summary.
+        if summary {
             eprintln!("{line}");
         }
         match code {

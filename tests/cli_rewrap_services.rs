@@ -1,0 +1,406 @@
+//! `envcrypt rewrap` between keys of real services: raw AES → AWS KMS and KMS key 1 → KMS
+//! key 2 (moto's KMS server, `common/moto.rs`), KMS → PKCS#11 (a SoftHSM2 token,
+//! `common/softhsm.rs`). The services are configured for the child process only, through the
+//! environment (as in `tests/cli_kms.rs` and `tests/cli_pkcs11.rs`).
+//!
+//! The tool must be built with `--features aws-kms` (and `pkcs11` for the HSM test): the
+//! binary of `tests/common/cli.rs` is built with this test binary's features.
+
+#![cfg(feature = "aws-kms")]
+
+#[path = "common/moto.rs"]
+mod moto;
+#[cfg(feature = "pkcs11")]
+#[path = "common/softhsm.rs"]
+mod softhsm;
+#[path = "common/cli.rs"]
+mod tool;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+
+use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
+use moto::{Moto, REGION};
+use serde_json::Value;
+use tool::Out;
+
+const AES: &str = "raw-aes:hosp:key-a:ka.key";
+
+/// A scratch directory with an AES key, and the environment of the child processes: moto's
+/// KMS endpoint, and the SoftHSM token with its PIN when there is one.
+struct Env {
+    dir: tempfile::TempDir,
+    endpoint: String,
+    hsm: Option<(PathBuf, &'static str)>,
+}
+
+impl Env {
+    fn new(moto: &Moto) -> Self {
+        let env = Self {
+            dir: tempfile::tempdir().unwrap(),
+            endpoint: moto.endpoint.clone(),
+            hsm: None,
+        };
+        fs::write(env.path("ka.key"), [0x5a; 32]).unwrap();
+        fs::set_permissions(env.path("ka.key"), fs::Permissions::from_mode(0o600)).unwrap();
+        env
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn read(&self, name: &str) -> Vec<u8> {
+        fs::read(self.path(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
+
+    fn run(&self, args: &[&str]) -> Out {
+        let mut cmd = tool::command(self.dir.path(), args);
+        cmd.env_remove("AWS_PROFILE")
+            .env_remove("AWS_SESSION_TOKEN")
+            .env_remove("AWS_ENDPOINT_URL")
+            .env_remove("AWS_DEFAULT_REGION")
+            .env("AWS_ENDPOINT_URL_KMS", &self.endpoint)
+            .env("AWS_REGION", REGION)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_CONFIG_FILE", self.path("no-aws-config"))
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                self.path("no-aws-credentials"),
+            )
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env_remove("ENVCRYPT_PKCS11_PIN");
+        if let Some((conf, pin)) = &self.hsm {
+            cmd.env("SOFTHSM2_CONF", conf)
+                .env("ENVCRYPT_PKCS11_PIN", pin);
+        }
+        let out = tool::run(cmd, None);
+        if let Some((_, pin)) = &self.hsm {
+            assert!(!out.stderr.contains(pin), "PIN on stderr");
+        }
+        out
+    }
+
+    /// Encrypts `plain` into `name` under `key`.
+    fn encrypt(&self, name: &str, plain: &[u8], key: &str, extra: &[&str]) {
+        fs::write(self.path("plain.tmp"), plain).unwrap();
+        if let Some(dir) = self.path(name).parent() {
+            fs::create_dir_all(dir).unwrap();
+        }
+        let mut args = vec!["encrypt", "-q", "-k", key];
+        args.extend(extra);
+        args.extend(["-o", name, "plain.tmp"]);
+        self.run(&args).ok();
+        fs::remove_file(self.path("plain.tmp")).unwrap();
+    }
+
+    /// `name` decrypts with `key` to `plain`, and not with `wrong` (exit 1, no output).
+    #[track_caller]
+    fn opens_only_with(&self, name: &str, key: &str, wrong: &str, plain: &[u8]) {
+        let _ = fs::remove_file(self.path("check.out"));
+        self.run(&["decrypt", "-q", "-k", key, "-o", "check.out", name])
+            .ok();
+        assert!(self.read("check.out") == plain, "{name} with {key}");
+        fs::remove_file(self.path("check.out")).unwrap();
+        self.run(&["decrypt", "-q", "-k", wrong, "-o", "check.out", name])
+            .fails(1);
+        assert!(!self.path("check.out").exists());
+    }
+
+    fn inspect(&self, name: &str) -> Value {
+        serde_json::from_slice(&self.run(&["inspect", name]).ok().stdout).unwrap()
+    }
+
+    /// The (provider id, provider info as text) of each EDK of `name`.
+    fn edks(&self, name: &str) -> Vec<(String, String)> {
+        use base64::Engine as _;
+        self.inspect(name)["encrypted_data_keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                let info = base64::engine::general_purpose::STANDARD
+                    .decode(e["provider_info"].as_str().unwrap())
+                    .unwrap();
+                (
+                    e["provider_id"].as_str().unwrap().to_owned(),
+                    String::from_utf8_lossy(&info).into_owned(),
+                )
+            })
+            .collect()
+    }
+
+    /// Every regular file under `name` (relative path → bytes).
+    fn tree(&self, name: &str) -> BTreeMap<String, Vec<u8>> {
+        let mut out = BTreeMap::new();
+        let root = self.path(name);
+        let mut stack = vec![root.clone()];
+        while let Some(dir) = stack.pop() {
+            for e in fs::read_dir(dir).unwrap() {
+                let e = e.unwrap();
+                if e.file_type().unwrap().is_dir() {
+                    stack.push(e.path());
+                } else {
+                    let rel = e.path().strip_prefix(&root).unwrap().display().to_string();
+                    out.insert(rel, fs::read(e.path()).unwrap());
+                }
+            }
+        }
+        out
+    }
+}
+
+/// CreateKey against moto: the key ARN.
+fn create_key(moto: &Moto) -> String {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = aws_sdk_kms::Client::from_conf(
+        aws_sdk_kms::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
+            .endpoint_url(&moto.endpoint)
+            .build(),
+    );
+    rt.block_on(async {
+        let meta = client
+            .create_key()
+            .send()
+            .await
+            .expect("CreateKey")
+            .key_metadata
+            .expect("metadata");
+        meta.arn.expect("arn")
+    })
+}
+
+fn payload(len: usize, seed: usize) -> Vec<u8> {
+    (0..len).map(|i| ((i * 7 + seed) % 251) as u8).collect()
+}
+
+/// The last stderr line of a folder run.
+#[track_caller]
+fn summary(out: &Out) -> &str {
+    out.stderr.lines().last().unwrap_or_default()
+}
+
+#[test]
+fn raw_aes_to_kms_then_kms_key_to_kms_key() {
+    let mut moto = Moto::start();
+    let (k1, k2) = (create_key(&moto), create_key(&moto));
+    let (kms1, kms2) = (format!("aws-kms:{k1}"), format!("aws-kms:{k2}"));
+    let env = Env::new(&moto);
+    let plains: Vec<(String, Vec<u8>)> = [
+        ("store/a.enc", 100_000, "0578"),
+        ("store/b.enc", 0, "0478"),
+        ("store/sub/c.enc", 9_000, "0478"),
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(i, (name, len, suite))| {
+        let plain = payload(len, i);
+        env.encrypt(
+            name,
+            &plain,
+            AES,
+            &["--suite", suite, "-c", "dept=radiology"],
+        );
+        (name.to_owned(), plain)
+    })
+    .collect();
+
+    // One file, raw AES → KMS key 1.
+    let out = env
+        .run(&[
+            "rewrap",
+            "-q",
+            "-k",
+            AES,
+            "--to",
+            &kms1,
+            "-o",
+            "one.enc",
+            "store/a.enc",
+        ])
+        .ok();
+    eprintln!("raw AES → KMS, one file: {:?}", out.took);
+    assert_eq!(env.edks("one.enc"), [("aws-kms".to_owned(), k1.clone())]);
+    env.opens_only_with("one.enc", &kms1, AES, &plains[0].1);
+
+    // The folder in place: raw AES → KMS key 1, then KMS key 1 → KMS key 2.
+    let out = env.run(&[
+        "rewrap",
+        "-q",
+        "-k",
+        AES,
+        "--to",
+        &kms1,
+        "-r",
+        "--in-place",
+        "store",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(summary(&out), "rewrapped 3, skipped 0, failed 0");
+    let out = env.run(&[
+        "rewrap",
+        "-q",
+        "-k",
+        &kms1,
+        "--to",
+        &kms2,
+        "-r",
+        "--in-place",
+        "store",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(summary(&out), "rewrapped 3, skipped 0, failed 0");
+    eprintln!("KMS → KMS, 3 files in place: {:?}", out.took);
+    for (name, plain) in &plains {
+        assert_eq!(env.edks(name), [("aws-kms".to_owned(), k2.clone())]);
+        env.opens_only_with(name, &kms2, &kms1, plain);
+    }
+    let done = env.tree("store");
+    // Re-run: every header opens with key 2 (asked of KMS), so all are skipped.
+    let out = env.run(&[
+        "rewrap",
+        "-q",
+        "-k",
+        &kms1,
+        "--to",
+        &kms2,
+        "-r",
+        "--in-place",
+        "store",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(summary(&out), "rewrapped 0, skipped 3, failed 0");
+    assert_eq!(env.tree("store"), done);
+    // --only-wrapped-by the old KMS key: none left.
+    let out = env.run(&[
+        "rewrap",
+        "-q",
+        "-k",
+        &kms1,
+        "--to",
+        AES,
+        "--only-wrapped-by",
+        &kms1,
+        "-r",
+        "--in-place",
+        "store",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(summary(&out), "rewrapped 0, skipped 3, failed 0");
+    assert_eq!(env.tree("store"), done);
+
+    // KMS unreachable: exit 4, nothing written, the input kept.
+    moto.stop();
+    let out = env
+        .run(&[
+            "rewrap",
+            "-q",
+            "-k",
+            &kms2,
+            "--to",
+            AES,
+            "-o",
+            "x.enc",
+            "store/a.enc",
+        ])
+        .fails(4);
+    assert!(!env.path("x.enc").exists(), "{}", out.stderr);
+    let out = env.run(&[
+        "rewrap",
+        "-q",
+        "-k",
+        &kms2,
+        "--to",
+        AES,
+        "-r",
+        "--in-place",
+        "store",
+    ]);
+    assert_eq!(out.code, 4, "{}", out.stderr);
+    assert_eq!(summary(&out), "rewrapped 0, skipped 0, failed 3");
+    assert_eq!(env.tree("store"), done);
+}
+
+#[cfg(feature = "pkcs11")]
+#[test]
+fn kms_to_pkcs11() {
+    use std::sync::OnceLock;
+
+    const TOKEN: &str = "rewrap-token";
+    const PIN: &str = "rewrap-pin-2468";
+    static HSM: OnceLock<softhsm::SoftHsm> = OnceLock::new();
+    let _serial = softhsm::serial();
+    let hsm = HSM.get_or_init(|| {
+        let hsm = softhsm::SoftHsm::create("cli-rewrap");
+        hsm.init_token(TOKEN, PIN, "rewrap-so-pin-1357");
+        hsm.generate_aes(TOKEN, PIN, "rotated-aes", "01");
+        hsm
+    });
+    let hsm_spec = format!(
+        "pkcs11:token={TOKEN};object=rotated-aes?module-path={}",
+        hsm.module.display()
+    );
+
+    let moto = Moto::start();
+    let k1 = create_key(&moto);
+    let kms1 = format!("aws-kms:{k1}");
+    let mut env = Env::new(&moto);
+    env.hsm = Some((hsm.conf.clone(), PIN));
+    let plain = payload(300_000, 9);
+    env.encrypt("f/m.enc", &plain, &kms1, &["--frame-length", "8192"]);
+    env.encrypt("f/n.enc", b"short", &kms1, &["--suite", "0478"]);
+
+    let out = env.run(&[
+        "rewrap",
+        "-q",
+        "-k",
+        &kms1,
+        "--to",
+        &hsm_spec,
+        "-r",
+        "--in-place",
+        "f",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(summary(&out), "rewrapped 2, skipped 0, failed 0");
+    eprintln!("KMS → PKCS#11, 2 files in place: {:?}", out.took);
+    for name in ["f/m.enc", "f/n.enc"] {
+        let edks = env.edks(name);
+        assert_eq!(edks.len(), 1);
+        assert_eq!(edks[0].0, "pkcs11");
+        assert!(edks[0].1.starts_with("rotated-aes"), "{edks:?}");
+    }
+    env.opens_only_with("f/m.enc", &hsm_spec, &kms1, &plain);
+    env.opens_only_with("f/n.enc", &hsm_spec, &kms1, b"short");
+    // Re-run: the headers open with the token's key, so both are skipped.
+    let done = env.tree("f");
+    let out = env.run(&[
+        "rewrap",
+        "-q",
+        "-k",
+        &kms1,
+        "--to",
+        &hsm_spec,
+        "-r",
+        "--in-place",
+        "f",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(summary(&out), "rewrapped 0, skipped 2, failed 0");
+    assert_eq!(env.tree("f"), done);
+    // And back to KMS.
+    env.run(&[
+        "rewrap", "-q", "-k", &hsm_spec, "--to", &kms1, "-o", "back.enc", "f/m.enc",
+    ])
+    .ok();
+    env.opens_only_with("back.enc", &kms1, &hsm_spec, &plain);
+}
