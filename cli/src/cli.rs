@@ -86,7 +86,9 @@ every frame is opened and sealed again. Nothing is written in place of an input 
 whole input verified, signature included. Context, frame length and suite are kept unless \
 asked otherwise. With -r, messages already wrapped for exactly the --to keys (and whose header \
 opens with one of them) are skipped, and the last line is `rewrapped N, skipped M, failed F`. \
-Old copies (backups, object versions) still open with the old key until it is destroyed.";
+To stdout the new message is written as it is made: after a failure (exit 1) it is incomplete \
+and never decrypts; prefer -o or --in-place. Old copies (backups, object versions) still open \
+with the old key until it is destroyed.";
 
 const DECRYPT_HELP: &str = "\
 Examples:
