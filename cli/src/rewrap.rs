@@ -24,12 +24,12 @@ use envcrypt::{Client, CommitmentPolicy, DecryptOptions};
 
 use crate::cli::RewrapArgs;
 use crate::crypt::{context_from_pairs, lib_error, single, Op, Settings};
-use crate::error::{AppError, EXIT_DATA, EXIT_INTERRUPTED, EXIT_IO, EXIT_UNAVAILABLE, EXIT_USAGE};
+use crate::error::{AppError, EXIT_INTERRUPTED};
 use crate::key_id::{self, KeyId};
 use crate::keyring_spec::{build_keyring, KeyringSpec, Purpose};
 use crate::out_dir::{check_apart, OutDir};
 use crate::progress::Progress;
-use crate::walk::{regular_files, Listed};
+use crate::walk::{priority, regular_files, Listed};
 
 /// Files up to this size are rewrapped on one thread each, several at once.
 const SMALL_FILE: u64 = 4 << 20;
@@ -409,16 +409,4 @@ impl Run<'_> {
 /// `path` relative to the folder `input` (the path itself when it is not below it).
 fn rel<'p>(input: &Path, path: &'p Path) -> &'p Path {
     path.strip_prefix(input).unwrap_or(path)
-}
-
-/// As the folder runs rank exit codes: tampering or policy first, then an unreachable
-/// keyring, then I/O, then usage.
-fn priority(code: u8) -> u8 {
-    match code {
-        EXIT_DATA => 4,
-        EXIT_UNAVAILABLE => 3,
-        EXIT_IO => 2,
-        EXIT_USAGE => 1,
-        _ => 0,
-    }
 }

@@ -223,7 +223,7 @@ pub fn run(
 
 /// Order of exit codes when files failed in different ways: tampering or a policy refusal
 /// matters most, then an unreachable keyring (retry later), then I/O, then usage.
-fn priority(code: u8) -> u8 {
+pub fn priority(code: u8) -> u8 {
     match code {
         EXIT_DATA => 4,
         EXIT_UNAVAILABLE => 3,
