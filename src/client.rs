@@ -313,6 +313,11 @@ impl Client {
         self.provider
     }
 
+    /// The suite of the messages this client writes.
+    pub fn suite(&self) -> AlgorithmSuite {
+        self.suite
+    }
+
     /// The frame length of the messages this client writes.
     pub fn frame_length(&self) -> u32 {
         self.frame_length

@@ -8,12 +8,14 @@ mod async_reader;
 #[cfg(feature = "tokio")]
 mod async_writer;
 mod header;
+mod push;
 mod reader;
 mod writer;
 
 #[cfg(feature = "tokio")]
 pub(crate) use header::read_header_async;
 pub(crate) use header::{read_header, HeaderRead};
+pub use push::DecryptingPush;
 pub use reader::DecryptingReader;
 pub use writer::EncryptingWriter;
 
