@@ -3,6 +3,8 @@
 # for the FIPS module, the Python ESDK 4.x and 3.x peers in venvs, cargo-fuzz), checks
 # formatting, lints and docs, builds once per feature configuration, runs the test suites in
 # each, and a short fuzzing pass. Fails loudly on anything missing.
+# The C API (ffi/) is checked after the default configuration: its header against ffi/src,
+# then C, C++ and Python ctypes programs against the installed library (scripts/test-c.sh).
 # Usage: scripts/test-all.sh   (FUZZ_SECONDS=30 by default)
 #
 # Configurations (each runs every test; the first provider compiled in is the default one,
@@ -24,12 +26,16 @@ mkdir -p target && : > "$log"
 # Runs cargo test, keeping its output for the closing count.
 ctest() { cargo test "$@" 2>&1 | tee -a "$log"; }
 
-step "system packages (cmake and Go for the FIPS module; SoftHSM2 for the HSM tests)"
+step "system packages (cmake and Go for the FIPS module; SoftHSM2 for the HSM tests; cbindgen, valgrind, pkg-config for the C API)"
 need=()
 command -v cmake >/dev/null || need+=(cmake)
 command -v go >/dev/null || need+=(golang-go)
 test -f /usr/lib/softhsm/libsofthsm2.so || need+=(softhsm2)
 command -v pkcs11-tool >/dev/null || need+=(opensc)
+command -v cbindgen >/dev/null || need+=(cbindgen)
+command -v valgrind >/dev/null || need+=(valgrind)
+command -v pkg-config >/dev/null || need+=(pkg-config)
+command -v g++ >/dev/null || need+=(g++)
 if [ ${#need[@]} -gt 0 ]; then
   sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
   $sudo_cmd apt-get update -qq
@@ -102,6 +108,12 @@ cargo install --locked --quiet --path cli --root target/install --target-dir tar
 target/install/bin/envcrypt info | tee target/info-installed.json
 grep -q '"keyrings": \["raw-aes", "raw-rsa", "aws-kms", "aws-kms-discovery", "pkcs11"\]' \
   target/info-installed.json || { echo "the installed tool lacks a keyring" >&2; exit 1; }
+
+step "C API: the committed header matches ffi/src; install; C tests against the installed library"
+scripts/check-c-header.sh
+ctest --release -p envcrypt-ffi
+CARGO_TARGET_DIR="$root/target" scripts/install-c.sh "$root/target/c-install"
+scripts/test-c.sh "$root/target/c-install"
 
 step "benchmarks compile"
 cargo bench --no-run --features "$ALL_BUT_FIPS"
