@@ -297,7 +297,7 @@ envcrypt_result envcrypt_session_new_encrypt(const struct envcrypt_client *clien
 /*
  Starts decrypting one message; `expected` (NULL: no check) pairs must be in its context.
 
- A frame's plaintext is written only after its tag verified, the final frame's only at
+ A frame's plaintext is written only after its tag verified, the final frame's only by
  `envcrypt_session_finish` once the input ended right after it. For signed suites the
  plaintext written before `envcrypt_session_is_done` is true is NOT yet covered by the
  signature (a holder of the data key can forge it): keep it private until then, or use
@@ -339,7 +339,7 @@ envcrypt_result envcrypt_session_finish(struct envcrypt_session *session,
 bool envcrypt_session_is_done(const struct envcrypt_session *session);
 
 /*
- Frees a session (NULL: nothing); pending plaintext is wiped.
+ Frees a session (NULL: nothing); buffered plaintext is wiped.
  */
 void envcrypt_session_free(struct envcrypt_session *session);
 

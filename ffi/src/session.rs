@@ -1,11 +1,9 @@
 //! Streaming sessions, in the shape of the AWS Encryption SDK for C
-//! (`process` / `finish` / `is_done`), driving the library's adapters: an
-//! `EncryptingWriter` into memory and a `DecryptingPush`.
+//! (`process` / `finish` / `is_done`), driving the library's push adapters
+//! (`EncryptingPush`, `DecryptingPush`): frames go straight between the caller's buffers
+//! where they fit, so a session adds no copy of its own.
 
-use std::io::Write;
-
-use envcrypt::stream::{DecryptingPush, EncryptingWriter};
-use zeroize::Zeroizing;
+use envcrypt::stream::{DecryptingPush, EncryptingPush};
 
 use crate::client::{context_or_empty, decrypt_options, envcrypt_client, envcrypt_context};
 use crate::error::{code, envcrypt_result, ENVCRYPT_SESSION_FINISHED};
@@ -14,19 +12,11 @@ use crate::handle::{borrow, borrow_mut, bytes, bytes_mut, free, give, non_null, 
 /// A streaming encryption or decryption. Not thread-safe: one thread at a time.
 pub struct envcrypt_session {
     mode: Mode,
-    /// Output made but not yet handed out (at most about one frame).
-    pending: Zeroizing<Vec<u8>>,
-    /// Bytes of `pending` already handed out.
-    handed: usize,
-    /// Input bytes taken per step (encrypt: one frame).
-    step: usize,
 }
 
 enum Mode {
-    Encrypt(Option<Box<EncryptingWriter<Vec<u8>>>>),
+    Encrypt(Box<EncryptingPush>),
     Decrypt(Box<DecryptingPush>),
-    /// The input ended and the message is complete (what is pending still goes out).
-    Finished,
     /// An error happened: every call but free fails.
     Failed,
 }
@@ -44,21 +34,15 @@ pub unsafe extern "C" fn envcrypt_session_new_encrypt(
         let client = &unsafe { borrow(client)? }.client;
         let context = unsafe { context_or_empty(ctx) };
         let encryptor = client.encryptor(&context, None).map_err(|e| code(&e))?;
-        let writer = EncryptingWriter::new(encryptor, Vec::new()).map_err(|e| code(&e))?;
-        let session = envcrypt_session {
-            mode: Mode::Encrypt(Some(Box::new(writer))),
-            pending: Zeroizing::new(Vec::new()),
-            handed: 0,
-            step: client.frame_length() as usize,
-        };
-        unsafe { give(out, session) };
+        let mode = Mode::Encrypt(Box::new(EncryptingPush::new(encryptor)));
+        unsafe { give(out, envcrypt_session { mode }) };
         Ok(())
     })
 }
 
 /// Starts decrypting one message; `expected` (NULL: no check) pairs must be in its context.
 ///
-/// A frame's plaintext is written only after its tag verified, the final frame's only at
+/// A frame's plaintext is written only after its tag verified, the final frame's only by
 /// `envcrypt_session_finish` once the input ended right after it. For signed suites the
 /// plaintext written before `envcrypt_session_is_done` is true is NOT yet covered by the
 /// signature (a holder of the data key can forge it): keep it private until then, or use
@@ -74,105 +58,49 @@ pub unsafe extern "C" fn envcrypt_session_new_decrypt(
         non_null(&[out.is_null()])?;
         let client = &unsafe { borrow(client)? }.client;
         let options = unsafe { decrypt_options(expected) };
-        let session = envcrypt_session {
-            mode: Mode::Decrypt(Box::new(DecryptingPush::new(client, &options))),
-            pending: Zeroizing::new(Vec::new()),
-            handed: 0,
-            step: usize::MAX,
-        };
-        unsafe { give(out, session) };
+        let mode = Mode::Decrypt(Box::new(DecryptingPush::new(client, &options)));
+        unsafe { give(out, envcrypt_session { mode }) };
         Ok(())
     })
 }
 
 impl envcrypt_session {
-    /// Moves pending output to `out`; returns the bytes written.
-    fn drain(&mut self, out: &mut [u8]) -> usize {
-        let rest = &self.pending[self.handed..];
-        let n = rest.len().min(out.len());
-        out[..n].copy_from_slice(&rest[..n]);
-        self.handed += n;
-        if self.handed == self.pending.len() {
-            zeroize::Zeroize::zeroize(&mut *self.pending);
-            self.pending.clear();
-            self.handed = 0;
-        }
-        n
+    fn process(&mut self, out: &mut [u8], input: &[u8]) -> Result<(usize, usize), envcrypt::Error> {
+        let step = match &mut self.mode {
+            Mode::Encrypt(push) => push.push(input, out)?,
+            Mode::Decrypt(push) => push.push(input, out)?,
+            Mode::Failed => return Err(envcrypt::ConfigError::StreamFinished.into()),
+        };
+        Ok((step.written, step.consumed))
     }
 
-    fn has_pending(&self) -> bool {
-        self.handed < self.pending.len()
-    }
-
-    /// Takes input into the adapter (while nothing is pending); returns the bytes taken.
-    fn feed(&mut self, input: &[u8]) -> Result<usize, envcrypt_result> {
-        let take = input.len().min(self.step);
+    fn finish(&mut self, out: &mut [u8]) -> Result<usize, envcrypt::Error> {
         match &mut self.mode {
-            Mode::Encrypt(Some(writer)) => {
-                let n = writer.write(&input[..take]).map_err(io_code)?;
-                self.pending.append(writer.get_mut());
-                Ok(n)
-            }
-            Mode::Decrypt(push) => push.push(input, &mut self.pending).map_err(|e| code(&e)),
-            _ => Err(ENVCRYPT_SESSION_FINISHED),
+            Mode::Encrypt(push) => push.finish(out),
+            Mode::Decrypt(push) => push.finish(out),
+            Mode::Failed => Err(envcrypt::ConfigError::StreamFinished.into()),
         }
     }
 
-    fn process(&mut self, out: &mut [u8], input: &[u8]) -> Result<(usize, usize), envcrypt_result> {
-        if matches!(self.mode, Mode::Finished | Mode::Failed) {
-            return Err(ENVCRYPT_SESSION_FINISHED);
+    fn is_done(&self) -> bool {
+        match &self.mode {
+            Mode::Encrypt(push) => push.is_done(),
+            Mode::Decrypt(push) => push.is_done(),
+            Mode::Failed => false,
         }
-        let (mut written, mut read) = (0, 0);
-        loop {
-            written += self.drain(&mut out[written..]);
-            if self.has_pending() || read == input.len() {
-                return Ok((written, read));
-            }
-            let before = (read, self.pending.len());
-            read += self.feed(&input[read..])?;
-            if (read, self.pending.len()) == before {
-                return Ok((written, read)); // The adapter wants nothing more now.
-            }
-        }
-    }
-
-    fn finish(&mut self, out: &mut [u8]) -> Result<usize, envcrypt_result> {
-        match std::mem::replace(&mut self.mode, Mode::Finished) {
-            Mode::Encrypt(writer) => {
-                if let Some(writer) = writer {
-                    let mut tail = writer.finish().map_err(|e| code(&e))?;
-                    self.pending.append(&mut tail);
-                }
-            }
-            Mode::Decrypt(mut push) => {
-                push.finish(&mut self.pending).map_err(|e| code(&e))?;
-            }
-            Mode::Finished => {}
-            Mode::Failed => {
-                self.mode = Mode::Failed;
-                return Err(ENVCRYPT_SESSION_FINISHED);
-            }
-        }
-        Ok(self.drain(out))
-    }
-
-    fn fail(&mut self) {
-        self.mode = Mode::Failed;
-        zeroize::Zeroize::zeroize(&mut *self.pending);
-        self.pending.clear();
-        self.handed = 0;
     }
 }
 
-/// The library error inside an `io::Error` of the writer, as a code.
-fn io_code(e: std::io::Error) -> envcrypt_result {
-    let e = match e.into_inner() {
-        Some(inner) => match inner.downcast::<envcrypt::Error>() {
-            Ok(e) => *e,
-            Err(other) => envcrypt::Error::Io(std::io::Error::other(other)),
-        },
-        None => envcrypt::Error::Internal("the encrypting writer failed"),
-    };
+/// The code of a session error: a call on a finished or failed session is
+/// `ENVCRYPT_SESSION_FINISHED`; anything else fails the session.
+fn session_error(session: &mut envcrypt_session, e: envcrypt::Error) -> envcrypt_result {
+    if matches!(
+        e,
+        envcrypt::Error::Config(envcrypt::ConfigError::StreamFinished)
+    ) {
+        return ENVCRYPT_SESSION_FINISHED;
+    }
+    session.mode = Mode::Failed;
     code(&e)
 }
 
@@ -201,12 +129,7 @@ pub unsafe extern "C" fn envcrypt_session_process(
                 unsafe { (*out_written, *in_read) = (written, read) };
                 Ok(())
             }
-            Err(c) => {
-                if c != ENVCRYPT_SESSION_FINISHED {
-                    session.fail();
-                }
-                Err(c)
-            }
+            Err(e) => Err(session_error(session, e)),
         }
     })
 }
@@ -230,10 +153,7 @@ pub unsafe extern "C" fn envcrypt_session_finish(
                 unsafe { *out_written = written };
                 Ok(())
             }
-            Err(c) => {
-                session.fail();
-                Err(c)
-            }
+            Err(e) => Err(session_error(session, e)),
         }
     })
 }
@@ -244,14 +164,14 @@ pub unsafe extern "C" fn envcrypt_session_is_done(session: *const envcrypt_sessi
     let mut done = false;
     crate::panic::guard(|| {
         if let Ok(s) = unsafe { borrow(session) } {
-            done = matches!(s.mode, Mode::Finished) && !s.has_pending();
+            done = s.is_done();
         }
         crate::error::ENVCRYPT_OK
     });
     done
 }
 
-/// Frees a session (NULL: nothing); pending plaintext is wiped.
+/// Frees a session (NULL: nothing); buffered plaintext is wiped.
 #[no_mangle]
 pub unsafe extern "C" fn envcrypt_session_free(session: *mut envcrypt_session) {
     crate::panic::guard(|| {

@@ -7,15 +7,17 @@ mod async_pipe;
 mod async_reader;
 #[cfg(feature = "tokio")]
 mod async_writer;
+mod decrypt_push;
+mod encrypt_push;
 mod header;
-mod push;
 mod reader;
 mod writer;
 
+pub use decrypt_push::DecryptingPush;
+pub use encrypt_push::{EncryptingPush, Pushed};
 #[cfg(feature = "tokio")]
 pub(crate) use header::read_header_async;
 pub(crate) use header::{read_header, HeaderRead};
-pub use push::DecryptingPush;
 pub use reader::DecryptingReader;
 pub use writer::EncryptingWriter;
 
