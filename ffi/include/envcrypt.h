@@ -246,6 +246,21 @@ envcrypt_result envcrypt_decrypt_file(const struct envcrypt_client *client,
                                       const char *out_path);
 
 /*
+ Writes the header at the start of `in` as one NUL-terminated JSON object into `out`:
+ `version`, `suite_id` ("0x0578"), `message_id` (hex), `encryption_context`,
+ `encrypted_data_keys` (`provider_id`, `provider_info` base64, `ciphertext_length`),
+ `content_type`, `frame_length`, `header_length`. Unauthenticated: anyone can write a
+ header. `*out_len` = the JSON's length without the NUL, on success and on
+ `ENVCRYPT_BUFFER_TOO_SMALL` (then `out` needs one byte more). A header cut short is
+ `ENVCRYPT_FORMAT`.
+ */
+envcrypt_result envcrypt_inspect_header(const uint8_t *in,
+                                        size_t in_len,
+                                        char *out,
+                                        size_t out_cap,
+                                        size_t *out_len);
+
+/*
  A raw AES keyring: `wrapping_key` holds 16, 24 or 32 bytes (copied; the copy is wiped
  when the keyring is freed). EDKs carry `key_namespace` / `key_name`.
  */
@@ -285,6 +300,25 @@ void envcrypt_keyring_free(struct envcrypt_keyring *keyring);
  production use.
  */
 envcrypt_result envcrypt_test_force_panic(void);
+
+/*
+ Rewraps the message file `in_path` into the new file `out_path`: `from` opens it, `to`
+ wraps a fresh data key under which every frame is sealed again (new message id; the
+ stored context, frame length and suite are kept). The output appears only if the whole
+ input verified; an existing output is refused.
+ */
+envcrypt_result envcrypt_rewrap_file(const struct envcrypt_client *from,
+                                     const struct envcrypt_client *to,
+                                     const char *in_path,
+                                     const char *out_path);
+
+/*
+ Rewraps the message file at `path` in place: the new message replaces it atomically
+ once the whole input verified (a crash leaves the old or the new message, whole).
+ */
+envcrypt_result envcrypt_rewrap_file_in_place(const struct envcrypt_client *from,
+                                              const struct envcrypt_client *to,
+                                              const char *path);
 
 /*
  Starts encrypting one message with `ctx` (NULL: empty context). Gets the data key from

@@ -3,7 +3,8 @@
 //! One file per concern: [`error`] (stable result codes from `Error::kind()`), [`panic`]
 //! (the boundary every export stands behind), [`handle`] (owned and borrowed pointers),
 //! [`keyring`], [`client`] (clients, contexts, one-shot calls), [`session`] (streaming),
-//! [`file`] (the atomic file API). The sessions drive the library's adapters; nothing here
+//! [`file`] (the atomic file API), [`rewrap`] (key rotation), [`inspect`] (a header as
+//! JSON). The sessions drive the library's adapters; nothing here
 //! frames bytes.
 //!
 //! Rules every export keeps: it runs behind the panic boundary (a panic is
@@ -21,8 +22,10 @@ pub mod client;
 pub mod error;
 pub mod file;
 mod handle;
+pub mod inspect;
 pub mod keyring;
 pub mod panic;
+pub mod rewrap;
 pub mod session;
 
 use std::ffi::c_char;
