@@ -163,8 +163,13 @@ impl DecryptingPush {
             .header
             .clone();
         self.header = Some(header);
-        self.buf.drain(..len);
-        Ok(used)
+        // Give back what followed the header: the frames are taken one unit at a time by
+        // the next pushes (else units buffered here would wait for input that never comes,
+        // and a message pushed whole would end `Truncated`). The header was incomplete
+        // before this piece, so it ends inside it: `surplus < used`.
+        let surplus = self.buf.len() - len;
+        self.buf.clear();
+        Ok(used - surplus)
     }
 
     /// Ends the input: releases the final unit's plaintext to `out` if the message is
@@ -253,6 +258,35 @@ mod tests {
                     assert_eq!(out, pt, "{len} bytes in pieces of {piece}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn a_message_pushed_whole_is_taken_one_unit_at_a_time() {
+        // The first push parses the header and gives back what follows it; each later push
+        // takes one unit. Pushing the rest until it is empty, then finish, decrypts it all.
+        for suite in [
+            AlgorithmSuite::Aes256GcmHkdfSha512Commit,
+            AlgorithmSuite::Aes256GcmHkdfSha512CommitEcdsaP384,
+        ] {
+            let c = client(suite);
+            let pt: Vec<u8> = (0..5500).map(|i| (i * 7) as u8).collect();
+            let m = c.encrypt(&pt, &EncryptionContext::new()).unwrap();
+            let mut push = DecryptingPush::new(&c, &DecryptOptions::default());
+            let mut out = Vec::new();
+            let mut rest = &m[..];
+            let mut calls = 0;
+            while !rest.is_empty() {
+                let used = push.push(rest, &mut out).unwrap();
+                assert!(used > 0, "every push takes bytes");
+                assert!(push.buf.len() <= 1000 + 100, "buffered {}", push.buf.len());
+                rest = &rest[used..];
+                calls += 1;
+            }
+            assert!(calls >= 7, "{calls} pushes: header, 5 frames, final frame");
+            push.finish(&mut out).unwrap();
+            assert!(push.is_done());
+            assert_eq!(out, pt);
         }
     }
 
