@@ -40,22 +40,27 @@ cwarn=(-Wall -Wextra -Werror -std=c11 -D_POSIX_C_SOURCE=200809L)
 asan=(-fsanitize=address,undefined -fno-omit-frame-pointer -g)
 
 rm -rf "$work"
-mkdir -p "$work/bin"
+mkdir -p "$work/bin" "$work/logs"
 passed=0
 started=$SECONDS
-# step NAME CMD...: runs CMD with its output in $work/NAME.log; prints one line with the time.
+# step NAME CMD...: runs CMD with its output in $work/logs/NAME.log; prints one line with the
+# time. CMD runs in the background and is waited for, so that `set -e` holds inside the
+# shell functions used as steps (it is ignored in an `if` condition).
 step() {
-    local name=$1 log="$work/$1.log" t0=${EPOCHREALTIME/./} us
+    local name=$1 log t0=${EPOCHREALTIME/./} us pid status=0
+    log="$work/logs/$(tr -c 'A-Za-z0-9_.+\n-' '-' <<<"$name" | tr -s '-').log"
     shift
-    if ! "$@" >"$log" 2>&1; then
-        us=$((${EPOCHREALTIME/./} - t0))
-        printf 'FAIL %-44s %4d.%02d s\n' "$name" $((us / 1000000)) $((us / 10000 % 100))
+    "$@" >"$log" 2>&1 &
+    pid=$!
+    wait "$pid" || status=$?
+    us=$((${EPOCHREALTIME/./} - t0))
+    if [[ $status -ne 0 ]]; then
+        printf 'FAIL %-46s %4d.%02d s (exit %d)\n' "$name" $((us / 1000000)) $((us / 10000 % 100)) "$status"
         echo "---- last lines of $log:" >&2
         tail -n 60 "$log" >&2
         exit 1
     fi
-    us=$((${EPOCHREALTIME/./} - t0))
-    printf 'ok   %-44s %4d.%02d s\n' "$name" $((us / 1000000)) $((us / 10000 % 100))
+    printf 'ok   %-46s %4d.%02d s\n' "$name" $((us / 1000000)) $((us / 10000 % 100))
     passed=$((passed + 1))
 }
 
@@ -86,5 +91,156 @@ for src in "$tests"/test_*.c; do
     step "$name: run (valgrind)" env ENVCRYPT_TEST_QUICK=1 valgrind -q --error-exitcode=99 --leak-check=full \
         --errors-for-leak-kinds=definite "$work/bin/$name" "$work/run-$name.vg"
 done
+
+# --- C++ ------------------------------------------------------------------------------------
+step "header_cpp: build (g++ -std=c++17)" g++ -std=c++17 -Wall -Wextra -Werror -g \
+    "${pc_cflags[@]}" "$tests/header_cpp.cpp" -o "$work/bin/header_cpp" "${pc_libs[@]}"
+step "header_cpp: run (valgrind)" valgrind -q --error-exitcode=99 --leak-check=full \
+    --errors-for-leak-kinds=definite "$work/bin/header_cpp"
+
+# --- Interop: the Python ESDK 4.x and the envcrypt tool, both directions ----------------------
+python="${ENVCRYPT_PYTHON:-$root/target/esdk-venv/bin/python}"
+if ! "$python" -c 'import aws_encryption_sdk as e, aws_cryptographic_material_providers; assert e.__version__.startswith("4."), e.__version__' >"$work/python-check.log" 2>&1; then
+    echo "test-c: the Python ESDK 4.x is not usable at ENVCRYPT_PYTHON=$python:" >&2
+    cat "$work/python-check.log" >&2
+    echo "install it with: python3 -m venv target/esdk-venv && target/esdk-venv/bin/pip install 'aws-encryption-sdk[MPL]>=4,<5'" >&2
+    exit 1
+fi
+bin="${ENVCRYPT_BIN:-$target/debug/envcrypt}"
+if [[ ! -x "$bin" ]]; then
+    [[ -z "${ENVCRYPT_BIN:-}" ]] || { echo "test-c: ENVCRYPT_BIN=$bin is not executable" >&2; exit 1; }
+    step "envcrypt tool: build (cargo build -p envcrypt-cli)" \
+        cargo build --locked -q -p envcrypt-cli --manifest-path "$root/Cargo.toml"
+fi
+io="$work/interop"
+mkdir -p "$io"
+tool="$work/bin/interop_tool"
+keyfile="$io/wrapping.key"
+# check.h's test_key, as raw bytes (the tool reads 32 raw bytes or their base64).
+python3 -c 'import sys; sys.stdout.buffer.write(bytes((i * 37 + 11) & 255 for i in range(32)))' >"$keyfile"
+chmod 600 "$keyfile"
+keyring="raw-aes:envcrypt-interop:aes-256-wrapping-key:$keyfile"
+head -c $((3 * 1024 * 1024 + 5)) /dev/urandom >"$io/big.bin"
+head -c 1000 /dev/urandom >"$io/small.bin"
+: >"$io/empty.bin"
+inputs=(big small empty)
+suites=(0478 0578)
+
+c_encrypt() {
+    local suite api in
+    for suite in "${suites[@]}"; do
+        for api in oneshot session; do
+            for in in "${inputs[@]}"; do
+                "$tool" encrypt "$suite" 0 "$api" "$io/$in.bin" "$io/c-$suite-$api-$in.enc" \
+                    purpose=interop origin=c
+            done
+        done
+        "$tool" encrypt "$suite" 4096 session "$io/big.bin" "$io/c-$suite-f4096-big.enc" purpose=interop origin=c
+    done
+}
+
+# The peer's job: decrypt every C message; encrypt big/small/empty with both suites and
+# several frame lengths (0: non-framed).
+peer_job() {
+    python3 - "$io" <<'PY'
+import glob, json, os, sys
+io = sys.argv[1]
+key = {"namespace": "envcrypt-interop", "name": "aes-256-wrapping-key",
+       "hex": bytes((i * 37 + 11) & 255 for i in range(32)).hex()}
+cases = []
+for enc in sorted(glob.glob(os.path.join(io, "c-*.enc"))):
+    name = os.path.basename(enc)[:-4]
+    cases.append({"id": "dec-" + name, "op": "decrypt", "key": key, "input": enc,
+                  "output": os.path.join(io, "py-dec-" + name + ".bin")})
+for suite in ("0478", "0578"):
+    for frame in (0, 4096, 65536):
+        for inp in ("big", "small", "empty"):
+            name = "%s-f%d-%s" % (suite, frame, inp)
+            cases.append({"id": "enc-" + name, "op": "encrypt", "key": key, "suite": suite,
+                          "frame_length": frame,
+                          "context": {"purpose": "interop", "origin": "python"},
+                          "input": os.path.join(io, inp + ".bin"),
+                          "output": os.path.join(io, "py-" + name + ".enc")})
+json.dump({"cases": cases}, open(os.path.join(io, "job.json"), "w"))
+PY
+}
+
+python_peer() {
+    peer_job
+    "$python" "$root/tests/peer/esdk_peer.py" "$io/job.json" "$io/results.json"
+    python3 - "$io" <<'PY'
+import json, os, sys
+io = sys.argv[1]
+report = json.load(open(os.path.join(io, "results.json")))
+print("aws-encryption-sdk", report["esdk_version"], "on Python", report["python"])
+bad = [r for r in report["results"] if not r["ok"]]
+for r in bad:
+    print("case %s failed: %s: %s" % (r["id"], r.get("error_type"), r.get("error")))
+for r in report["results"]:
+    if r["ok"] and r["id"].startswith("dec-c-"):
+        assert r["context"].get("purpose") == "interop" and r["context"].get("origin") == "c", r
+sys.exit(1 if bad else 0)
+PY
+    local f name
+    for f in "$io"/py-dec-c-*.bin; do
+        name=$(basename "$f" .bin)
+        cmp "$f" "$io/${name##*-}.bin"
+    done
+}
+
+c_decrypt_python() {
+    local f api
+    for f in "$io"/py-*.enc; do
+        for api in oneshot session; do
+            "$tool" decrypt "$api" "$f" "$f.$api.c.bin" purpose=interop origin=python
+            cmp "$f.$api.c.bin" "$io/$(basename "$f" .enc | sed 's/.*-//').bin"
+        done
+    done
+    # A context the messages lack: refused (exit 1), by both APIs.
+    for api in oneshot session; do
+        if "$tool" decrypt "$api" "$io/py-0578-f65536-small.enc" "$io/refused.bin" origin=c; then
+            echo "a context mismatch was not refused ($api)" >&2
+            return 1
+        fi
+    done
+}
+
+tool_decrypt_c() {
+    local f
+    for f in "$io"/c-*.enc; do
+        "$bin" decrypt -q -k "$keyring" -c purpose=interop -c origin=c -o "$f.tool.bin" "$f"
+        cmp "$f.tool.bin" "$io/$(basename "$f" .enc | sed 's/.*-//').bin"
+    done
+}
+
+c_decrypt_tool() {
+    local suite frame in api
+    for suite in "${suites[@]}"; do
+        for frame in 4096 65536; do
+            for in in "${inputs[@]}"; do
+                "$bin" encrypt -q -k "$keyring" --suite "$suite" --frame-length "$frame" \
+                    -c purpose=interop -c origin=tool -o "$io/tool-$suite-$frame-$in.enc" "$io/$in.bin"
+                for api in oneshot session; do
+                    "$tool" decrypt "$api" "$io/tool-$suite-$frame-$in.enc" \
+                        "$io/tool-$suite-$frame-$in.$api.bin" purpose=interop origin=tool
+                    cmp "$io/tool-$suite-$frame-$in.$api.bin" "$io/$in.bin"
+                done
+            done
+        done
+    done
+}
+
+step "interop_tool: build" gcc "${cwarn[@]}" -g "${pc_cflags[@]}" "$tests/interop_tool.c" \
+    -o "$tool" "${pc_libs[@]}"
+step "interop: C encrypts (both suites, both APIs)" c_encrypt
+step "interop: Python ESDK decrypts C, encrypts" python_peer
+step "interop: C decrypts the Python ESDK's" c_decrypt_python
+step "interop: the tool decrypts C's" tool_decrypt_c
+step "interop: C decrypts the tool's" c_decrypt_tool
+
+# --- Python ctypes ----------------------------------------------------------------------------
+mkdir -p "$work/run-ctypes"
+step "ctypes_roundtrip.py (system python3)" python3 "$tests/ctypes_roundtrip.py" \
+    "$prefix/lib/libenvcrypt.so" "$work/run-ctypes"
 
 echo "C tests: $passed passed ($((SECONDS - started)) s)"
