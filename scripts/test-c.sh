@@ -2,7 +2,8 @@
 # Tests the INSTALLED C API (scripts/install-c.sh PREFIX) from C, C++ and Python, through
 # pkg-config, with no Rust in the tests themselves:
 #   - each C program of ffi/tests/test_*.c built twice: with ASan+UBSan (leaks detected),
-#     and plain under valgrind (definite leaks and memory errors fail);
+#     and plain under valgrind (definite leaks and memory errors fail); test_misuse also
+#     linked statically (libenvcrypt.a with the .pc file's Libs.private);
 #   - ffi/tests/header_cpp.cpp: the header compiles and links as C++17;
 #   - interop: ffi/tests/interop_tool.c against the Python ESDK 4.x (tests/peer/esdk_peer.py)
 #     and the envcrypt tool, both directions, both suites, a multi-MiB payload;
@@ -64,6 +65,14 @@ step() {
     passed=$((passed + 1))
 }
 
+# The interop peer first: fail before the long steps if it is missing.
+python="${ENVCRYPT_PYTHON:-$root/target/esdk-venv/bin/python}"
+if ! "$python" -c 'import aws_encryption_sdk as e, aws_cryptographic_material_providers; assert e.__version__.startswith("4."), e.__version__' >"$work/logs/python-check.log" 2>&1; then
+    echo "test-c: the Python ESDK 4.x is not usable at ENVCRYPT_PYTHON=$python:" >&2
+    cat "$work/logs/python-check.log" >&2
+    echo "install it with: python3 -m venv target/esdk-venv && target/esdk-venv/bin/pip install 'aws-encryption-sdk[MPL]>=4,<5'" >&2
+    exit 1
+fi
 echo "C tests of envcrypt $(pkg-config --modversion envcrypt) under $prefix"
 
 # --- C test programs: ASan+UBSan, then valgrind -----------------------------------------
@@ -92,6 +101,23 @@ for src in "$tests"/test_*.c; do
         --errors-for-leak-kinds=definite "$work/bin/$name" "$work/run-$name.vg"
 done
 
+# --- The static library: linked with the .pc file's private libraries ----------------------
+pc_static=()
+for lib in $(pkg-config --static --libs-only-l envcrypt); do
+    [[ $lib == -lenvcrypt ]] || pc_static+=("$lib")
+done
+step "test_misuse: build (static libenvcrypt.a)" gcc "${cwarn[@]}" -g "${pc_cflags[@]}" \
+    "$tests/test_misuse.c" -o "$work/bin/test_misuse.static" \
+    -L"$prefix/lib" -Wl,-Bstatic -lenvcrypt -Wl,-Bdynamic "${pc_static[@]}"
+static_run() {
+    if ldd "$work/bin/test_misuse.static" | grep libenvcrypt; then
+        echo "linked to the shared library, not the static one" >&2
+        return 1
+    fi
+    "$work/bin/test_misuse.static"
+}
+step "test_misuse: run (static)" static_run
+
 # --- C++ ------------------------------------------------------------------------------------
 step "header_cpp: build (g++ -std=c++17)" g++ -std=c++17 -Wall -Wextra -Werror -g \
     "${pc_cflags[@]}" "$tests/header_cpp.cpp" -o "$work/bin/header_cpp" "${pc_libs[@]}"
@@ -99,13 +125,6 @@ step "header_cpp: run (valgrind)" valgrind -q --error-exitcode=99 --leak-check=f
     --errors-for-leak-kinds=definite "$work/bin/header_cpp"
 
 # --- Interop: the Python ESDK 4.x and the envcrypt tool, both directions ----------------------
-python="${ENVCRYPT_PYTHON:-$root/target/esdk-venv/bin/python}"
-if ! "$python" -c 'import aws_encryption_sdk as e, aws_cryptographic_material_providers; assert e.__version__.startswith("4."), e.__version__' >"$work/python-check.log" 2>&1; then
-    echo "test-c: the Python ESDK 4.x is not usable at ENVCRYPT_PYTHON=$python:" >&2
-    cat "$work/python-check.log" >&2
-    echo "install it with: python3 -m venv target/esdk-venv && target/esdk-venv/bin/pip install 'aws-encryption-sdk[MPL]>=4,<5'" >&2
-    exit 1
-fi
 bin="${ENVCRYPT_BIN:-$target/debug/envcrypt}"
 if [[ ! -x "$bin" ]]; then
     [[ -z "${ENVCRYPT_BIN:-}" ]] || { echo "test-c: ENVCRYPT_BIN=$bin is not executable" >&2; exit 1; }
