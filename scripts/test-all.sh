@@ -113,7 +113,7 @@ step "C API: the committed header matches ffi/src; install; C tests against the 
 scripts/check-c-header.sh
 ctest --release -p envcrypt-ffi
 CARGO_TARGET_DIR="$root/target" scripts/install-c.sh "$root/target/c-install"
-scripts/test-c.sh "$root/target/c-install"
+ENVCRYPT_BIN="$root/target/install/bin/envcrypt" scripts/test-c.sh "$root/target/c-install"
 
 step "benchmarks compile"
 cargo bench --no-run --features "$ALL_BUT_FIPS"

@@ -107,12 +107,17 @@ impl EncryptingPush {
         let mut done = Pushed::default();
         loop {
             done.written += self.drain(&mut out[done.written..]);
-            if self.handed < self.pending.len() || done.consumed == input.len() {
-                return Ok(done);
+            let blocked = self.handed < self.pending.len();
+            if self.filled == fl && !blocked {
+                self.seal_full()?;
+                continue;
             }
             let rest = &input[done.consumed..];
+            if rest.is_empty() || self.filled == fl {
+                return Ok(done); // Input used up, or a full frame waits for room.
+            }
             let room = out.len() - done.written;
-            if self.filled == 0 && rest.len() >= fl && room >= rfl {
+            if !blocked && self.filled == 0 && rest.len() >= fl && room >= rfl {
                 // Straight from the input into the output.
                 let frame = &mut out[done.written..done.written + rfl];
                 self.encryptor.seal_frame_from(&rest[..fl], frame)?;
@@ -120,21 +125,25 @@ impl EncryptingPush {
                 done.written += rfl;
                 continue;
             }
+            // Into the frame buffer (also while output waits for room).
             let take = rest.len().min(fl - self.filled);
             let at = FrameSlots::PLAINTEXT_AT + self.filled;
             self.buf[at..at + take].copy_from_slice(&rest[..take]);
             self.filled += take;
             done.consumed += take;
-            if self.filled == fl {
-                // A full frame is never the last one (the final frame may be empty).
-                let frame = self.slots.frame(false, fl);
-                self.encryptor.seal_frame(&mut self.buf[frame.clone()])?;
-                self.pending.clear();
-                self.handed = 0;
-                self.pending.extend_from_slice(&self.buf[frame]);
-                self.filled = 0;
-            }
         }
+    }
+
+    /// Seals the full frame in the buffer as a regular one (a full frame is never the last:
+    /// the final frame may be empty) and queues it.
+    fn seal_full(&mut self) -> Result<(), Error> {
+        let frame = self.slots.frame(false, self.slots.frame_length());
+        self.encryptor.seal_frame(&mut self.buf[frame.clone()])?;
+        self.pending.clear();
+        self.handed = 0;
+        self.pending.extend_from_slice(&self.buf[frame]);
+        self.filled = 0;
+        Ok(())
     }
 
     /// Ends the input: seals the final frame (and the footer) and writes what fits into
@@ -144,26 +153,31 @@ impl EncryptingPush {
         if self.failed {
             return Err(ConfigError::StreamFinished.into());
         }
+        let result = self.finish_step(out);
+        if result.is_err() {
+            self.fail();
+        }
+        result
+    }
+
+    fn finish_step(&mut self, out: &mut [u8]) -> Result<usize, Error> {
         let mut written = self.drain(out);
-        if !self.finished && self.handed == self.pending.len() {
-            let frame = self.slots.frame(true, self.filled);
-            let footer = match self
-                .encryptor
-                .seal_final_frame(&mut self.buf[frame.clone()])
-            {
-                Ok(footer) => footer,
-                Err(e) => {
-                    self.fail();
-                    return Err(e);
-                }
-            };
-            self.pending.clear();
-            self.handed = 0;
-            self.pending.extend_from_slice(&self.buf[frame]);
-            self.pending.extend_from_slice(&footer);
-            self.buf.zeroize();
-            self.filled = 0;
-            self.finished = true;
+        while !self.finished && self.handed == self.pending.len() {
+            if self.filled == self.slots.frame_length() {
+                self.seal_full()?;
+            } else {
+                let frame = self.slots.frame(true, self.filled);
+                let footer = self
+                    .encryptor
+                    .seal_final_frame(&mut self.buf[frame.clone()])?;
+                self.pending.clear();
+                self.handed = 0;
+                self.pending.extend_from_slice(&self.buf[frame]);
+                self.pending.extend_from_slice(&footer);
+                self.buf.zeroize();
+                self.filled = 0;
+                self.finished = true;
+            }
             written += self.drain(&mut out[written..]);
         }
         Ok(written)
