@@ -423,3 +423,38 @@ async fn the_async_file_forms_rewrap_on_the_blocking_pool() {
         pt
     );
 }
+
+#[cfg(feature = "tokio")]
+#[tokio::test]
+async fn the_async_stream_form_rewraps_and_refuses_a_forged_source() {
+    for suite in [SIGNED, UNSIGNED] {
+        let old = client("key-2025", 1, suite);
+        let new = client("key-2026", 2, UNSIGNED);
+        let pt = bytes(300 * FL + 11);
+        let message = old.encrypt(&pt, &context()).unwrap();
+        for pipeline in pipelines() {
+            let mut out = Vec::new();
+            let done = Rewrap::new(&old, &new)
+                .stream_async(&message[..], &mut out, &pipeline)
+                .await
+                .unwrap();
+            assert_eq!(done.header.suite, suite, "the source's suite is kept");
+            assert_eq!(done.stats.bytes_out, out.len() as u64);
+            let back = new.decrypt(&out, &DecryptOptions::default()).unwrap();
+            assert_eq!(back.plaintext, pt);
+        }
+    }
+    let old = client("key-2025", 1, SIGNED);
+    let new = client("key-2026", 2, SIGNED);
+    let forged = bad_signature(&old);
+    let mut out = Vec::new();
+    let e = Rewrap::new(&old, &new)
+        .stream_async(&forged[..], &mut out, &PipelineOptions::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::Authentication(AuthenticationError::Signature)),
+        "{e:?}"
+    );
+    assert!(new.decrypt(&out, &DecryptOptions::default()).is_err());
+}

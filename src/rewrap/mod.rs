@@ -48,6 +48,8 @@
 
 mod bridge;
 mod file;
+#[cfg(feature = "tokio")]
+mod non_blocking;
 
 use std::collections::BTreeSet;
 use std::io::{Cursor, Read, Write};
