@@ -134,6 +134,7 @@ impl Rewrap<'_> {
                     rx: in_rx,
                     cur: Vec::new(),
                     pos: 0,
+                    ended: false,
                 };
                 let writer = ChannelWrite {
                     tx: out_tx,
@@ -207,14 +208,19 @@ struct ChannelRead {
     rx: mpsc::Receiver<Option<Vec<u8>>>,
     cur: Vec<u8>,
     pos: usize,
+    /// The end came: every later read returns 0 (the end is sent once).
+    ended: bool,
 }
 
 impl Read for ChannelRead {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         while self.pos == self.cur.len() {
+            if self.ended {
+                return Ok(0);
+            }
             match self.rx.blocking_recv() {
                 Some(Some(chunk)) => (self.cur, self.pos) = (chunk, 0),
-                Some(None) => return Ok(0),
+                Some(None) => self.ended = true,
                 None => return Err(closed()),
             }
         }
