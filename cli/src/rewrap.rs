@@ -18,6 +18,7 @@ use std::sync::Mutex;
 
 use envcrypt::crypto::CryptoProvider;
 use envcrypt::file::FileOptions;
+use envcrypt::keyring::MultiKeyring;
 use envcrypt::pipeline::PipelineOptions;
 use envcrypt::rewrap::{Rewrap, RewrapOptions};
 use envcrypt::{Client, CommitmentPolicy, DecryptOptions};
@@ -185,23 +186,27 @@ impl Skip {
             None => None,
         };
         let mut to = BTreeSet::new();
+        // The `--to` keyrings that can open a header (a public RSA key cannot), built once.
         let mut openers = Vec::new();
         for spec in &args.to {
             let parsed = KeyringSpec::parse(spec)?;
             to.extend(key_id::of_spec(&parsed));
-            if parsed.build(Purpose::Decrypt).is_ok() {
-                openers.push(spec.clone());
+            if let Ok(keyring) = parsed.build(Purpose::Decrypt) {
+                openers.push(keyring);
             }
         }
         let verifier = match openers.is_empty() {
             true => None,
-            false => Some(
-                Client::builder()
-                    .keyring(build_keyring(&openers, Purpose::Decrypt)?)
-                    .provider(provider)
-                    .build()
-                    .map_err(|e| AppError::lib("rewrap", e))?,
-            ),
+            false => {
+                let first = openers.remove(0);
+                Some(
+                    Client::builder()
+                        .keyring(MultiKeyring::from_arcs(Some(first), openers))
+                        .provider(provider)
+                        .build()
+                        .map_err(|e| AppError::lib("rewrap", e))?,
+                )
+            }
         };
         Ok(Self {
             only,

@@ -68,12 +68,6 @@ impl<W: Write> EncryptingWriter<W> {
     pub fn get_ref(&self) -> &W {
         &self.inner
     }
-
-    /// The inner writer, mutably: to take the message written so far out of a `Vec`, say
-    /// (writing to it directly corrupts the message).
-    pub fn get_mut(&mut self) -> &mut W {
-        &mut self.inner
-    }
 }
 
 impl<W: Write> Write for EncryptingWriter<W> {
