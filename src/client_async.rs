@@ -1,9 +1,11 @@
-//! Async constructors on [`Client`] (feature `tokio`): an encrypting `AsyncWrite` and a
+//! Async forms of [`Client`]'s calls (feature `tokio`): one-shot [`Client::encrypt_async`]
+//! and [`Client::decrypt_async`] for messages in memory, an encrypting `AsyncWrite` and a
 //! decrypting `AsyncRead` over the parallel frame pipeline.
 
 use tokio::io::{AsyncRead, AsyncWrite};
+use zeroize::{Zeroize, Zeroizing};
 
-use crate::client::{Client, DecryptOptions};
+use crate::client::{Client, DecryptOptions, Decrypted};
 use crate::error::Error;
 use crate::format::EncryptionContext;
 use crate::pipeline::PipelineOptions;
@@ -84,4 +86,75 @@ impl Client {
     ) -> Result<AsyncDecryptingReader<R>, Error> {
         AsyncDecryptingReader::new(self, inner, options, pipeline).await
     }
+
+    /// Encrypts `plaintext` into one message, like [`encrypt`](Self::encrypt), without
+    /// blocking the executor (feature `tokio`).
+    ///
+    /// Keyrings (KMS, an HSM, RSA) and the sealing run on tokio's blocking pool (or a
+    /// thread of their own outside a runtime), so `plaintext` is copied once; the copy is
+    /// wiped when the work ends. Dropping the future abandons the result. For inputs of
+    /// many megabytes prefer [`encrypt_async_writer`](Self::encrypt_async_writer), which
+    /// streams and uses every core.
+    ///
+    /// ```
+    /// use envcrypt::{Client, DecryptOptions, EncryptionContext, keyring::RawAesKeyring};
+    ///
+    /// # #[tokio::main]
+    /// # async fn main() -> Result<(), envcrypt::Error> {
+    /// let client = Client::new(RawAesKeyring::new("ns", "key", &[1; 32])?);
+    /// let context = EncryptionContext::from_pairs([("purpose", "archive")]);
+    /// let message = client.encrypt_async(b"report", &context).await?;
+    /// let decrypted = client.decrypt_async(&message, &DecryptOptions::default()).await?;
+    /// assert_eq!(decrypted.plaintext, b"report");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn encrypt_async(
+        &self,
+        plaintext: &[u8],
+        context: &EncryptionContext,
+    ) -> Result<Vec<u8>, Error> {
+        let (client, context) = (self.clone(), context.clone());
+        let plaintext = Zeroizing::new(plaintext.to_vec());
+        off_executor(move || client.encrypt(&plaintext, &context), drop).await
+    }
+
+    /// Decrypts one whole message, like [`decrypt`](Self::decrypt), without blocking the
+    /// executor (feature `tokio`). Nothing is returned unless every byte verified.
+    ///
+    /// The work runs as in [`encrypt_async`](Self::encrypt_async); `message` is copied
+    /// once. If the future is dropped before the end, the plaintext made is wiped. For
+    /// large messages prefer [`decrypt_async_reader`](Self::decrypt_async_reader).
+    pub async fn decrypt_async(
+        &self,
+        message: &[u8],
+        options: &DecryptOptions,
+    ) -> Result<Decrypted, Error> {
+        let (client, options) = (self.clone(), options.clone());
+        let message = message.to_vec();
+        off_executor(
+            move || client.decrypt(&message, &options),
+            |mut unwanted: Decrypted| unwanted.plaintext.zeroize(),
+        )
+        .await
+    }
+}
+
+/// Runs `work` on tokio's blocking pool (or its own thread outside a runtime) and waits for
+/// its result; a result nobody waits for any more goes to `discard`.
+async fn off_executor<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, Error> + Send + 'static,
+    discard: impl FnOnce(T) + Send + 'static,
+) -> Result<T, Error> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let job = move || {
+        if let Err(Ok(value)) = tx.send(work()) {
+            discard(value);
+        }
+    };
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => drop(runtime.spawn_blocking(job)),
+        Err(_) => crate::stream::async_pipe::spawn("envcrypt-oneshot", job)?,
+    }
+    rx.await.unwrap_or_else(|_| Err(crate::stream::async_pipe::thread_lost()))
 }

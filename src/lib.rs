@@ -25,7 +25,9 @@
 
 #![cfg_attr(not(feature = "fips"), forbid(unsafe_code))]
 #![cfg_attr(feature = "fips", deny(unsafe_code))]
-#![warn(missing_docs)]
+#![deny(missing_docs)]
+// docs.rs (nightly) labels items with the features they need.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(not(any(feature = "aws-lc-rs", feature = "fips", feature = "rust-crypto")))]
 compile_error!("enable a crypto provider: `aws-lc-rs` (default), `fips` or `rust-crypto`");

@@ -2,7 +2,7 @@
 //! `AsyncRead` adapters over the parallel frame pipeline.
 
 #[cfg(feature = "tokio")]
-mod async_pipe;
+pub(crate) mod async_pipe;
 #[cfg(feature = "tokio")]
 mod async_reader;
 #[cfg(feature = "tokio")]
