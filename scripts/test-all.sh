@@ -75,6 +75,9 @@ export ENVCRYPT_ESDK_VECTORS=${ENVCRYPT_ESDK_VECTORS:-$root/../shared/vectors/es
 test -f "$ENVCRYPT_ESDK_VECTORS/commitment_known_answer_tests.json" \
   || { echo "conformance vectors missing at $ENVCRYPT_ESDK_VECTORS" >&2; exit 1; }
 
+step "rust-version is the dependencies' highest"
+scripts/check-rust-version.sh
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 (cd fuzz && cargo fmt -- --check)
@@ -90,9 +93,7 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features
 step "tests: default configuration (aws-lc-rs; RustCrypto, KMS, PKCS#11, tokio beside it)"
 ctest --release --features "$ALL_BUT_FIPS"
 ctest --release -p envcrypt-cli
-for example in file stream async_stream; do
-  cargo run --release --quiet --features "$ALL_BUT_FIPS" --example "$example"
-done
+scripts/run-examples.sh "$ALL_BUT_FIPS"
 
 step "tests: FIPS configuration (aws-lc-rs-fips; RustCrypto beside it)"
 ctest --release --features fips,rust-crypto
@@ -108,6 +109,7 @@ cargo install --locked --quiet --path cli --root target/install --target-dir tar
 target/install/bin/envcrypt info | tee target/info-installed.json
 grep -q '"keyrings": \["raw-aes", "raw-rsa", "aws-kms", "aws-kms-discovery", "pkcs11"\]' \
   target/info-installed.json || { echo "the installed tool lacks a keyring" >&2; exit 1; }
+target/install/bin/envcrypt demo --size 64MiB --quiet
 
 step "C API: the committed header matches ffi/src; install; C tests against the installed library"
 scripts/check-c-header.sh

@@ -156,5 +156,6 @@ async fn off_executor<T: Send + 'static>(
         Ok(runtime) => drop(runtime.spawn_blocking(job)),
         Err(_) => crate::stream::async_pipe::spawn("envcrypt-oneshot", job)?,
     }
-    rx.await.unwrap_or_else(|_| Err(crate::stream::async_pipe::thread_lost()))
+    rx.await
+        .unwrap_or_else(|_| Err(crate::stream::async_pipe::thread_lost()))
 }

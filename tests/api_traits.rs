@@ -4,7 +4,9 @@
 use envcrypt::keyring::{Keyring, MultiKeyring, RawAesKeyring};
 use envcrypt::materials::MaterialsManager;
 use envcrypt::stream::{DecryptingReader, EncryptingWriter};
-use envcrypt::{Client, ClientBuilder, DecryptOptions, Decrypted, EncryptionContext, Error, Header};
+use envcrypt::{
+    Client, ClientBuilder, DecryptOptions, Decrypted, EncryptionContext, Error, Header,
+};
 
 fn send_sync<T: Send + Sync>() {}
 fn send<T: Send>() {}
@@ -61,14 +63,19 @@ mod one_shot_async {
             let plaintext: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
             let message = client.encrypt_async(&plaintext, &context).await.unwrap();
             // The blocking one-shot reads it: the same message format.
-            let sync = client.decrypt(&message, &DecryptOptions::default()).unwrap();
+            let sync = client
+                .decrypt(&message, &DecryptOptions::default())
+                .unwrap();
             assert_eq!(sync.plaintext, plaintext);
             let decrypted = client
                 .decrypt_async(&message, &DecryptOptions::default())
                 .await
                 .unwrap();
             assert_eq!(decrypted.plaintext, plaintext, "length {len}");
-            assert_eq!(decrypted.header.encryption_context.get("purpose"), Some("archive"));
+            assert_eq!(
+                decrypted.header.encryption_context.get("purpose"),
+                Some("archive")
+            );
         }
     }
 
@@ -88,7 +95,9 @@ mod one_shot_async {
         assert!(
             matches!(
                 err,
-                Error::Authentication(AuthenticationError::FrameTag { .. } | AuthenticationError::Signature)
+                Error::Authentication(
+                    AuthenticationError::FrameTag { .. } | AuthenticationError::Signature
+                )
             ),
             "{err:?}"
         );
@@ -117,8 +126,7 @@ mod one_shot_async {
             envcrypt::block_on(client.encrypt_async(b"outside", &EncryptionContext::new()))
                 .unwrap();
         let decrypted =
-            envcrypt::block_on(client.decrypt_async(&message, &DecryptOptions::default()))
-                .unwrap();
+            envcrypt::block_on(client.decrypt_async(&message, &DecryptOptions::default())).unwrap();
         assert_eq!(decrypted.plaintext, b"outside");
     }
 }

@@ -166,8 +166,8 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Size of the synthetic image in bytes.
-    #[arg(long, value_name = "BYTES", default_value_t = 512 * 1024 * 1024)]
+    /// Size of the synthetic image: bytes, or with a unit (`64MiB`, `1GiB`, `100MB`).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "512MiB")]
     pub size: u64,
     /// Directory for the key and the files (default: a new temporary directory, removed at
     /// the end).
@@ -383,5 +383,46 @@ fn parse_suite(s: &str) -> Result<AlgorithmSuite, String> {
         "0578" => Ok(AlgorithmSuite::Aes256GcmHkdfSha512CommitEcdsaP384),
         "0478" => Ok(AlgorithmSuite::Aes256GcmHkdfSha512Commit),
         _ => Err("expected 0578 or 0478".to_owned()),
+    }
+}
+
+/// A size in bytes: a number, optionally followed by a unit: `KiB`, `MiB`, `GiB`, `TiB`
+/// (powers of 1024) or `kB`/`KB`, `MB`, `GB`, `TB` (powers of 1000); `B` is allowed.
+fn parse_size(s: &str) -> Result<u64, String> {
+    let digits = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (number, unit) = s.split_at(digits);
+    let factor: u64 = match unit.trim_start() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "TiB" => 1 << 40,
+        "kB" | "KB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        "TB" => 1_000_000_000_000,
+        _ => return Err("expected a size such as 1048576, 64MiB or 1GiB".to_owned()),
+    };
+    number
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(factor))
+        .ok_or_else(|| "expected a size such as 1048576, 64MiB or 1GiB".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_with_units() {
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("64MiB"), Ok(64 << 20));
+        assert_eq!(parse_size("1 GiB"), Ok(1 << 30));
+        assert_eq!(parse_size("100MB"), Ok(100_000_000));
+        assert_eq!(parse_size("0B"), Ok(0));
+        for bad in ["", "MiB", "12 parsecs", "-1", "1.5GiB", "99999999999TiB"] {
+            assert!(parse_size(bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -3,6 +3,9 @@
 //! The interface (commands, keyring specs, outputs, exit codes) is the contract in
 //! `CLI.md`. Run `envcrypt demo` for a round trip on a synthetic image with a local key.
 
+#[cfg(not(unix))]
+compile_error!("the envcrypt tool supports Unix systems only (it opens files relative to directory handles, with Unix modes)");
+
 mod cli;
 mod crypt;
 mod demo;
