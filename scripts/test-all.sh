@@ -78,6 +78,9 @@ test -f "$ENVCRYPT_ESDK_VECTORS/commitment_known_answer_tests.json" \
 step "rust-version is the dependencies' highest"
 scripts/check-rust-version.sh
 
+step "supply chain: cargo deny (advisories from the offline RustSec snapshot, licenses, bans, sources)"
+scripts/check-supply-chain.sh
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 (cd fuzz && cargo fmt -- --check)
