@@ -32,6 +32,7 @@
 #[cfg(not(any(feature = "aws-lc-rs", feature = "fips", feature = "rust-crypto")))]
 compile_error!("enable a crypto provider: `aws-lc-rs` (default), `fips` or `rust-crypto`");
 
+pub mod audit;
 mod blocking;
 mod client;
 #[cfg(feature = "tokio")]

@@ -290,6 +290,50 @@ impl super::Signature for Signature {
     fn fips(&self) -> bool {
         fips_mode()
     }
+
+    fn signing_key(
+        &self,
+        alg: SignatureAlgorithm,
+        pkcs8_der: &[u8],
+    ) -> Result<Box<dyn super::SigningKey>, CryptoError> {
+        let (signing, _, _) = algorithms(alg);
+        let key = signature::EcdsaKeyPair::from_pkcs8(signing, pkcs8_der)
+            .map_err(|_| CryptoError::InvalidKey)?;
+        Ok(Box::new(SigningKey(key)))
+    }
+
+    fn generate_signing_key(
+        &self,
+        alg: SignatureAlgorithm,
+    ) -> Result<Box<dyn super::SigningKey>, CryptoError> {
+        let (signing, _, _) = algorithms(alg);
+        let key = signature::EcdsaKeyPair::generate(signing).map_err(|_| CryptoError::Failure)?;
+        Ok(Box::new(SigningKey(key)))
+    }
+}
+
+/// A long-term ECDSA key (AWS-LC frees and wipes it on drop). `EcdsaKeyPair::sign` hashes
+/// and signs in one approved service, in the FIPS module too.
+struct SigningKey(signature::EcdsaKeyPair);
+
+impl super::SigningKey for SigningKey {
+    fn public_key(&self) -> Result<Vec<u8>, CryptoError> {
+        use signature::KeyPair;
+        Ok(self.0.public_key().as_ref().to_vec())
+    }
+
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        let sig = self
+            .0
+            .sign(&rand::SystemRandom::new(), message)
+            .map_err(|_| CryptoError::Failure)?;
+        Ok(sig.as_ref().to_vec())
+    }
+
+    fn to_pkcs8(&self) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        let doc = self.0.to_pkcs8v1().map_err(|_| CryptoError::Failure)?;
+        Ok(Zeroizing::new(doc.as_ref().to_vec()))
+    }
 }
 
 #[cfg(not(feature = "fips"))]

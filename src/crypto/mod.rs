@@ -239,6 +239,37 @@ pub trait Signature: Send + Sync {
     ) -> Result<Box<dyn Verifier>, CryptoError>;
     /// True when this component is a FIPS-validated module in FIPS mode.
     fn fips(&self) -> bool;
+
+    /// A long-term private key from its PKCS#8 DER encoding (the audit log's checkpoint
+    /// key). Providers without long-term keys answer `Unsupported`.
+    fn signing_key(
+        &self,
+        alg: SignatureAlgorithm,
+        pkcs8_der: &[u8],
+    ) -> Result<Box<dyn SigningKey>, CryptoError> {
+        let _ = (alg, pkcs8_der);
+        Err(CryptoError::Unsupported("long-term ECDSA keys"))
+    }
+
+    /// A new long-term private key (see [`signing_key`](Self::signing_key)).
+    fn generate_signing_key(
+        &self,
+        alg: SignatureAlgorithm,
+    ) -> Result<Box<dyn SigningKey>, CryptoError> {
+        let _ = alg;
+        Err(CryptoError::Unsupported("long-term ECDSA keys"))
+    }
+}
+
+/// A long-term ECDSA private key that signs short messages (audit checkpoints). Holds a
+/// secret: no `Clone`, no `Debug`; the key is wiped when dropped.
+pub trait SigningKey: Send + Sync {
+    /// The public key as an uncompressed SEC1 point.
+    fn public_key(&self) -> Result<Vec<u8>, CryptoError>;
+    /// Signs `message` (hashed with the algorithm's hash); returns a DER signature.
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, CryptoError>;
+    /// The private key as PKCS#8 DER, to store it.
+    fn to_pkcs8(&self) -> Result<zeroize::Zeroizing<Vec<u8>>, CryptoError>;
 }
 
 /// Hashes a message as it streams past and signs it at the end. Holds a private key.

@@ -256,6 +256,66 @@ impl super::Signature for Signature {
     fn fips(&self) -> bool {
         false
     }
+
+    fn signing_key(
+        &self,
+        alg: SignatureAlgorithm,
+        pkcs8_der: &[u8],
+    ) -> Result<Box<dyn super::SigningKey>, CryptoError> {
+        use p384::pkcs8::DecodePrivateKey;
+        match alg {
+            SignatureAlgorithm::EcdsaP384Sha384 => Ok(Box::new(SigningKeyP384(
+                p384::ecdsa::SigningKey::from_pkcs8_der(pkcs8_der)
+                    .map_err(|_| CryptoError::InvalidKey)?,
+            ))),
+            SignatureAlgorithm::EcdsaP256Sha256 => {
+                Err(CryptoError::Unsupported("long-term ECDSA P-256 keys"))
+            }
+        }
+    }
+
+    fn generate_signing_key(
+        &self,
+        alg: SignatureAlgorithm,
+    ) -> Result<Box<dyn super::SigningKey>, CryptoError> {
+        match alg {
+            SignatureAlgorithm::EcdsaP384Sha384 => Ok(Box::new(SigningKeyP384(
+                p384::ecdsa::SigningKey::try_generate_from_rng(&mut SysRng)
+                    .map_err(|_| CryptoError::Failure)?,
+            ))),
+            SignatureAlgorithm::EcdsaP256Sha256 => {
+                Err(CryptoError::Unsupported("long-term ECDSA P-256 keys"))
+            }
+        }
+    }
+}
+
+/// A long-term P-384 key; its scalar is zeroized on drop. Signs deterministically
+/// (RFC 6979).
+struct SigningKeyP384(p384::ecdsa::SigningKey);
+
+impl super::SigningKey for SigningKeyP384 {
+    fn public_key(&self) -> Result<Vec<u8>, CryptoError> {
+        Ok(self
+            .0
+            .verifying_key()
+            .to_sec1_point(false)
+            .as_bytes()
+            .to_vec())
+    }
+
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        use ecdsa::signature::Signer as _;
+        let sig: p384::ecdsa::Signature =
+            self.0.try_sign(message).map_err(|_| CryptoError::Failure)?;
+        Ok(sig.to_der().as_bytes().to_vec())
+    }
+
+    fn to_pkcs8(&self) -> Result<zeroize::Zeroizing<Vec<u8>>, CryptoError> {
+        use p384::pkcs8::EncodePrivateKey;
+        let doc = self.0.to_pkcs8_der().map_err(|_| CryptoError::Failure)?;
+        Ok(zeroize::Zeroizing::new(doc.as_bytes().to_vec()))
+    }
 }
 
 /// The private scalar inside `SigningKey` is zeroized on drop.

@@ -42,6 +42,10 @@ pub enum KeyringError {
     /// A primitive failed.
     #[error("{0}")]
     Crypto(#[from] CryptoError),
+    /// The call could not be recorded in the audit trail, which fails closed: the data
+    /// key was not released.
+    #[error("not recorded in the audit trail, so refused: {0}")]
+    AuditFailed(String),
     /// Every child of a multi-keyring failed; one entry per child, in order.
     #[error("every keyring failed: {}", numbered(.0))]
     AllFailed(Vec<KeyringError>),
@@ -59,6 +63,7 @@ impl KeyringError {
             Self::Unavailable(_) => ErrorKind::KeyringUnavailable,
             Self::AccessDenied(_) => ErrorKind::KeyringRefused,
             Self::InvalidKey(_) | Self::Unsupported(_) => ErrorKind::Usage,
+            Self::AuditFailed(_) => ErrorKind::Io,
             Self::Crypto(e) => crypto_kind(e),
             Self::AllFailed(all) => {
                 let kinds: Vec<ErrorKind> = all.iter().map(Self::kind).collect();

@@ -46,6 +46,10 @@ pub enum Error {
     /// output was created.
     #[error("cancelled")]
     Cancelled,
+    /// An audit event could not be recorded (the audit trail fails closed), or an audit
+    /// key or log could not be used.
+    #[error("{0}")]
+    Audit(#[from] crate::audit::AuditError),
 }
 
 /// The category of an [`Error`]: stable across releases, for exit codes, C error codes and
@@ -99,6 +103,8 @@ impl Error {
             Self::Io(_) => ErrorKind::Io,
             Self::Internal(_) => ErrorKind::Internal,
             Self::Cancelled => ErrorKind::Cancelled,
+            Self::Audit(crate::audit::AuditError::Key(_)) => ErrorKind::Usage,
+            Self::Audit(_) => ErrorKind::Io,
         }
     }
 }

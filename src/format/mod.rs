@@ -8,6 +8,7 @@ mod context;
 mod cursor;
 mod frame;
 mod header;
+mod key_name;
 mod suite;
 
 pub use context::EncryptionContext;

@@ -8,7 +8,7 @@
 #[cfg(feature = "aws-kms")]
 pub mod aws_kms;
 mod multi;
-mod pem;
+pub(crate) mod pem;
 #[cfg(feature = "pkcs11")]
 pub mod pkcs11;
 mod raw_aes;

@@ -141,6 +141,19 @@ pub(crate) fn decode(text: &str) -> Result<Pem, PemError> {
     })
 }
 
+/// `der` as one PEM block labelled `label` (64-character lines, as OpenSSL writes them).
+pub(crate) fn encode(label: &str, der: &[u8]) -> Zeroizing<String> {
+    let body = Zeroizing::new(STANDARD.encode(der));
+    let mut out = Zeroizing::new(String::with_capacity(body.len() + body.len() / 64 + 64));
+    out.push_str(&format!("{BEGIN}{label}{DASHES}\n"));
+    for chunk in body.as_bytes().chunks(64) {
+        out.push_str(core::str::from_utf8(chunk).unwrap_or_default());
+        out.push('\n');
+    }
+    out.push_str(&format!("{END}{label}{DASHES}\n"));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
