@@ -154,6 +154,7 @@ impl JsonLinesSink {
             }
         }
         if len == 0 {
+            state.tail = Some((0, 0, GENESIS.to_owned()));
             return Ok((0, GENESIS.to_owned()));
         }
         let window = len.min(MAX_LINE);
@@ -181,6 +182,7 @@ impl JsonLinesSink {
             LineError::Edited => damaged("its last line does not match its hash"),
             LineError::Malformed(why) => damaged(&format!("its last line is not chained: {why}")),
         })?;
+        state.tail = Some((len, opened.seq, opened.hash.clone()));
         Ok((opened.seq, opened.hash))
     }
 
@@ -197,12 +199,11 @@ impl JsonLinesSink {
             .file
             .write_all(text.as_bytes())
             .map_err(|e| io_error(&self.path, e))?;
-        let len = state
-            .file
-            .metadata()
-            .map_err(|e| io_error(&self.path, e))?
-            .len();
-        state.tail = Some((len, seq, hash.clone()));
+        // Under the lock nobody else appends: the end is where this line ended.
+        state.tail = state
+            .tail
+            .take()
+            .map(|(len, _, _)| (len + text.len() as u64, seq, hash.clone()));
         Ok(hash)
     }
 
