@@ -338,3 +338,35 @@ fn forked_signer_signs_with_the_same_key() {
         v.verify(&sig).unwrap();
     }
 }
+
+/// The audit trail's checkpoint key: generated, signed with and verified inside the module
+/// as approved services, so a FIPS build signs its audit log with the module.
+#[test]
+fn audit_checkpoint_signing_is_approved() {
+    let signature = &inner().signature;
+    let (key, approved) =
+        service_indicator(|| signature.generate_signing_key(SignatureAlgorithm::EcdsaP384Sha384));
+    let key = key.unwrap();
+    assert!(approved, "P-384 key generation");
+    let message = b"envcrypt audit checkpoint";
+    let (sig, approved) = service_indicator(|| key.sign(message));
+    let sig = sig.unwrap();
+    assert!(approved, "ECDSA P-384 signing of a checkpoint");
+    let public = key.public_key().unwrap();
+    let (verified, approved) = service_indicator(|| {
+        let mut v = signature
+            .verifier(SignatureAlgorithm::EcdsaP384Sha384, &public)
+            .unwrap();
+        v.update(message);
+        v.verify(&sig)
+    });
+    verified.unwrap();
+    assert!(approved, "ECDSA P-384 verification");
+    // A key read back from its PKCS#8 form signs the same way.
+    let again = signature
+        .signing_key(SignatureAlgorithm::EcdsaP384Sha384, &key.to_pkcs8().unwrap())
+        .unwrap();
+    let (sig, approved) = service_indicator(|| again.sign(message));
+    sig.unwrap();
+    assert!(approved, "signing with a key loaded from PKCS#8");
+}

@@ -3,7 +3,7 @@
 use std::fs::OpenOptions;
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use envcrypt::crypto::CryptoProvider;
@@ -68,10 +68,39 @@ pub fn rsa(bits: u32, prefix: &Path, provider: &CryptoProvider) -> Result<(), Ap
             "RSA keys of {bits} bits are not offered (use 2048, 3072 or 4096)"
         )));
     }
+    let (private_path, public_path) = pair_paths(prefix)?;
+    let (pkcs8, spki) = provider.rsa.generate(bits as usize).map_err(|e| match e {
+        envcrypt::crypto::CryptoError::Unsupported(_) => AppError::usage(format!(
+            "crypto provider {} has no RSA ({e}); choose another with --provider",
+            provider.name
+        )),
+        e => AppError::lib("keygen rsa", e.into()),
+    })?;
+    let private_pem = pem("PRIVATE KEY", &pkcs8);
+    let public_pem = pem("PUBLIC KEY", &spki);
+    write_pair(&private_path, &private_pem, &public_path, &public_pem)
+}
+
+/// Writes a new ECDSA P-384 key pair for signing audit checkpoints: `PREFIX.pem` (PKCS#8,
+/// mode 0600, for `--audit-signing-key`) and `PREFIX.pub.pem` (for `audit verify
+/// --public-key`). Made by the crypto provider (the FIPS module in a FIPS build).
+pub fn audit(prefix: &Path, provider: &'static CryptoProvider) -> Result<(), AppError> {
+    let (private_path, public_path) = pair_paths(prefix)?;
+    let key = envcrypt::audit::AuditSigningKey::generate(provider)
+        .map_err(|e| AppError::lib("keygen audit", e.into()))?;
+    let private_pem = key
+        .to_pem()
+        .map_err(|e| AppError::lib("keygen audit", e.into()))?;
+    let public_pem = key.verifying_key().to_pem();
+    write_pair(&private_path, &private_pem, &public_path, &public_pem)
+}
+
+/// `PREFIX.pem` and `PREFIX.pub.pem`, neither of which may exist yet.
+fn pair_paths(prefix: &Path) -> Result<(PathBuf, PathBuf), AppError> {
     let with_suffix = |suffix: &str| {
         let mut name = prefix.as_os_str().to_owned();
         name.push(suffix);
-        std::path::PathBuf::from(name)
+        PathBuf::from(name)
     };
     let (private_path, public_path) = (with_suffix(".pem"), with_suffix(".pub.pem"));
     for path in [&private_path, &public_path] {
@@ -82,30 +111,32 @@ pub fn rsa(bits: u32, prefix: &Path, provider: &CryptoProvider) -> Result<(), Ap
             )));
         }
     }
-    let (pkcs8, spki) = provider.rsa.generate(bits as usize).map_err(|e| match e {
-        envcrypt::crypto::CryptoError::Unsupported(_) => AppError::usage(format!(
-            "crypto provider {} has no RSA ({e}); choose another with --provider",
-            provider.name
-        )),
-        e => AppError::lib("keygen rsa", e.into()),
-    })?;
-    let private_pem = pem("PRIVATE KEY", &pkcs8);
-    let public_pem = pem("PUBLIC KEY", &spki);
-    write_new_private(&private_path, private_pem.as_bytes())?;
+    Ok((private_path, public_path))
+}
+
+/// Writes the private key (mode 0600) and then the public key (mode 0644); a failure
+/// leaves neither behind.
+fn write_pair(
+    private_path: &Path,
+    private_pem: &str,
+    public_path: &Path,
+    public_pem: &str,
+) -> Result<(), AppError> {
+    write_new_private(private_path, private_pem.as_bytes())?;
     let written = OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o644)
-        .open(&public_path)
+        .open(public_path)
         .and_then(|mut f| {
             f.write_all(public_pem.as_bytes())
                 .and_then(|()| f.sync_all())
         });
     if let Err(e) = written {
         if e.kind() != io::ErrorKind::AlreadyExists {
-            let _ = std::fs::remove_file(&public_path);
+            let _ = std::fs::remove_file(public_path);
         }
-        let _ = std::fs::remove_file(&private_path);
+        let _ = std::fs::remove_file(private_path);
         return Err(AppError::io(
             format!("cannot write {}", public_path.display()),
             e,
