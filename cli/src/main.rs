@@ -13,16 +13,10 @@ mod inventory;
 mod key_id;
 mod keygen;
 mod keyring_spec;
-#[cfg(feature = "aws-kms")]
-mod kms;
 mod out_dir;
 mod output;
-#[cfg(feature = "pkcs11")]
-mod pkcs11;
 mod progress;
-mod raw_rsa;
 mod rewrap;
-mod secret_file;
 mod sha256;
 mod walk;
 
