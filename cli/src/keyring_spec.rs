@@ -87,8 +87,14 @@ pub fn build_keyring(specs: &[String], purpose: Purpose) -> Result<MultiKeyring,
 pub fn build_parsed(parsed: &[KeyringSpec], purpose: Purpose) -> Result<MultiKeyring, AppError> {
     let mut keyrings = parsed
         .iter()
-        .map(|s| s.build(purpose))
-        .collect::<Result<Vec<_>, _>>()?;
+        .map(|s| {
+            let keyring = s.build(purpose)?;
+            Ok(crate::metadata::Recording::wrap(
+                keyring,
+                crate::key_id::of_spec(s),
+            ))
+        })
+        .collect::<Result<Vec<_>, AppError>>()?;
     if keyrings.is_empty() {
         return Err(AppError::usage("at least one -k/--keyring is required"));
     }

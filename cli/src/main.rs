@@ -4,6 +4,7 @@
 //! `CLI.md`. Run `envcrypt demo` for a round trip on a synthetic image with a local key.
 
 mod cli;
+mod cli_extra;
 mod crypt;
 mod demo;
 mod error;
@@ -12,7 +13,9 @@ mod interrupt;
 mod inventory;
 mod key_id;
 mod keygen;
+mod keyring_file;
 mod keyring_spec;
+mod metadata;
 mod out_dir;
 mod output;
 mod progress;
