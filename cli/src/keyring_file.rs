@@ -13,7 +13,6 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use envcrypt::keyring::spec::KeyringSpec as Spec;
 use serde::Deserialize;
 
 use crate::error::AppError;
@@ -97,22 +96,19 @@ impl KeyringFile {
             keyrings: parse(&raw.keyrings)?,
             to: parse(&raw.to)?,
         };
-        if mode & 0o044 != 0 && out.keyrings.iter().chain(&out.to).any(holds_pin) {
+        if mode & 0o044 != 0
+            && out
+                .keyrings
+                .iter()
+                .chain(&out.to)
+                .any(KeyringSpec::holds_pin)
+        {
             return Err(AppError::usage(format!(
                 "keyring file {shown} holds a PKCS#11 pin-value and is readable by group or \
                  others (mode {mode:03o}); refusing it (chmod 600 {shown})"
             )));
         }
         Ok(out)
-    }
-}
-
-/// Whether the spec carries its PIN (`pin-value`).
-fn holds_pin(spec: &KeyringSpec) -> bool {
-    match spec.inner() {
-        #[cfg(feature = "pkcs11")]
-        Spec::Pkcs11(p) => p.config().has_pin() && p.config().pin_source().is_none(),
-        _ => false,
     }
 }
 

@@ -30,28 +30,39 @@ impl From<SpecError> for AppError {
     }
 }
 
-/// One parsed spec, and where it came from.
+/// One parsed spec.
 #[derive(Debug, Clone)]
 pub struct KeyringSpec {
     inner: lib::KeyringSpec,
-    /// Read from a `-K` file (not a command line: a PIN in it is not visible in `ps`).
-    from_file: bool,
 }
 
 impl KeyringSpec {
-    /// Parses one spec given on the command line.
+    /// Parses one spec given on the command line; a PIN in it is warned about at once
+    /// (whether or not the keyring then connects).
     pub fn parse(spec: &str) -> Result<Self, AppError> {
-        Ok(Self {
-            inner: lib::KeyringSpec::parse(spec)?,
-            from_file: false,
-        })
+        let parsed = Self::parse_from_file(spec)?;
+        if parsed.holds_pin() {
+            eprintln!("envcrypt: warning: {}", SpecWarning::PinInSpec);
+        }
+        Ok(parsed)
     }
 
-    /// Parses one spec read from a `-K` file.
+    /// Whether the spec carries its PIN (`pin-value`).
+    pub fn holds_pin(&self) -> bool {
+        match &self.inner {
+            #[cfg(feature = "pkcs11")]
+            lib::KeyringSpec::Pkcs11(p) => {
+                p.config().has_pin() && p.config().pin_source().is_none()
+            }
+            _ => false,
+        }
+    }
+
+    /// Parses one spec read from a `-K` file (not a command line: a PIN in it is not
+    /// visible in `ps`, so no warning).
     pub fn parse_from_file(spec: &str) -> Result<Self, AppError> {
         Ok(Self {
             inner: lib::KeyringSpec::parse(spec)?,
-            from_file: true,
         })
     }
 
@@ -64,10 +75,10 @@ impl KeyringSpec {
     pub fn build(&self, purpose: Purpose) -> Result<Arc<dyn Keyring>, AppError> {
         let built = self.inner.build(purpose)?;
         for warning in &built.warnings {
-            if self.from_file && *warning == SpecWarning::PinInSpec {
-                continue;
+            // Warned about when parsed (command line), or not at all (-K file).
+            if *warning != SpecWarning::PinInSpec {
+                eprintln!("envcrypt: warning: {warning}");
             }
-            eprintln!("envcrypt: warning: {warning}");
         }
         Ok(built.keyring)
     }
