@@ -95,7 +95,21 @@ impl DecryptOptions {
         self
     }
 
-    /// Sets [`expected_keys`](Self::expected_keys).
+    /// Sets [`expected_keys`](Self::expected_keys): each must be in the stored context, with
+    /// any value.
+    ///
+    /// ```
+    /// use envcrypt::{keyring::RawAesKeyring, Client, DecryptOptions, EncryptionContext, ErrorKind};
+    ///
+    /// let client = Client::new(RawAesKeyring::new("ns", "key", &[1; 32])?);
+    /// let context = EncryptionContext::from_pairs([("purpose", "archive")]);
+    /// let message = client.encrypt(b"x", &context)?;
+    /// let any_purpose = DecryptOptions::default().with_expected_keys(["purpose"]);
+    /// assert!(client.decrypt(&message, &any_purpose).is_ok());
+    /// let a_study = DecryptOptions::default().with_expected_keys(["study"]);
+    /// assert_eq!(client.decrypt(&message, &a_study).unwrap_err().kind(), ErrorKind::Policy);
+    /// # Ok::<(), envcrypt::Error>(())
+    /// ```
     pub fn with_expected_keys<S: Into<String>>(
         mut self,
         keys: impl IntoIterator<Item = S>,

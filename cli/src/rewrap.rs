@@ -220,7 +220,7 @@ impl Skip {
         // The `--to` keyrings that can open a header (a public RSA key cannot), built once.
         let mut openers = Vec::new();
         for parsed in to_specs {
-            to.extend(key_id::of_spec(&parsed));
+            to.extend(key_id::of_spec(parsed));
             if let Ok(keyring) = parsed.build(Purpose::Decrypt) {
                 openers.push(keyring);
             }

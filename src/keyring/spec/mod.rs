@@ -61,10 +61,10 @@ pub const KINDS: [&str; 5] = [
 pub fn supported_kinds() -> Vec<&'static str> {
     KINDS
         .into_iter()
-        .filter(|t| match *t {
-            "aws-kms" | "aws-kms-discovery" => cfg!(feature = "aws-kms"),
-            "pkcs11" => cfg!(feature = "pkcs11"),
-            _ => true,
+        .filter(|t| {
+            let kms = matches!(*t, "aws-kms" | "aws-kms-discovery");
+            let pkcs11 = *t == "pkcs11";
+            (!kms || cfg!(feature = "aws-kms")) && (!pkcs11 || cfg!(feature = "pkcs11"))
         })
         .collect()
 }
