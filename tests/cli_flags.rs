@@ -1,12 +1,11 @@
 //! The tool's conveniences of `CLI.md`: `--metadata-output`, a bare `-c KEY` on decrypt,
-//! `--suffix`, `--caching` and `-K` keyring files, each with its refusals.
+//! `--suffix` and `--caching`, each with its refusals (`-K` files: `cli_keyring_file.rs`).
 
 #[path = "common/cli.rs"]
 mod tool;
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 
 use serde_json::Value;
 use tool::Scratch as Env;
@@ -45,10 +44,6 @@ impl Env {
         for i in 0..n {
             self.write(&format!("{dir}/f{i}.txt"), format!("file {i}").as_bytes());
         }
-    }
-
-    fn chmod(&self, name: &str, mode: u32) {
-        fs::set_permissions(self.path(name), fs::Permissions::from_mode(mode)).unwrap();
     }
 }
 
@@ -492,125 +487,4 @@ fn caching_reuses_data_keys_within_its_limits() {
     ])
     .fails(2);
     assert!(!env.exists("x.enc") && !env.exists("y") && !env.exists("z"));
-}
-
-#[test]
-fn keyring_files_add_to_the_command_line() {
-    let env = Env::new();
-    env.write("k.toml", format!("keyrings = [\"{KB}\"]\n").as_bytes());
-    env.chmod("k.toml", 0o600);
-    // -k first, then the file's.
-    env.run(&[
-        "encrypt", "-k", KA, "-K", "k.toml", "-o", "scan.enc", "scan.dcm",
-    ])
-    .ok();
-    let edks = env.inspect("scan.enc")["encrypted_data_keys"].clone();
-    assert_eq!(edks.as_array().unwrap().len(), 2);
-    assert_eq!(edks[0]["provider_id"], "site");
-    // The file alone decrypts.
-    env.run(&["decrypt", "-K", "k.toml", "-o", "back", "scan.enc"])
-        .ok();
-    assert_eq!(env.read("back"), b"DICM pixel data");
-    // rewrap reads `to` too.
-    env.write(
-        "r.toml",
-        format!("keyrings = [\"{KB}\"]\nto = [\"{KA}\"]\n").as_bytes(),
-    );
-    env.chmod("r.toml", 0o600);
-    env.run(&["rewrap", "-K", "r.toml", "-o", "r.enc", "scan.enc"])
-        .ok();
-    env.run(&["decrypt", "-k", KA, "-o", "r.out", "r.enc"]).ok();
-    env.run(&["decrypt", "-k", KB, "-o", "r.none", "r.enc"])
-        .fails(1);
-
-    // Refusals (exit 2, nothing written): unknown field, `to` outside rewrap, bad TOML that
-    // must not be echoed, a group-writable file, no keyring at all, a bad spec in the file.
-    let refuse = |name: &str, text: &str, mode: u32, needle: &str| {
-        env.write(name, text.as_bytes());
-        env.chmod(name, mode);
-        let out = env
-            .run(&["encrypt", "-K", name, "-o", "never.enc", "scan.dcm"])
-            .fails(2);
-        assert!(out.stderr.contains(needle), "{name}: {}", out.stderr);
-        assert!(!out.stderr.contains("hunter2"), "{}", out.stderr);
-        assert!(!env.exists("never.enc"));
-    };
-    refuse(
-        "u.toml",
-        &format!("keyrings = [\"{KA}\"]\nextra = 1\n"),
-        0o600,
-        "not a keyring file",
-    );
-    refuse(
-        "t.toml",
-        &format!("keyrings = [\"{KA}\"]\nto = [\"{KB}\"]\n"),
-        0o600,
-        "rewrap only",
-    );
-    refuse(
-        "b.toml",
-        "keyrings = [\"pkcs11:x?pin-value=hunter2\"\n",
-        0o600,
-        "not a keyring file",
-    );
-    refuse(
-        "w.toml",
-        &format!("keyrings = [\"{KA}\"]\n"),
-        0o620,
-        "writable by group or others",
-    );
-    refuse("e.toml", "keyrings = []\n", 0o600, "at least one");
-    refuse(
-        "s.toml",
-        "keyrings = [\"raw-aes:only-two\"]\n",
-        0o600,
-        "raw-aes keyring spec must be",
-    );
-    let out = env
-        .run(&["decrypt", "-K", "missing.toml", "-o", "m", "scan.enc"])
-        .fails(3);
-    assert!(out.stderr.contains("missing.toml"), "{}", out.stderr);
-    // Neither -k nor -K: clap's usage error.
-    env.run(&["encrypt", "-o", "n.enc", "scan.dcm"]).fails(2);
-    // A readable file without a PIN is fine.
-    env.chmod("k.toml", 0o644);
-    env.run(&["decrypt", "-K", "k.toml", "-o", "back2", "scan.enc"])
-        .ok();
-}
-
-#[cfg(feature = "pkcs11")]
-#[test]
-fn keyring_file_holding_a_pin_must_be_private() {
-    let env = Env::new();
-    let spec = "pkcs11:token=t;object=k?module-path=/nonexistent/module.so&pin-value=hunter2";
-    env.write("p.toml", format!("keyrings = [\"{spec}\"]\n").as_bytes());
-    env.chmod("p.toml", 0o640);
-    let out = env
-        .run(&["encrypt", "-K", "p.toml", "-o", "x.enc", "scan.dcm"])
-        .fails(2);
-    assert!(
-        out.stderr.contains("pin-value") && out.stderr.contains("readable by group or others"),
-        "{}",
-        out.stderr
-    );
-    assert!(!out.stderr.contains("hunter2"));
-    // Private: accepted (then the module is missing: a keyring failure, not the file's), and
-    // no warning about a PIN visible in `ps`.
-    env.chmod("p.toml", 0o600);
-    let out = env.run(&["encrypt", "-K", "p.toml", "-o", "x.enc", "scan.dcm"]);
-    assert_ne!(out.code, 0);
-    assert!(!out.stderr.contains("readable by group"), "{}", out.stderr);
-    assert!(
-        !out.stderr.contains("visible to other users"),
-        "{}",
-        out.stderr
-    );
-    assert!(!out.stderr.contains("hunter2"));
-    // The same spec on the command line still warns.
-    let out = env.run(&["encrypt", "-k", spec, "-o", "x.enc", "scan.dcm"]);
-    assert!(
-        out.stderr.contains("visible to other users"),
-        "{}",
-        out.stderr
-    );
 }

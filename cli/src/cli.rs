@@ -235,7 +235,7 @@ pub struct CommonArgs {
     #[arg(short, long)]
     pub quiet: bool,
     /// INPUT is a folder: process every file in it into the folder -o OUTDIR (same relative
-    /// paths, `.enc` added on encrypt, removed on decrypt).
+    /// paths, `.enc` or --suffix added on encrypt, removed on decrypt).
     #[arg(short, long)]
     pub recursive: bool,
     /// With -r: follow symbolic links (default: skip them).
@@ -358,7 +358,8 @@ pub struct RewrapArgs {
     /// Replace each input with its rewrapped message (atomically, once it fully verified).
     #[arg(long)]
     pub in_place: bool,
-    /// INPUT is a folder: every `*.enc` file in it (to -o OUTDIR, same names, or in place).
+    /// INPUT is a folder: every `*.enc` (or --suffix) file in it (to -o OUTDIR, same names, or
+    /// in place).
     #[arg(short, long)]
     pub recursive: bool,
     /// Rewrap only messages with an EDK of this key (a keyring spec as -k takes).

@@ -1,7 +1,7 @@
 //! `-r/--recursive`: every file of a folder to the same relative path under `-o OUTDIR`.
 //!
-//! - One message per file; `.enc` is added on encrypt and removed on decrypt. On decrypt a
-//!   file whose name does not end in `.enc` is skipped (and named on stderr unless `-q`):
+//! - One message per file; the suffix (`--suffix`, default `.enc`) is added on encrypt and
+//!   removed on decrypt. On decrypt a file whose name does not end in it is skipped (and named on stderr unless `-q`):
 //!   a folder of messages made by `encrypt -r` holds nothing else, and stray files (notes,
 //!   `.DS_Store`) are not messages.
 //! - Symbolic links are skipped unless `--follow-symlinks` (then followed, loops detected);
@@ -275,8 +275,8 @@ fn one(
         let done = op
             .file(&fd_path(&source), &target.path(), &options)
             .map_err(|e| lib_error(&what, e));
-        let (input, output) = (entry.src.display().to_string(), target.shown().display());
-        let output = output.to_string();
+        let input = entry.src.display().to_string();
+        let output = target.shown().display().to_string();
         crate::metadata::record_done(op.verb(), &input, &output, Some(&target.path()), &done)?;
         done.map(|_| ())
     })();
