@@ -72,6 +72,8 @@ pub struct DecryptOptions {
     /// When streaming adapters may release plaintext of signed messages (default: only
     /// after the signature verified).
     pub release: ReleasePolicy,
+    /// Keys that must be in the stored context, with any value.
+    pub expected_keys: Vec<String>,
 }
 
 impl DecryptOptions {
@@ -90,6 +92,29 @@ impl DecryptOptions {
     /// Sets [`release`](Self::release).
     pub fn with_release(mut self, release: ReleasePolicy) -> Self {
         self.release = release;
+        self
+    }
+
+    /// Sets [`expected_keys`](Self::expected_keys): each must be in the stored context, with
+    /// any value.
+    ///
+    /// ```
+    /// use envcrypt::{keyring::RawAesKeyring, Client, DecryptOptions, EncryptionContext, ErrorKind};
+    ///
+    /// let client = Client::new(RawAesKeyring::new("ns", "key", &[1; 32])?);
+    /// let context = EncryptionContext::from_pairs([("purpose", "archive")]);
+    /// let message = client.encrypt(b"x", &context)?;
+    /// let any_purpose = DecryptOptions::default().with_expected_keys(["purpose"]);
+    /// assert!(client.decrypt(&message, &any_purpose).is_ok());
+    /// let a_study = DecryptOptions::default().with_expected_keys(["study"]);
+    /// assert_eq!(client.decrypt(&message, &a_study).unwrap_err().kind(), ErrorKind::Policy);
+    /// # Ok::<(), envcrypt::Error>(())
+    /// ```
+    pub fn with_expected_keys<S: Into<String>>(
+        mut self,
+        keys: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.expected_keys = keys.into_iter().map(Into::into).collect();
         self
     }
 }
@@ -397,6 +422,11 @@ impl Client {
             .clone();
         for (k, v) in options.expected_context.iter() {
             if header.get(k) != Some(v) {
+                return Err(PolicyError::ContextMismatch(k.to_owned()).into());
+            }
+        }
+        for k in &options.expected_keys {
+            if header.get(k).is_none() {
                 return Err(PolicyError::ContextMismatch(k.to_owned()).into());
             }
         }

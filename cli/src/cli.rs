@@ -212,12 +212,18 @@ pub enum KeygenCommand {
 pub struct CommonArgs {
     /// Keyring spec (repeatable): raw-aes:NAMESPACE:NAME:PATH, raw-rsa:..., aws-kms:...,
     /// aws-kms-discovery:..., pkcs11:...
-    #[arg(short, long = "keyring", value_name = "KEYRING", required = true)]
+    #[arg(
+        short,
+        long = "keyring",
+        value_name = "KEYRING",
+        required_unless_present = "keyring_file"
+    )]
     pub keyrings: Vec<String>,
     /// Encryption context pair (repeatable): on encrypt stored in the header, on decrypt
-    /// required to be there with this value. Stored UNENCRYPTED: never patient identifiers.
-    #[arg(short = 'c', long = "context", value_name = "KEY=VALUE", value_parser = parse_pair)]
-    pub context: Vec<(String, String)>,
+    /// required to be there with this value (a bare KEY: with any value). Stored
+    /// UNENCRYPTED: never patient identifiers.
+    #[arg(short = 'c', long = "context", value_name = "KEY=VALUE", value_parser = crate::cli_extra::parse_context)]
+    pub context: Vec<(String, Option<String>)>,
     /// Output file (default: stdout), or the output folder with -r. Written to a temporary
     /// file and renamed into place only on success.
     #[arg(short, long, value_name = "OUT")]
@@ -229,7 +235,7 @@ pub struct CommonArgs {
     #[arg(short, long)]
     pub quiet: bool,
     /// INPUT is a folder: process every file in it into the folder -o OUTDIR (same relative
-    /// paths, `.enc` added on encrypt, removed on decrypt).
+    /// paths, `.enc` or --suffix added on encrypt, removed on decrypt).
     #[arg(short, long)]
     pub recursive: bool,
     /// With -r: follow symbolic links (default: skip them).
@@ -241,6 +247,8 @@ pub struct CommonArgs {
     /// Input file (a folder with -r), or `-` for stdin (the default).
     #[arg(value_name = "INPUT")]
     pub input: Option<PathBuf>,
+    #[command(flatten)]
+    pub extra: crate::cli_extra::ExtraArgs,
 }
 
 #[derive(Debug, Args)]
@@ -311,14 +319,24 @@ pub struct InspectArgs {
 #[derive(Debug, Args)]
 pub struct RewrapArgs {
     /// Keyring spec that opens the messages (repeatable; each tried in turn).
-    #[arg(short, long = "keyring", value_name = "KEYRING", required = true)]
+    #[arg(
+        short,
+        long = "keyring",
+        value_name = "KEYRING",
+        required_unless_present = "keyring_file"
+    )]
     pub keyrings: Vec<String>,
     /// Keyring spec to wrap the new data key for (repeatable; the first generates it).
-    #[arg(long = "to", value_name = "KEYRING", required = true)]
+    #[arg(
+        long = "to",
+        value_name = "KEYRING",
+        required_unless_present = "keyring_file"
+    )]
     pub to: Vec<String>,
-    /// Context pair each message must carry with this value (repeatable).
-    #[arg(short = 'c', long = "context", value_name = "KEY=VALUE", value_parser = parse_pair)]
-    pub context: Vec<(String, String)>,
+    /// Context pair each message must carry with this value, or a bare KEY with any value
+    /// (repeatable).
+    #[arg(short = 'c', long = "context", value_name = "KEY=VALUE", value_parser = crate::cli_extra::parse_context)]
+    pub context: Vec<(String, Option<String>)>,
     /// Context pair kept out of the stored header (repeatable); kept out of the new one too.
     #[arg(long = "required-context", value_name = "KEY=VALUE", value_parser = parse_pair)]
     pub required_context: Vec<(String, String)>,
@@ -340,7 +358,8 @@ pub struct RewrapArgs {
     /// Replace each input with its rewrapped message (atomically, once it fully verified).
     #[arg(long)]
     pub in_place: bool,
-    /// INPUT is a folder: every `*.enc` file in it (to -o OUTDIR, same names, or in place).
+    /// INPUT is a folder: every `*.enc` (or --suffix) file in it (to -o OUTDIR, same names, or
+    /// in place).
     #[arg(short, long)]
     pub recursive: bool,
     /// Rewrap only messages with an EDK of this key (a keyring spec as -k takes).
@@ -358,6 +377,8 @@ pub struct RewrapArgs {
     /// Message file (a folder with -r), or `-` for stdin (the default).
     #[arg(value_name = "INPUT")]
     pub input: Option<PathBuf>,
+    #[command(flatten)]
+    pub extra: crate::cli_extra::ExtraArgs,
 }
 
 /// `--threads N`: 1 to 1024.

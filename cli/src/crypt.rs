@@ -20,7 +20,8 @@ use envcrypt::{
 
 use crate::cli::{CommonArgs, DecryptArgs, EncryptArgs};
 use crate::error::{AppError, EXIT_INTERRUPTED};
-use crate::keyring_spec::{build_keyring, Purpose};
+use crate::keyring_file::{combine, KeyringFile};
+use crate::keyring_spec::{build_parsed, Purpose};
 use crate::output::{
     binary_stdout, check_input_file, check_output_file, display_name, is_std, open_input,
     stdin_file,
@@ -63,6 +64,8 @@ pub struct Done {
     pub stats: StreamStats,
     /// The authenticated header (decrypt), or the new one (rewrap).
     pub header: Option<Header>,
+    /// The source message's header (rewrap).
+    pub source: Option<Header>,
 }
 
 impl Done {
@@ -70,6 +73,7 @@ impl Done {
         Self {
             stats: r.stats,
             header: Some(r.header),
+            source: Some(r.source),
         }
     }
 }
@@ -97,12 +101,14 @@ impl Op<'_> {
                 .map(|stats| Done {
                     stats,
                     header: None,
+                    source: None,
                 }),
             Op::Decrypt { client, options: o } => client
                 .decrypt_file(input, output, o, options)
                 .map(|(header, stats)| Done {
                     stats,
                     header: Some(header),
+                    source: None,
                 }),
             Op::Rewrap(rewrap) => rewrap.file(input, output, options).map(Done::rewrapped),
         }
@@ -121,12 +127,14 @@ impl Op<'_> {
                 .map(|stats| Done {
                     stats,
                     header: None,
+                    source: None,
                 }),
             Op::Decrypt { client, options } => client
                 .decrypt_stream(input, output, options, pipeline)
                 .map(|(header, stats)| Done {
                     stats,
                     header: Some(header),
+                    source: None,
                 }),
             Op::Rewrap(rewrap) => rewrap.stream(input, output, pipeline).map(Done::rewrapped),
         }
@@ -175,10 +183,37 @@ pub fn lib_error(what: &str, e: envcrypt::Error) -> AppError {
     }
 }
 
+/// The `-k` keyrings and those of `-K` for `purpose`, behind the data-key cache with
+/// `--caching`; sets the suffix and opens the metadata output first.
+fn prepare(common: &CommonArgs, purpose: Purpose) -> Result<envcrypt::ClientBuilder, AppError> {
+    let extra = &common.extra;
+    crate::cli_extra::set_suffix(&extra.suffix);
+    let data_to_stdout = !common.recursive && is_std(common.output.as_deref());
+    crate::metadata::open(extra.metadata_output.as_deref(), data_to_stdout)?;
+    let file = match &extra.keyring_file {
+        Some(path) => Some(KeyringFile::read(path, false)?.keyrings),
+        None => None,
+    };
+    let specs = combine(&common.keyrings, file)?;
+    let keyring = build_parsed(&specs, purpose)?;
+    let caching = (common.recursive && extra.caching).then_some(extra);
+    Ok(crate::cli_extra::with_keyring(
+        Client::builder(),
+        keyring,
+        caching,
+    ))
+}
+
 /// `envcrypt encrypt`.
 pub fn run_encrypt(args: &EncryptArgs, provider: &'static CryptoProvider) -> Result<(), AppError> {
     let common = &args.common;
-    let mut context = context_from_pairs(&common.context, "context")?;
+    let (pairs, bare) = crate::cli_extra::split_context(&common.context);
+    if let Some(key) = bare.first() {
+        return Err(AppError::usage(format!(
+            "-c {key:?} without a value: encrypt stores KEY=VALUE pairs (a bare KEY is for decrypt)"
+        )));
+    }
+    let mut context = context_from_pairs(&pairs, "context")?;
     for (k, v) in &args.required_context {
         if context.insert(k.clone(), v.clone()).is_some() {
             return Err(AppError::usage(format!(
@@ -186,9 +221,7 @@ pub fn run_encrypt(args: &EncryptArgs, provider: &'static CryptoProvider) -> Res
             )));
         }
     }
-    let keyring = build_keyring(&common.keyrings, Purpose::Encrypt)?;
-    let client = Client::builder()
-        .keyring(keyring)
+    let client = prepare(common, Purpose::Encrypt)?
         .provider(provider)
         .suite(args.suite)
         .frame_length(args.frame_length)
@@ -205,8 +238,10 @@ pub fn run_encrypt(args: &EncryptArgs, provider: &'static CryptoProvider) -> Res
 /// `envcrypt decrypt`.
 pub fn run_decrypt(args: &DecryptArgs, provider: &'static CryptoProvider) -> Result<(), AppError> {
     let common = &args.common;
+    let (pairs, bare) = crate::cli_extra::split_context(&common.context);
     let options = DecryptOptions::default()
-        .with_expected_context(context_from_pairs(&common.context, "context")?)
+        .with_expected_context(context_from_pairs(&pairs, "context")?)
+        .with_expected_keys(bare)
         .with_required_context(context_from_pairs(
             &args.required_context,
             "required context",
@@ -215,9 +250,7 @@ pub fn run_decrypt(args: &DecryptArgs, provider: &'static CryptoProvider) -> Res
             true => ReleasePolicy::UnverifiedStream,
             false => ReleasePolicy::Verified,
         });
-    let keyring = build_keyring(&common.keyrings, Purpose::Decrypt)?;
-    let mut builder = Client::builder()
-        .keyring(keyring)
+    let mut builder = prepare(common, Purpose::Decrypt)?
         .provider(provider)
         .commitment_policy(if args.allow_v1 {
             CommitmentPolicy::RequireEncryptAllowDecrypt
@@ -264,8 +297,26 @@ fn run(common: &CommonArgs, op: Op<'_>) -> Result<(), AppError> {
     .map(|_| ())
 }
 
-/// One input (file or stdin) to one output (file or stdout).
+/// One input (file or stdin) to one output (file or stdout), and its metadata line.
 pub fn single(
+    op: Op<'_>,
+    input: Option<&Path>,
+    output: Option<&Path>,
+    settings: &Settings,
+) -> Result<Done, AppError> {
+    let done = single_inner(op, input, output, settings);
+    let written = output.filter(|_| !is_std(output));
+    crate::metadata::record_done(
+        op.verb(),
+        &crate::metadata::name(input),
+        &crate::metadata::name(output),
+        written,
+        &done,
+    )?;
+    done
+}
+
+fn single_inner(
     op: Op<'_>,
     input: Option<&Path>,
     output: Option<&Path>,
@@ -318,12 +369,20 @@ pub fn single(
                 read: 0,
                 refused: &refused,
             };
-            op.stream(reader, stdout, &settings.pipeline).map_err(|e| {
-                match refused.load(Ordering::Relaxed) {
+            let mut capture = crate::metadata::Capture {
+                inner: stdout,
+                head: Vec::new(),
+            };
+            let mut done = op
+                .stream(reader, &mut capture, &settings.pipeline)
+                .map_err(|e| match refused.load(Ordering::Relaxed) {
                     true => interrupted(&what),
                     false => lib_error(&what, e),
-                }
-            })?
+                })?;
+            if done.header.is_none() && crate::metadata::enabled() {
+                done.header = crate::metadata::header_of(&capture.head);
+            }
+            done
         }
         (None, None) => unreachable!("no output and no stdout"),
     };

@@ -104,6 +104,18 @@ impl fmt::Display for AppError {
     }
 }
 
+/// The name of an exit code's kind, for metadata lines.
+pub fn kind_name(code: u8) -> &'static str {
+    match code {
+        EXIT_DATA => "data",
+        EXIT_USAGE => "usage",
+        EXIT_IO => "io",
+        EXIT_UNAVAILABLE => "keyring",
+        EXIT_INTERRUPTED => "interrupted",
+        _ => "other",
+    }
+}
+
 /// Exit code for a library error, from its stable kind.
 pub fn exit_code(e: &envcrypt::Error) -> u8 {
     use envcrypt::ErrorKind;

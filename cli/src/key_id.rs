@@ -64,18 +64,18 @@ pub fn of_edk(edk: &EncryptedDataKey) -> KeyId {
 /// For `aws-kms` this is the key as given: EDKs carry the key ARN, so an alias or a bare
 /// key id never matches an EDK.
 pub fn of_spec(spec: &KeyringSpec) -> Option<KeyId> {
-    match spec {
-        KeyringSpec::RawAes {
-            namespace, name, ..
-        } => Some(KeyId::new(namespace, name)),
-        KeyringSpec::RawRsa(rsa) => Some(KeyId::new(rsa.namespace(), rsa.name())),
+    use envcrypt::keyring::spec::KeyringSpec as Spec;
+    match spec.inner() {
+        Spec::RawAes(aes) => Some(KeyId::new(&aes.namespace, &aes.name)),
+        Spec::RawRsa(rsa) => Some(KeyId::new(&rsa.namespace, &rsa.name)),
         #[cfg(feature = "aws-kms")]
-        KeyringSpec::Kms(crate::kms::KmsSpec::Key(key)) => Some(KeyId::new(KMS_PROVIDER_ID, key)),
-        #[cfg(feature = "aws-kms")]
-        KeyringSpec::Kms(crate::kms::KmsSpec::Discovery(_)) => None,
+        Spec::Kms(envcrypt::keyring::spec::KmsSpec::Key { key, .. }) => {
+            Some(KeyId::new(KMS_PROVIDER_ID, key))
+        }
         #[cfg(feature = "pkcs11")]
-        KeyringSpec::Pkcs11(p11) => Some(KeyId::new(p11.namespace(), p11.name())),
-        KeyringSpec::NotYetSupported(_) => None,
+        Spec::Pkcs11(p11) => Some(KeyId::new(p11.config().namespace(), p11.config().name())),
+        // Discovery names no single key.
+        _ => None,
     }
 }
 

@@ -7,6 +7,7 @@
 compile_error!("the envcrypt tool supports Unix systems only (it opens files relative to directory handles, with Unix modes)");
 
 mod cli;
+mod cli_extra;
 mod crypt;
 mod demo;
 mod error;
@@ -15,17 +16,13 @@ mod interrupt;
 mod inventory;
 mod key_id;
 mod keygen;
+mod keyring_file;
 mod keyring_spec;
-#[cfg(feature = "aws-kms")]
-mod kms;
+mod metadata;
 mod out_dir;
 mod output;
-#[cfg(feature = "pkcs11")]
-mod pkcs11;
 mod progress;
-mod raw_rsa;
 mod rewrap;
-mod secret_file;
 mod sha256;
 mod walk;
 

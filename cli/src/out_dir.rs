@@ -220,6 +220,11 @@ impl Target<'_> {
 
     /// The path to hand to the library's file API: through `/proc/self/fd` when it works
     /// (pinned to the checked folder), else the checked path.
+    /// The output's path as the user named it (OUTDIR joined with the relative path).
+    pub fn shown(&self) -> &Path {
+        &self.shown
+    }
+
     pub fn path(&self) -> PathBuf {
         if self.proc_fd {
             fd_path(self.dir).join(self.name)

@@ -27,7 +27,8 @@ use crate::cli::RewrapArgs;
 use crate::crypt::{context_from_pairs, lib_error, single, Op, Settings};
 use crate::error::{AppError, EXIT_INTERRUPTED};
 use crate::key_id::{self, KeyId};
-use crate::keyring_spec::{build_keyring, KeyringSpec, Purpose};
+use crate::keyring_file::{combine, KeyringFile};
+use crate::keyring_spec::{build_parsed, KeyringSpec, Purpose};
 use crate::out_dir::{check_apart, OutDir};
 use crate::progress::Progress;
 use crate::walk::{priority, regular_files, Listed};
@@ -40,8 +41,15 @@ const MAX_FILE_JOBS: usize = 8;
 /// `envcrypt rewrap`.
 pub fn run(args: &RewrapArgs, provider: &'static CryptoProvider) -> Result<(), AppError> {
     crate::interrupt::install();
+    let extra = &args.extra;
+    crate::cli_extra::set_suffix(&extra.suffix);
+    let data_to_stdout =
+        !args.recursive && !args.in_place && crate::output::is_std(args.output.as_deref());
+    crate::metadata::open(extra.metadata_output.as_deref(), data_to_stdout)?;
+    let (pairs, bare) = crate::cli_extra::split_context(&args.context);
     let decrypt = DecryptOptions::default()
-        .with_expected_context(context_from_pairs(&args.context, "context")?)
+        .with_expected_context(context_from_pairs(&pairs, "context")?)
+        .with_expected_keys(bare)
         .with_required_context(context_from_pairs(
             &args.required_context,
             "required context",
@@ -53,20 +61,37 @@ pub fn run(args: &RewrapArgs, provider: &'static CryptoProvider) -> Result<(), A
     if let Some(suite) = args.suite {
         options = options.with_suite(suite);
     }
-    let from = Client::builder()
-        .keyring(build_keyring(&args.keyrings, Purpose::Decrypt)?)
-        .provider(provider)
-        .commitment_policy(match args.allow_v1 {
-            true => CommitmentPolicy::RequireEncryptAllowDecrypt,
-            false => CommitmentPolicy::RequireEncryptRequireDecrypt,
-        })
-        .build()
-        .map_err(|e| AppError::lib("rewrap", e))?;
-    let to = Client::builder()
-        .keyring(build_keyring(&args.to, Purpose::Encrypt)?)
-        .provider(provider)
-        .build()
-        .map_err(|e| AppError::lib("rewrap", e))?;
+    let file = match &extra.keyring_file {
+        Some(path) => Some(KeyringFile::read(path, true)?),
+        None => None,
+    };
+    let (file_from, file_to) = file.map(|f| (f.keyrings, f.to)).unzip();
+    let from_specs = combine(&args.keyrings, file_from)?;
+    let to_specs = combine(&args.to, file_to)?;
+    if to_specs.is_empty() {
+        return Err(AppError::usage("at least one --to keyring is required"));
+    }
+    let caching = args.recursive && extra.caching;
+    let from = crate::cli_extra::with_keyring(
+        Client::builder(),
+        build_parsed(&from_specs, Purpose::Decrypt)?,
+        caching.then_some(extra),
+    )
+    .provider(provider)
+    .commitment_policy(match args.allow_v1 {
+        true => CommitmentPolicy::RequireEncryptAllowDecrypt,
+        false => CommitmentPolicy::RequireEncryptRequireDecrypt,
+    })
+    .build()
+    .map_err(|e| AppError::lib("rewrap", e))?;
+    let to = crate::cli_extra::with_keyring(
+        Client::builder(),
+        build_parsed(&to_specs, Purpose::Encrypt)?,
+        caching.then_some(extra),
+    )
+    .provider(provider)
+    .build()
+    .map_err(|e| AppError::lib("rewrap", e))?;
     let rewrap = Rewrap::new(&from, &to).with_options(options);
     let settings = Settings::from_flags(args.force, args.quiet, args.threads);
     let input = args.input.as_deref();
@@ -90,7 +115,7 @@ pub fn run(args: &RewrapArgs, provider: &'static CryptoProvider) -> Result<(), A
             "-r and --in-place need a file or folder INPUT, not stdin",
         ));
     };
-    let skip = Skip::new(args, provider, decrypt)?;
+    let skip = Skip::new(args, &to_specs, provider, decrypt)?;
     let run = Run {
         rewrap: &rewrap,
         skip: &skip,
@@ -148,7 +173,7 @@ impl File {
     }
 }
 
-/// The `*.enc` files under `input` (links and special files are skipped by the walk).
+/// The files under `input` whose names end in the suffix (`--suffix`, default `.enc`) (links and special files are skipped by the walk).
 fn list(input: &Path) -> Result<Vec<File>, AppError> {
     let listing = regular_files(input)?;
     if let Some((_, e)) = listing.failures.into_iter().next() {
@@ -157,7 +182,12 @@ fn list(input: &Path) -> Result<Vec<File>, AppError> {
     Ok(listing
         .files
         .into_iter()
-        .filter(|f| f.path().extension().is_some_and(|e| e == "enc"))
+        .filter(|f| {
+            let suffix = crate::cli_extra::suffix().as_bytes();
+            f.path()
+                .file_name()
+                .is_some_and(|n| n.len() > suffix.len() && n.as_encoded_bytes().ends_with(suffix))
+        })
         .map(File::Listed)
         .collect())
 }
@@ -176,6 +206,7 @@ struct Skip {
 impl Skip {
     fn new(
         args: &RewrapArgs,
+        to_specs: &[KeyringSpec],
         provider: &'static CryptoProvider,
         decrypt: DecryptOptions,
     ) -> Result<Self, AppError> {
@@ -188,9 +219,8 @@ impl Skip {
         let mut to = BTreeSet::new();
         // The `--to` keyrings that can open a header (a public RSA key cannot), built once.
         let mut openers = Vec::new();
-        for spec in &args.to {
-            let parsed = KeyringSpec::parse(spec)?;
-            to.extend(key_id::of_spec(&parsed));
+        for parsed in to_specs {
+            to.extend(key_id::of_spec(parsed));
             if let Ok(keyring) = parsed.build(Purpose::Decrypt) {
                 openers.push(keyring);
             }
@@ -339,9 +369,11 @@ impl Run<'_> {
             return Ok(Outcome::Skipped(why));
         }
         let what = format!("rewrap {}", file.path().display());
+        let mut shown = file.path().to_path_buf();
         let done = match (target, file) {
             (Some((out, rel)), File::Listed(listed)) => {
                 let target = out.target(rel)?;
+                shown = target.shown().to_path_buf();
                 target.check(self.settings.force, listed.id())?;
                 let source = listed.open()?;
                 let source = crate::out_dir::fd_path(&source);
@@ -349,8 +381,16 @@ impl Run<'_> {
             }
             _ => self.rewrap.file_in_place(file.path(), options),
         };
+        let done = done.map_err(|e| lib_error(&what, e));
+        crate::metadata::record(crate::metadata::Line {
+            op: "rewrap",
+            input: &file.path().display().to_string(),
+            output: &shown.display().to_string(),
+            header: done.as_ref().ok().map(|d| &d.header),
+            opened: done.as_ref().ok().map(|d| &d.source),
+            error: done.as_ref().err(),
+        })?;
         done.map(|_| Outcome::Rewrapped)
-            .map_err(|e| lib_error(&what, e))
     }
 
     fn report(

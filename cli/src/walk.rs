@@ -1,7 +1,7 @@
 //! `-r/--recursive`: every file of a folder to the same relative path under `-o OUTDIR`.
 //!
-//! - One message per file; `.enc` is added on encrypt and removed on decrypt. On decrypt a
-//!   file whose name does not end in `.enc` is skipped (and named on stderr unless `-q`):
+//! - One message per file; the suffix (`--suffix`, default `.enc`) is added on encrypt and
+//!   removed on decrypt. On decrypt a file whose name does not end in it is skipped (and named on stderr unless `-q`):
 //!   a folder of messages made by `encrypt -r` holds nothing else, and stray files (notes,
 //!   `.DS_Store`) are not messages.
 //! - Symbolic links are skipped unless `--follow-symlinks` (then followed, loops detected);
@@ -40,8 +40,6 @@ use crate::error::{AppError, EXIT_DATA, EXIT_INTERRUPTED, EXIT_IO, EXIT_UNAVAILA
 use crate::out_dir::{check_apart, fd_path, OutDir};
 use crate::progress::Progress;
 
-/// The suffix of messages.
-const SUFFIX: &str = ".enc";
 /// Files up to this size are processed on one thread each (several files run at once).
 const SMALL_FILE: u64 = 4 << 20;
 /// Most files processed at once.
@@ -274,9 +272,13 @@ fn one(
             .with_cancel(crate::interrupt::flag());
         let what = format!("{} {}", op.verb(), entry.src.display());
         // The library reopens the input through our descriptor: the file checked above.
-        op.file(&fd_path(&source), &target.path(), &options)
-            .map(|_| ())
-            .map_err(|e| lib_error(&what, e))
+        let done = op
+            .file(&fd_path(&source), &target.path(), &options)
+            .map_err(|e| lib_error(&what, e));
+        let input = entry.src.display().to_string();
+        let output = target.shown().display().to_string();
+        crate::metadata::record_done(op.verb(), &input, &output, Some(&target.path()), &done)?;
+        done.map(|_| ())
     })();
     tracker.complete(entry.size);
     result
@@ -380,15 +382,13 @@ fn walk(
                 match strip_suffix(&name) {
                     Some(n) => n,
                     None => {
-                        found
-                            .skipped
-                            .push((path, "name does not end in .enc (not decrypted)"));
+                        found.skipped.push((path, crate::cli_extra::not_suffixed()));
                         continue;
                     }
                 }
             } else {
                 let mut n = name.clone();
-                n.push(SUFFIX);
+                n.push(crate::cli_extra::suffix());
                 n
             };
             found.files.push(Entry {
@@ -501,7 +501,7 @@ pub fn regular_files(input: &Path) -> Result<Listing, AppError> {
 fn strip_suffix(name: &OsString) -> Option<OsString> {
     use std::os::unix::ffi::OsStrExt;
     let bytes = name.as_bytes();
-    let stem = bytes.strip_suffix(SUFFIX.as_bytes())?;
+    let stem = bytes.strip_suffix(crate::cli_extra::suffix().as_bytes())?;
     (!matches!(stem, b"" | b"." | b"..")).then(|| std::ffi::OsStr::from_bytes(stem).to_owned())
 }
 

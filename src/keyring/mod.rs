@@ -14,6 +14,7 @@ pub mod pkcs11;
 mod raw_aes;
 mod raw_aes_edk;
 mod raw_rsa;
+pub mod spec;
 
 use std::sync::Arc;
 
@@ -26,6 +27,7 @@ pub use multi::MultiKeyring;
 pub use pkcs11::{Pkcs11Config, Pkcs11KeyKind, Pkcs11Keyring};
 pub use raw_aes::RawAesKeyring;
 pub use raw_rsa::RawRsaKeyring;
+pub use spec::{from_spec, KeyringSpec, SpecError};
 
 pub use crate::error::KeyringError;
 use crate::format::EncryptedDataKey;
