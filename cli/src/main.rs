@@ -10,6 +10,7 @@ mod error;
 mod inspect;
 mod interrupt;
 mod inventory;
+mod json;
 mod key_id;
 mod keygen;
 mod keyring_spec;
