@@ -16,6 +16,12 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "NAME")]
     pub provider: Option<String>,
 
+    /// Log what the tool does to stderr: -v operations (info), -vv details (debug). Default:
+    /// warnings only; RUST_LOG, if set, takes precedence. Never logs keys, PINs, context
+    /// values or data.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
     #[command(subcommand)]
     pub command: Command,
 }

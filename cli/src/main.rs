@@ -11,11 +11,13 @@ mod inspect;
 mod interrupt;
 mod inventory;
 mod json;
+mod json;
 mod key_id;
 mod keygen;
 mod keyring_spec;
 #[cfg(feature = "aws-kms")]
 mod kms;
+mod logging;
 mod out_dir;
 mod output;
 #[cfg(feature = "pkcs11")]
@@ -53,6 +55,7 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<(), AppError> {
+    logging::init(cli.verbose);
     let provider = provider(cli.provider.as_deref())?;
     match &cli.command {
         Command::Demo(args) => demo::run(args, provider),

@@ -7,6 +7,7 @@
 
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
@@ -15,6 +16,23 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 const HZ: u8 = 10;
 /// Time between two redraws when nothing moved (the clock and rate still change).
 const TICK: Duration = Duration::from_millis(100);
+
+/// The bar on screen, if any, so that log lines ([`suspend`]) do not break through it.
+static SHOWN: Mutex<Option<ProgressBar>> = Mutex::new(None);
+
+/// Runs `f` (a write to stderr) with the bar on screen, if any, hidden meanwhile.
+pub fn suspend<R>(f: impl FnOnce() -> R) -> R {
+    let shown = SHOWN.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    match shown {
+        Some(bar) => bar.suspend(f),
+        None => f(),
+    }
+}
+
+/// Records the bar on screen (None: none).
+fn set_shown(bar: Option<&ProgressBar>) {
+    *SHOWN.lock().unwrap_or_else(|e| e.into_inner()) = bar.cloned();
+}
 
 /// Whether a progress bar should be drawn: stderr is a terminal, `-q` is off and the
 /// terminal is not `dumb`.
@@ -58,6 +76,7 @@ impl Progress {
         };
         progress.show_files();
         if let Some(bar) = &progress.bar {
+            set_shown(Some(bar));
             bar.enable_steady_tick(TICK);
         }
         progress
@@ -98,6 +117,7 @@ impl Progress {
     /// Stops drawing and leaves the final state (with the time taken) on its own line.
     pub fn finish(mut self) {
         if let Some(bar) = self.bar.take() {
+            set_shown(None);
             bar.set_style(style(bar.length().is_some(), true));
             bar.finish();
             eprintln!();
@@ -110,6 +130,7 @@ impl Drop for Progress {
     /// starts on a clean line.
     fn drop(&mut self) {
         if let Some(bar) = self.bar.take() {
+            set_shown(None);
             bar.finish_and_clear();
         }
     }
