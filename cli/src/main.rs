@@ -27,6 +27,7 @@ mod raw_rsa;
 mod rewrap;
 mod secret_file;
 mod sha256;
+mod tree;
 mod walk;
 
 use std::process::ExitCode;
