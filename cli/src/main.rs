@@ -4,13 +4,13 @@
 //! `CLI.md`. Run `envcrypt demo` for a round trip on a synthetic image with a local key.
 
 mod cli;
+mod completions;
 mod crypt;
 mod demo;
 mod error;
 mod inspect;
 mod interrupt;
 mod inventory;
-mod json;
 mod json;
 mod key_id;
 mod keygen;
@@ -81,6 +81,8 @@ fn run(cli: Cli) -> Result<(), AppError> {
             inspect::info(provider);
             Ok(())
         }
+        Command::Completions { shell } => completions::completions(*shell),
+        Command::Manpage => completions::manpage(),
     }
 }
 
