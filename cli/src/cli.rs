@@ -16,9 +16,9 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "NAME")]
     pub provider: Option<String>,
 
-    /// Log what the tool does to stderr: -v operations (info), -vv details (debug). Default:
-    /// warnings only; RUST_LOG, if set, takes precedence. Never logs keys, PINs, context
-    /// values or data.
+    /// Log what the tool does to stderr: -v operations (info), -vv details (debug, and other
+    /// crates' warnings). Default: envcrypt's warnings only; RUST_LOG, if set, takes
+    /// precedence. Never logs keys, PINs, context values or data.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
