@@ -352,3 +352,31 @@ fn manpage_is_roff_for_envcrypt_1() {
         assert!(page.contains(&name), "{name} missing from the manual page");
     }
 }
+
+/// Other crates' events stay off stderr unless -vv: the AWS SDK warns about a missing config
+/// file, which would add lines to the one-line error of CLI.md.
+#[cfg(feature = "aws-kms")]
+#[test]
+fn other_crates_warnings_only_at_vv() {
+    let env = env();
+    let key = "aws-kms:arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    let vars = [
+        ("AWS_CONFIG_FILE", "no-aws-config"),
+        ("AWS_SHARED_CREDENTIALS_FILE", "no-aws-credentials"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+        ("AWS_SECRET_ACCESS_KEY", "secret-example"),
+        // Nothing listens there: the keyring cannot be reached (exit 4).
+        ("AWS_ENDPOINT_URL_KMS", "http://127.0.0.1:9"),
+        ("AWS_MAX_ATTEMPTS", "1"),
+    ];
+    let args = ["encrypt", "-k", key, "-o", "m.enc", "plain.txt"];
+    run_env(&env, &args, &vars).fails(4);
+    let mut verbose = vec!["-vv"];
+    verbose.extend(args);
+    let out = run_env(&env, &verbose, &vars);
+    assert_eq!(out.code, 4, "{}", out.stderr);
+    assert!(out.stderr.contains("WARN aws_"), "{}", out.stderr);
+    assert!(!out.stderr.contains("secret-example"), "{}", out.stderr);
+    assert!(!env.exists("m.enc"));
+}
