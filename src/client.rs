@@ -10,7 +10,7 @@ use crate::engine::{DecryptConfig, Decryptor, Encryptor, DEFAULT_FRAME_LENGTH};
 use crate::error::{ConfigError, Error, FormatError, PolicyError};
 use crate::format::{AlgorithmSuite, EncryptionContext, Header, MAX_FRAME_LENGTH};
 use crate::keyring::Keyring;
-use crate::materials::{DefaultMaterialsManager, EncryptionRequest, MaterialsManager};
+use crate::materials::{log, DefaultMaterialsManager, EncryptionRequest, MaterialsManager};
 use crate::pipeline::{PipelineOptions, StreamStats};
 use crate::policy::{CommitmentPolicy, ReleasePolicy, SignaturePolicy};
 use crate::stream::{DecryptingReader, EncryptingWriter, HeaderRead};
@@ -387,7 +387,9 @@ impl Client {
         if materials.suite != plan.suite {
             return Err(PolicyError::InvalidMaterials("suite differs from the request").into());
         }
-        Encryptor::new(materials, plan.frame_length)
+        let enc = Encryptor::new(materials, plan.frame_length)?;
+        log::encrypt_started(enc.header());
+        Ok(enc)
     }
 
     /// The client's own encryption settings, as a plan to adjust.
@@ -432,7 +434,11 @@ impl Client {
         }
         let request = decryptor.materials_request(self.provider, &options.required_context)?;
         let materials = self.cmm.decryption_materials(request).await?;
-        decryptor.set_materials(materials)
+        decryptor.set_materials(materials)?;
+        if let Some(h) = decryptor.header() {
+            log::started("decrypt", &h.header);
+        }
+        Ok(())
     }
 
     /// Blocking form of [`unlock_async`](Self::unlock_async).
@@ -471,7 +477,12 @@ impl Client {
         options: &PipelineOptions,
     ) -> Result<(), Error> {
         let enc = self.encryptor(context, Some(plaintext.len() as u64))?;
-        crate::pipeline::slice::encrypt(enc, plaintext, out, options)
+        let id = log::written_message_id(enc.header());
+        let result = crate::pipeline::slice::encrypt(enc, plaintext, out, options);
+        log::finished("encrypt", &id, &result, |_| {
+            (plaintext.len() as u64, out.len() as u64)
+        });
+        result
     }
 
     /// Decrypts one whole message. Nothing is returned unless every byte verified.
@@ -512,8 +523,11 @@ impl Client {
                 .ok_or(Error::Internal("no header after it was authenticated"))?
                 .header
                 .clone();
-            crate::pipeline::slice::decrypt(&mut dec, &message[pos..], out, pipeline)?;
-            Ok(header)
+            let body = crate::pipeline::slice::decrypt(&mut dec, &message[pos..], out, pipeline);
+            log::finished("decrypt", &header.message_id, &body, |_| {
+                (message.len() as u64, out.len() as u64)
+            });
+            body.map(|()| header)
         })();
         if result.is_err() {
             out.zeroize();
@@ -531,7 +545,10 @@ impl Client {
         options: &PipelineOptions,
     ) -> Result<StreamStats, Error> {
         let enc = self.encryptor(context, None)?;
-        crate::pipeline::encrypt::run(enc, input, output, options)
+        let id = log::written_message_id(enc.header());
+        let result = crate::pipeline::encrypt::run(enc, input, output, options);
+        log::finished("encrypt", &id, &result, |s| (s.bytes_in, s.bytes_out));
+        result
     }
 
     /// Decrypts one message from `input` to `output` through the parallel frame pipeline.
@@ -572,9 +589,16 @@ impl Client {
         let mut body_start = std::io::Cursor::new(header_read.buf);
         body_start.set_position(header_len);
         let body = body_start.chain(input);
-        let mut stats = crate::pipeline::decrypt::run(decryptor, body, output, pipeline, release)?;
-        stats.bytes_in += header_len;
-        Ok((header, stats))
+        let result = crate::pipeline::decrypt::run(decryptor, body, output, pipeline, release).map(
+            |mut stats| {
+                stats.bytes_in += header_len;
+                stats
+            },
+        );
+        log::finished("decrypt", &header.message_id, &result, |s| {
+            (s.bytes_in, s.bytes_out)
+        });
+        Ok((header, result?))
     }
 
     /// Reads the header from `input`, gets the data key from the materials manager and

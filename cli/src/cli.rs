@@ -16,6 +16,12 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "NAME")]
     pub provider: Option<String>,
 
+    /// Log what the tool does to stderr: -v operations (info), -vv details (debug, and other
+    /// crates' warnings). Default: envcrypt's warnings only; RUST_LOG, if set, takes
+    /// precedence. Never logs keys, PINs, context values or data.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -28,6 +34,9 @@ Examples:
   envcrypt decrypt -k raw-aes:hospital-a:imaging-2026:site.key -o scan.dcm scan.dcm.enc
   envcrypt inspect scan.dcm.enc
   tar c study/ | envcrypt encrypt -k raw-aes:hospital-a:imaging-2026:site.key > study.tar.enc
+  envcrypt completions bash > ~/.local/share/bash-completion/completions/envcrypt
+  envcrypt manpage > ~/.local/share/man/man1/envcrypt.1   # then: man envcrypt
+  envcrypt -v decrypt ...                         # log steps to stderr (-vv: details)
 
 Exit codes: 0 ok, 1 authentication or policy failure (tampered, truncated, wrong key, context \
 mismatch), 2 usage, 3 I/O, 4 keyring unreachable or refused.
@@ -136,6 +145,18 @@ Example:
   envcrypt --provider rust-crypto info
   {\"version\": \"0.1.0\", \"provider\": \"rust-crypto\", \"fips\": false, \"providers\": [...], \"keyrings\": [...]}";
 
+const COMPLETIONS_HELP: &str = "\
+Examples:
+  envcrypt completions bash > ~/.local/share/bash-completion/completions/envcrypt
+  envcrypt completions zsh > ~/.zfunc/_envcrypt      # with fpath+=(~/.zfunc) in .zshrc
+  envcrypt completions fish > ~/.config/fish/completions/envcrypt.fish";
+
+const MANPAGE_HELP: &str = "\
+Install it where man looks, then read it with `man envcrypt`:
+  mkdir -p ~/.local/share/man/man1
+  envcrypt manpage > ~/.local/share/man/man1/envcrypt.1
+or system-wide: envcrypt manpage | sudo tee /usr/local/share/man/man1/envcrypt.1 >/dev/null";
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Round trip on a synthetic DICOM-like image with a local key: encrypt, inspect,
@@ -162,6 +183,16 @@ pub enum Command {
     /// Print version and crypto provider information as one JSON object.
     #[command(after_help = INFO_HELP)]
     Info,
+    /// Print a shell completion script to stdout (bash, zsh, fish, elvish, powershell).
+    #[command(after_help = COMPLETIONS_HELP)]
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page envcrypt(1) (roff) to stdout.
+    #[command(after_help = MANPAGE_HELP)]
+    Manpage,
 }
 
 #[derive(Debug, Args)]

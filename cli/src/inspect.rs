@@ -1,17 +1,17 @@
 //! `inspect` (a message header as JSON) and `info` (version and providers as JSON).
-//!
-//! serde_json here does not preserve key order, so objects are written in the order of
-//! `CLI.md` by hand; serde_json only escapes strings.
 
 use std::io::Read;
 use std::path::Path;
 
 use base64::Engine as _;
 use envcrypt::crypto::CryptoProvider;
-use envcrypt::format::{parse_header, ContentType, HeaderLimits, ParsedHeader};
+use envcrypt::format::{parse_header, ContentType, Header, HeaderLimits, ParsedHeader};
 use envcrypt::{Error, FormatError};
 
+use serde::Serialize;
+
 use crate::error::AppError;
+use crate::json;
 use crate::output::{display_name, open_input};
 
 /// Largest header `inspect` reads (a header can reach a few MB with many large EDKs).
@@ -67,25 +67,6 @@ pub fn read_header(r: &mut impl Read, name: &str) -> Result<ParsedHeader, AppErr
 pub fn header_json(parsed: &ParsedHeader, name: &str) -> Result<String, AppError> {
     let h = &parsed.header;
     let b64 = base64::engine::general_purpose::STANDARD;
-    let context = h
-        .encryption_context
-        .iter()
-        .map(|(k, v)| format!("{}: {}", json_str(k), json_str(v)))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let edks = h
-        .encrypted_data_keys
-        .iter()
-        .map(|edk| {
-            format!(
-                "{{\"provider_id\": {}, \"provider_info\": {}, \"ciphertext_length\": {}}}",
-                json_str(&edk.provider_id),
-                json_str(&b64.encode(&edk.provider_info)),
-                edk.ciphertext.len()
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(", ");
     let content_type = match h.content_type {
         ContentType::Framed => "framed",
         ContentType::NonFramed => "non-framed",
@@ -95,42 +76,79 @@ pub fn header_json(parsed: &ParsedHeader, name: &str) -> Result<String, AppError
             )))
         }
     };
-    Ok(format!(
-        "{{\"version\": {}, \"suite_id\": \"{:#06x}\", \"suite\": {}, \"message_id\": \"{}\", \
-         \"encryption_context\": {{{}}}, \"encrypted_data_keys\": [{}], \
-         \"content_type\": \"{}\", \"frame_length\": {}, \"header_length\": {}}}",
-        h.version.byte(),
-        h.suite.id(),
-        json_str(h.suite.name()),
-        hex(&h.message_id),
-        context,
-        edks,
+    Ok(json::to_line(&HeaderJson {
+        version: h.version.byte(),
+        suite_id: format!("{:#06x}", h.suite.id()),
+        suite: h.suite.name(),
+        message_id: hex::encode(&h.message_id),
+        encryption_context: Context(h),
+        encrypted_data_keys: h
+            .encrypted_data_keys
+            .iter()
+            .map(|edk| EdkJson {
+                provider_id: &edk.provider_id,
+                provider_info: b64.encode(&edk.provider_info),
+                ciphertext_length: edk.ciphertext.len(),
+            })
+            .collect(),
         content_type,
-        h.frame_length,
-        parsed.bytes().len(),
-    ))
+        frame_length: h.frame_length,
+        header_length: parsed.bytes().len(),
+    }))
+}
+
+/// What `inspect` prints (fields in the order of `CLI.md`).
+#[derive(Serialize)]
+struct HeaderJson<'a> {
+    version: u8,
+    suite_id: String,
+    suite: &'a str,
+    message_id: String,
+    encryption_context: Context<'a>,
+    encrypted_data_keys: Vec<EdkJson<'a>>,
+    content_type: &'a str,
+    frame_length: u32,
+    header_length: usize,
+}
+
+/// The stored encryption context, as an object in the header's (sorted) order.
+struct Context<'a>(&'a Header);
+
+impl Serialize for Context<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.encryption_context.iter())
+    }
+}
+
+/// One encrypted data key in `inspect`.
+#[derive(Serialize)]
+struct EdkJson<'a> {
+    provider_id: &'a str,
+    provider_info: String,
+    ciphertext_length: usize,
+}
+
+/// What `info` prints (fields in the order of `CLI.md`).
+#[derive(Serialize)]
+struct InfoJson<'a> {
+    version: &'a str,
+    provider: &'a str,
+    fips: bool,
+    providers: Vec<&'a str>,
+    keyrings: Vec<&'a str>,
 }
 
 /// `envcrypt info`.
 pub fn info(provider: &CryptoProvider) {
-    let list =
-        |names: &mut dyn Iterator<Item = &str>| names.map(json_str).collect::<Vec<_>>().join(", ");
-    let providers = list(&mut envcrypt::crypto::providers().iter().map(|p| p.name));
-    let keyrings = list(&mut crate::keyring_spec::supported().into_iter());
-    println!(
-        "{{\"version\": {}, \"provider\": {}, \"fips\": {}, \"providers\": [{}], \"keyrings\": [{}]}}",
-        json_str(env!("CARGO_PKG_VERSION")),
-        json_str(provider.name),
-        provider.fips(),
-        providers,
-        keyrings
-    );
-}
-
-fn json_str(s: &str) -> String {
-    serde_json::Value::from(s).to_string()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    let info = InfoJson {
+        version: env!("CARGO_PKG_VERSION"),
+        provider: provider.name,
+        fips: provider.fips(),
+        providers: envcrypt::crypto::providers()
+            .iter()
+            .map(|p| p.name)
+            .collect(),
+        keyrings: crate::keyring_spec::supported(),
+    };
+    println!("{}", json::to_line(&info));
 }

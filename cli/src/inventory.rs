@@ -1,7 +1,6 @@
 //! `inspect --summary [-r] [--require-key SPEC] PATH...`: the key inventory of messages.
 //!
-//! One JSON object on stdout, fields in the order of `CLI.md` (written by hand, as in
-//! `inspect`):
+//! One JSON object on stdout, fields in the order of `CLI.md`:
 //! `{"files": N, "bytes": B, "keys": [{"provider_id": .., "key": .., "files": n, "bytes": b}],
 //! "unreadable": [..]}`, and with `--require-key` also `"missing_key": [..]`.
 //!
@@ -34,8 +33,11 @@ use envcrypt::crypto::CryptoProvider;
 use envcrypt::format::ParsedHeader;
 use envcrypt::{Client, CommitmentPolicy, DecryptOptions};
 
+use serde::Serialize;
+
 use crate::cli::InspectArgs;
 use crate::error::{exit_code, AppError, EXIT_DATA, EXIT_INTERRUPTED, EXIT_IO, EXIT_UNAVAILABLE};
+use crate::json;
 use crate::key_id::{self, KeyId};
 use crate::keyring_spec::{KeyringSpec, Purpose};
 
@@ -203,31 +205,22 @@ impl Inventory {
 
     /// The JSON object of `CLI.md`.
     fn json(&self) -> String {
-        let keys = self
-            .keys
-            .iter()
-            .map(|(id, t)| {
-                format!(
-                    "{{\"provider_id\": {}, \"key\": {}, \"files\": {}, \"bytes\": {}}}",
-                    json_str(&id.provider_id),
-                    json_str(&id.key),
-                    t.files,
-                    t.bytes
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
-        let mut out = format!(
-            "{{\"files\": {}, \"bytes\": {}, \"keys\": [{keys}], \"unreadable\": [{}]",
-            self.messages.files,
-            self.messages.bytes,
-            json_list(&self.unreadable)
-        );
-        if let Some(missing) = &self.missing {
-            out.push_str(&format!(", \"missing_key\": [{}]", json_list(missing)));
-        }
-        out.push('}');
-        out
+        json::to_line(&SummaryJson {
+            files: self.messages.files,
+            bytes: self.messages.bytes,
+            keys: self
+                .keys
+                .iter()
+                .map(|(id, t)| KeyJson {
+                    provider_id: &id.provider_id,
+                    key: &id.key,
+                    files: t.files,
+                    bytes: t.bytes,
+                })
+                .collect(),
+            unreadable: &self.unreadable,
+            missing_key: self.missing.as_ref(),
+        })
     }
 
     /// Exit 1 naming the files `--require-key` could not open, if any.
@@ -320,16 +313,25 @@ fn shown(path: &Path) -> String {
     path.display().to_string()
 }
 
-fn json_str(s: &str) -> String {
-    serde_json::Value::from(s).to_string()
+/// What `inspect --summary` prints (fields in the order of `CLI.md`).
+#[derive(Serialize)]
+struct SummaryJson<'a> {
+    files: u64,
+    bytes: u64,
+    keys: Vec<KeyJson<'a>>,
+    unreadable: &'a BTreeSet<String>,
+    /// Only with `--require-key`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    missing_key: Option<&'a BTreeSet<String>>,
 }
 
-fn json_list(items: &BTreeSet<String>) -> String {
-    items
-        .iter()
-        .map(|s| json_str(s))
-        .collect::<Vec<_>>()
-        .join(", ")
+/// One key of the summary.
+#[derive(Serialize)]
+struct KeyJson<'a> {
+    provider_id: &'a str,
+    key: &'a str,
+    files: u64,
+    bytes: u64,
 }
 
 #[cfg(test)]

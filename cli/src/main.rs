@@ -8,22 +8,26 @@ compile_error!("the envcrypt tool supports Unix systems only (it opens files rel
 
 mod cli;
 mod cli_extra;
+mod completions;
 mod crypt;
 mod demo;
 mod error;
 mod inspect;
 mod interrupt;
 mod inventory;
+mod json;
 mod key_id;
 mod keygen;
 mod keyring_file;
 mod keyring_spec;
+mod logging;
 mod metadata;
 mod out_dir;
 mod output;
 mod progress;
 mod rewrap;
 mod sha256;
+mod tree;
 mod walk;
 
 use std::process::ExitCode;
@@ -52,6 +56,7 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<(), AppError> {
+    logging::init(cli.verbose);
     let provider = provider(cli.provider.as_deref())?;
     match &cli.command {
         Command::Demo(args) => demo::run(args, provider),
@@ -76,6 +81,8 @@ fn run(cli: Cli) -> Result<(), AppError> {
             inspect::info(provider);
             Ok(())
         }
+        Command::Completions { shell } => completions::completions(*shell),
+        Command::Manpage => completions::manpage(),
     }
 }
 

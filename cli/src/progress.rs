@@ -1,19 +1,38 @@
-//! A small progress bar on stderr: bytes done, rate, ETA (and files, for a folder).
+//! The progress bar on stderr (indicatif): bytes done, rate, ETA (and files, for a folder).
 //!
 //! Shown only when stderr is a terminal and `-q` was not given, so pipes and logs get
-//! nothing but errors. Workers report bytes through [`Progress::add`] (an atomic add, cheap
-//! enough to call after every read); a thread redraws the line at most ten times a second.
+//! nothing but errors. Workers report bytes through [`Progress::add`] (cheap enough to call
+//! after every read: indicatif counts atomically and redraws at most ten times a second).
+//! Sizes are written as the rest of the tool writes them (`1.5 KiB`, see [`bytes`]).
 
-use std::io::{IsTerminal, Write};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
 
-/// Time between two redraws.
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
+
+/// Redraws per second.
+const HZ: u8 = 10;
+/// Time between two redraws when nothing moved (the clock and rate still change).
 const TICK: Duration = Duration::from_millis(100);
-/// Width of the bar itself, in cells.
-const BAR_CELLS: usize = 24;
+
+/// The bar on screen, if any, so that log lines ([`suspend`]) do not break through it.
+static SHOWN: Mutex<Option<ProgressBar>> = Mutex::new(None);
+
+/// Runs `f` (a write to stderr) with the bar on screen, if any, hidden meanwhile.
+pub fn suspend<R>(f: impl FnOnce() -> R) -> R {
+    let shown = SHOWN.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    match shown {
+        Some(bar) => bar.suspend(f),
+        None => f(),
+    }
+}
+
+/// Records the bar on screen (None: none).
+fn set_shown(bar: Option<&ProgressBar>) {
+    *SHOWN.lock().unwrap_or_else(|e| e.into_inner()) = bar.cloned();
+}
 
 /// Whether a progress bar should be drawn: stderr is a terminal, `-q` is off and the
 /// terminal is not `dumb`.
@@ -23,31 +42,20 @@ pub fn wanted(quiet: bool) -> bool {
         && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
 }
 
-/// Shared between the workers and the drawing thread.
-struct State {
-    label: String,
-    total: Option<u64>,
-    files_total: u64,
-    done: AtomicU64,
-    files_done: AtomicU64,
-    start: Instant,
-    stop: Mutex<bool>,
-    wake: Condvar,
-    drawn: AtomicBool,
-}
-
 /// A running progress bar (or nothing, when disabled).
 pub struct Progress {
-    state: Option<Arc<State>>,
-    thread: Option<JoinHandle<()>>,
+    bar: Option<ProgressBar>,
+    files_total: u64,
+    files_done: AtomicU64,
 }
 
 impl Progress {
     /// A bar that draws nothing.
     pub fn disabled() -> Self {
         Self {
-            state: None,
-            thread: None,
+            bar: None,
+            files_total: 0,
+            files_done: AtomicU64::new(0),
         }
     }
 
@@ -57,52 +65,43 @@ impl Progress {
         if !enabled {
             return Self::disabled();
         }
-        let state = Arc::new(State {
-            label: label.to_owned(),
-            total,
+        let target = ProgressDrawTarget::stderr_with_hz(HZ);
+        let bar = ProgressBar::with_draw_target(total, target)
+            .with_style(style(total.is_some(), false))
+            .with_prefix(format!("{label:<7}"));
+        let progress = Self {
+            bar: Some(bar),
             files_total: files,
-            done: AtomicU64::new(0),
             files_done: AtomicU64::new(0),
-            start: Instant::now(),
-            stop: Mutex::new(false),
-            wake: Condvar::new(),
-            drawn: AtomicBool::new(false),
-        });
-        let s = Arc::clone(&state);
-        let thread = std::thread::Builder::new()
-            .name("progress".to_owned())
-            .spawn(move || {
-                let mut stopped = s.stop.lock().unwrap_or_else(|e| e.into_inner());
-                loop {
-                    let (guard, _) = s
-                        .wake
-                        .wait_timeout(stopped, TICK)
-                        .unwrap_or_else(|e| e.into_inner());
-                    stopped = guard;
-                    if *stopped {
-                        return;
-                    }
-                    s.draw(false);
-                }
-            })
-            .ok();
-        Self {
-            state: Some(state),
-            thread,
+        };
+        progress.show_files();
+        if let Some(bar) = &progress.bar {
+            set_shown(Some(bar));
+            bar.enable_steady_tick(TICK);
         }
+        progress
     }
 
     /// Counts `bytes` more as done.
     pub fn add(&self, bytes: u64) {
-        if let Some(s) = &self.state {
-            s.done.fetch_add(bytes, Ordering::Relaxed);
+        if let Some(bar) = &self.bar {
+            bar.inc(bytes);
         }
     }
 
     /// Counts one more file as done.
     pub fn file_done(&self) {
-        if let Some(s) = &self.state {
-            s.files_done.fetch_add(1, Ordering::Relaxed);
+        if self.bar.is_some() {
+            self.files_done.fetch_add(1, Ordering::Relaxed);
+            self.show_files();
+        }
+    }
+
+    /// `  3/12 files` after the bar, for a folder.
+    fn show_files(&self) {
+        if let (Some(bar), 1..) = (&self.bar, self.files_total) {
+            let done = self.files_done.load(Ordering::Relaxed);
+            bar.set_message(format!("  {done}/{} files", self.files_total));
         }
     }
 
@@ -115,34 +114,25 @@ impl Progress {
         }
     }
 
-    /// Stops drawing and leaves the final state on its own line.
+    /// Stops drawing and leaves the final state (with the time taken) on its own line.
     pub fn finish(mut self) {
-        self.stop(true);
-    }
-
-    fn stop(&mut self, keep: bool) {
-        let Some(state) = self.state.take() else {
-            return;
-        };
-        *state.stop.lock().unwrap_or_else(|e| e.into_inner()) = true;
-        state.wake.notify_all();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-        if keep {
-            state.draw(true);
-            let _ = std::io::stderr().write_all(b"\n");
-        } else if state.drawn.load(Ordering::Relaxed) {
-            // Clear the line so an error message starts on a clean one.
-            let _ = std::io::stderr().write_all(b"\r\x1b[K");
+        if let Some(bar) = self.bar.take() {
+            set_shown(None);
+            bar.set_style(style(bar.length().is_some(), true));
+            bar.finish();
+            eprintln!();
         }
     }
 }
 
 impl Drop for Progress {
-    /// A bar dropped without [`Progress::finish`] (an error) is erased.
+    /// A bar dropped without [`Progress::finish`] (an error) is erased, so an error message
+    /// starts on a clean line.
     fn drop(&mut self) {
-        self.stop(false);
+        if let Some(bar) = self.bar.take() {
+            set_shown(None);
+            bar.finish_and_clear();
+        }
     }
 }
 
@@ -168,86 +158,60 @@ impl Tracker<'_> {
     }
 }
 
-impl State {
-    fn draw(&self, last: bool) {
-        let line = render(
-            &self.label,
-            self.done.load(Ordering::Relaxed),
-            self.total,
-            self.files_done.load(Ordering::Relaxed),
-            self.files_total,
-            self.start.elapsed(),
-            last,
-        );
-        let mut err = std::io::stderr().lock();
-        let _ = write!(err, "\r{line}\x1b[K");
-        let _ = err.flush();
-        self.drawn.store(true, Ordering::Relaxed);
+/// The bar's layout, e.g.
+/// `encrypt [#########>...........]  42%  215.0 MiB / 512.0 MiB  301.2 MiB/s  ETA 0:01  3/12 files`
+/// (`in 0:02` instead of the ETA once `last`); without a total
+/// `decrypt 3.0 MiB  3.0 MiB/s  0:01`.
+fn style(known_total: bool, last: bool) -> ProgressStyle {
+    let template = match (known_total, last) {
+        (true, false) => "{prefix} [{bar:24}] {percent:>3}%  {done} / {total}  {rate}  {eta}{msg}",
+        (true, true) => {
+            "{prefix} [{bar:24}] {percent:>3}%  {done} / {total}  {rate}  in {clock}{msg}"
+        }
+        (false, _) => "{prefix} {done}  {rate}  {clock}{msg}",
+    };
+    // The templates above are fixed and valid; the fallback only guards against a typo.
+    ProgressStyle::with_template(template)
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("#>.")
+        .with_key("done", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+            let _ = w.write_str(&bytes(s.pos()));
+        })
+        .with_key("total", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+            let _ = w.write_str(&bytes(s.len().unwrap_or(0)));
+        })
+        .with_key("rate", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+            let _ = write!(w, "{}/s", bytes(rate(s) as u64));
+        })
+        .with_key("clock", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+            let _ = w.write_str(&clock(s.elapsed().as_secs_f64()));
+        })
+        .with_key("eta", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+            let _ = w.write_str(&eta(s.pos(), s.len().unwrap_or(0), rate(s)));
+        })
+}
+
+/// Average rate since the start, in bytes per second (steadier than a moving estimate for
+/// an ETA over a long file).
+fn rate(s: &ProgressState) -> f64 {
+    let secs = s.elapsed().as_secs_f64();
+    if secs > 0.0 {
+        s.pos() as f64 / secs
+    } else {
+        0.0
     }
 }
 
-/// One line of the bar, e.g.
-/// `encrypt [#########>...........]  42%  215.0 MiB / 512.0 MiB  301.2 MiB/s  ETA 0:01  3/12 files`.
-pub fn render(
-    label: &str,
-    done: u64,
-    total: Option<u64>,
-    files_done: u64,
-    files_total: u64,
-    elapsed: Duration,
-    last: bool,
-) -> String {
-    let secs = elapsed.as_secs_f64();
-    let rate = if secs > 0.0 { done as f64 / secs } else { 0.0 };
-    let mut line = format!("{label:<7} ");
-    match total {
-        Some(total) => {
-            let done = done.min(total);
-            let frac = if total == 0 {
-                1.0
-            } else {
-                done as f64 / total as f64
-            };
-            let full = ((frac * BAR_CELLS as f64) as usize).min(BAR_CELLS);
-            line.push('[');
-            line.push_str(&"#".repeat(full));
-            if full < BAR_CELLS {
-                line.push('>');
-                line.push_str(&".".repeat(BAR_CELLS - full - 1));
-            }
-            line.push(']');
-            line.push_str(&format!(
-                " {:>3}%  {} / {}  {}/s",
-                (frac * 100.0) as u32,
-                bytes(done),
-                bytes(total),
-                bytes(rate as u64)
-            ));
-            if last {
-                line.push_str(&format!("  in {}", clock(secs)));
-            } else if done >= total {
-                // Everything read; the last frames, the signature and the sync remain.
-                line.push_str("  finishing");
-            } else if rate > 0.0 {
-                let eta = (total - done) as f64 / rate;
-                line.push_str(&format!("  ETA {}", clock(eta)));
-            } else {
-                line.push_str("  ETA -:--");
-            }
-        }
-        None => {
-            line.push_str(&format!(
-                "{}  {}/s  {}",
-                bytes(done),
-                bytes(rate as u64),
-                clock(secs)
-            ));
-        }
+/// `ETA m:ss`, or `finishing` once everything was read (the last frames, the signature and
+/// the sync remain), or `ETA -:--` before there is a rate.
+fn eta(done: u64, total: u64, rate: f64) -> String {
+    if done >= total {
+        "finishing".to_owned()
+    } else if rate > 0.0 {
+        format!("ETA {}", clock((total - done) as f64 / rate))
+    } else {
+        "ETA -:--".to_owned()
     }
-    if files_total > 0 {
-        line.push_str(&format!("  {files_done}/{files_total} files"));
-    }
-    line
 }
 
 /// `1536` as `1.5 KiB`.
@@ -281,30 +245,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn renders_known_and_unknown_totals() {
-        let l = render(
-            "encrypt",
-            512 << 20,
-            Some(1 << 30),
-            3,
-            12,
-            Duration::from_secs(2),
-            false,
-        );
-        assert!(l.contains(" 50%"), "{l}");
-        assert!(l.contains("512.0 MiB / 1.0 GiB"), "{l}");
-        assert!(l.contains("256.0 MiB/s"), "{l}");
-        assert!(l.contains("ETA 0:02"), "{l}");
-        assert!(l.contains("3/12 files"), "{l}");
-        let l = render(
-            "decrypt",
-            3 << 20,
-            None,
-            0,
-            0,
-            Duration::from_secs(1),
-            false,
-        );
-        assert_eq!(l, "decrypt 3.0 MiB  3.0 MiB/s  0:01");
+    fn sizes_times_and_eta() {
+        assert_eq!(bytes(512 << 20), "512.0 MiB");
+        assert_eq!(bytes(1 << 30), "1.0 GiB");
+        assert_eq!(bytes(1000), "1000 B");
+        assert_eq!(clock(3725.0), "1:02:05");
+        assert_eq!(eta(512 << 20, 1 << 30, (256 << 20) as f64), "ETA 0:02");
+        assert_eq!(eta(1 << 30, 1 << 30, 1.0), "finishing");
+        assert_eq!(eta(0, 1, 0.0), "ETA -:--");
     }
 }

@@ -5,7 +5,8 @@
 //!   a folder of messages made by `encrypt -r` holds nothing else, and stray files (notes,
 //!   `.DS_Store`) are not messages.
 //! - Symbolic links are skipped unless `--follow-symlinks` (then followed, loops detected);
-//!   so are FIFOs, sockets and devices. INPUT itself may be a link to a folder.
+//!   so are FIFOs, sockets and devices. INPUT itself may be a link to a folder. The listing
+//!   and the safe opening of each file are in `tree`.
 //! - Each file is written atomically by the library's file API, so a failed file leaves
 //!   nothing at its output path; folders this run created that stayed empty because their
 //!   files failed are removed (OUTDIR included). An empty INPUT gives an empty OUTDIR.
@@ -16,19 +17,16 @@
 //! - OUTDIR may not be INPUT, lie inside it or contain it (the outputs would mix with the
 //!   inputs); outputs are written without following links planted under OUTDIR (see
 //!   `out_dir`).
-//! - The walk notes each file's device and inode; the file is then opened without following
-//!   a link and processed only if it is still that file (else it fails: it was swapped).
+//! - The walk notes each file's device and inode; the file is then opened through checked
+//!   folder handles without following a link and processed only if it is still that file
+//!   (else it fails: it was swapped).
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::fs;
 use std::io;
-use std::os::fd::OwnedFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-
-use rustix::fs::{FileType, Mode, OFlags};
-use rustix::io::Errno;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
@@ -39,34 +37,17 @@ use crate::crypt::{lib_error, Op, Settings};
 use crate::error::{AppError, EXIT_DATA, EXIT_INTERRUPTED, EXIT_IO, EXIT_UNAVAILABLE, EXIT_USAGE};
 use crate::out_dir::{check_apart, fd_path, OutDir};
 use crate::progress::Progress;
+use crate::tree::{self, Entry, Found};
 
 /// Files up to this size are processed on one thread each (several files run at once).
 const SMALL_FILE: u64 = 4 << 20;
 /// Most files processed at once.
 const MAX_FILE_JOBS: usize = 8;
 
-/// One file to process.
-struct Entry {
-    src: PathBuf,
-    /// Output path relative to OUTDIR.
-    out_rel: PathBuf,
-    size: u64,
-    /// Device and inode the walk saw.
-    id: (u64, u64),
-}
-
 /// A file that failed.
 struct Failure {
     path: PathBuf,
     error: AppError,
-}
-
-/// What the walk found.
-#[derive(Default)]
-struct Found {
-    files: Vec<Entry>,
-    skipped: Vec<(PathBuf, &'static str)>,
-    failures: Vec<Failure>,
 }
 
 /// Runs `op` on every file under `input`, writing under `outdir`.
@@ -104,17 +85,16 @@ pub fn run(
     check_apart(input, outdir)?;
 
     let decrypting = matches!(op, Op::Decrypt { .. });
-    let mut found = Found::default();
-    let mut visited = HashSet::from([(meta.dev(), meta.ino())]);
-    walk(
-        input,
-        Path::new(""),
-        (meta.dev(), meta.ino()),
-        follow_symlinks,
-        decrypting,
-        &mut visited,
-        &mut found,
-    );
+    let rename = |name: &OsString| {
+        if decrypting {
+            strip_suffix(name).ok_or(crate::cli_extra::not_suffixed())
+        } else {
+            let mut n = name.clone();
+            n.push(crate::cli_extra::suffix());
+            Ok(n)
+        }
+    };
+    let mut found = tree::walk(input, (meta.dev(), meta.ino()), follow_symlinks, &rename);
 
     // Folders first, so workers only write files; remember which ones are new.
     let mut out = OutDir::create(outdir)?;
@@ -184,7 +164,12 @@ pub fn run(
         }
     }
     let processed = found.files.len() + found.failures.len();
-    failures.append(&mut found.failures);
+    failures.extend(
+        found
+            .failures
+            .drain(..)
+            .map(|(path, error)| Failure { path, error }),
+    );
     if failures.is_empty() && !interrupted {
         return Ok(());
     }
@@ -255,7 +240,7 @@ fn one(
     let tracker = bar.tracker();
     let result = (|| {
         let target = out.target(&entry.out_rel)?;
-        let source = open_same(entry, follow)?;
+        let source = entry.open(follow)?;
         target.check(settings.force, entry.id)?;
         // Small files run on one thread each while several files run at once; a large one
         // gets the whole pipeline.
@@ -284,151 +269,6 @@ fn one(
     result
 }
 
-/// Opens the input of `entry` without following a link (unless `--follow-symlinks`) and
-/// checks it is still the regular file the walk saw; a swapped file fails (I/O, exit 3).
-fn open_same(entry: &Entry, follow: bool) -> Result<OwnedFd, AppError> {
-    let shown = entry.src.display();
-    let changed = |now: &str| {
-        AppError::io(
-            format!("cannot read {shown}"),
-            io::Error::other(format!(
-                "changed since the folder was read ({now}); not processed"
-            )),
-        )
-    };
-    // Non-blocking: a FIFO swapped in cannot stall the open.
-    let mut flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK;
-    if !follow {
-        flags |= OFlags::NOFOLLOW;
-    }
-    let fd = match rustix::fs::open(&entry.src, flags, Mode::empty()) {
-        Ok(fd) => fd,
-        Err(Errno::LOOP) if !follow => return Err(changed("now a symbolic link")),
-        Err(e) => return Err(AppError::io(format!("cannot open {shown}"), e.into())),
-    };
-    let stat = rustix::fs::fstat(&fd)
-        .map_err(|e| AppError::io(format!("cannot read {shown}"), e.into()))?;
-    if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
-        return Err(changed("no longer a regular file"));
-    }
-    if (stat.st_dev, stat.st_ino) != entry.id {
-        return Err(changed("another file is at its path"));
-    }
-    Ok(fd)
-}
-
-/// Collects the files under `dir` (whose path relative to INPUT is `rel`), sorted by name.
-///
-/// `id` is the device and inode the folder had when it was classified; the listing is read
-/// through a handle checked to be that folder (opened without following a link below INPUT
-/// unless `--follow-symlinks`), so a folder swapped for a link meanwhile is not entered.
-fn walk(
-    dir: &Path,
-    rel: &Path,
-    id: (u64, u64),
-    follow: bool,
-    decrypting: bool,
-    visited: &mut HashSet<(u64, u64)>,
-    found: &mut Found,
-) {
-    let nofollow = !follow && !rel.as_os_str().is_empty();
-    let mut entries = match list(dir, id, nofollow) {
-        Ok(v) => v,
-        Err(e) => {
-            found.failures.push(Failure {
-                path: dir.to_path_buf(),
-                error: AppError::io(format!("cannot read directory {}", dir.display()), e),
-            });
-            return;
-        }
-    };
-    entries.sort_by_key(|e| e.file_name());
-    for entry in entries {
-        let name = entry.file_name();
-        let path = dir.join(&name);
-        let meta = match entry.file_type() {
-            Ok(t) if t.is_symlink() && !follow => {
-                found.skipped.push((
-                    path,
-                    "symbolic link (use --follow-symlinks to follow links)",
-                ));
-                continue;
-            }
-            // The entry itself unless links are followed (then what it points to).
-            Ok(_) if follow => fs::metadata(&path),
-            Ok(_) => fs::symlink_metadata(&path),
-            Err(e) => Err(e),
-        };
-        let meta = match meta {
-            Ok(m) => m,
-            Err(e) => {
-                let error = AppError::io(format!("cannot read {}", path.display()), e);
-                found.failures.push(Failure { path, error });
-                continue;
-            }
-        };
-        if meta.is_dir() {
-            if visited.insert((meta.dev(), meta.ino())) {
-                let id = (meta.dev(), meta.ino());
-                let rel = rel.join(&name);
-                walk(&path, &rel, id, follow, decrypting, visited, found);
-            } else {
-                found
-                    .skipped
-                    .push((path, "directory already visited (a symbolic link loop)"));
-            }
-        } else if meta.is_file() {
-            let out_name = if decrypting {
-                match strip_suffix(&name) {
-                    Some(n) => n,
-                    None => {
-                        found.skipped.push((path, crate::cli_extra::not_suffixed()));
-                        continue;
-                    }
-                }
-            } else {
-                let mut n = name.clone();
-                n.push(crate::cli_extra::suffix());
-                n
-            };
-            found.files.push(Entry {
-                src: path,
-                out_rel: rel.join(out_name),
-                size: meta.len(),
-                id: (meta.dev(), meta.ino()),
-            });
-        } else {
-            found
-                .skipped
-                .push((path, "not a regular file or directory"));
-        }
-    }
-}
-
-/// The entries of the folder `dir` if it is still the folder `id` (see [`walk`]).
-fn list(dir: &Path, id: (u64, u64), nofollow: bool) -> io::Result<Vec<fs::DirEntry>> {
-    let mut flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
-    if nofollow {
-        flags |= OFlags::NOFOLLOW;
-    }
-    let fd = rustix::fs::open(dir, flags, Mode::empty()).map_err(|e| match e {
-        Errno::LOOP | Errno::NOTDIR => {
-            io::Error::other("changed since its folder was read (now a link or a file)")
-        }
-        e => e.into(),
-    })?;
-    let stat = rustix::fs::fstat(&fd)?;
-    if (stat.st_dev, stat.st_ino) != id {
-        return Err(io::Error::other(
-            "changed since its folder was read (another folder is at its path)",
-        ));
-    }
-    // Through the checked handle when /proc resolves it, else by path.
-    fs::read_dir(fd_path(&fd))
-        .or_else(|_| fs::read_dir(dir))?
-        .collect()
-}
-
 /// A regular file [`regular_files`] found.
 pub struct Listed(Entry);
 
@@ -451,7 +291,7 @@ impl Listed {
     /// Opens it without following a link, if it is still the regular file the walk saw
     /// (else an I/O error, as for encrypt and decrypt).
     pub fn open(&self) -> Result<fs::File, AppError> {
-        open_same(&self.0, false).map(fs::File::from)
+        self.0.open(false).map(fs::File::from)
     }
 }
 
@@ -474,26 +314,16 @@ pub fn regular_files(input: &Path) -> Result<Listing, AppError> {
     if !meta.is_dir() {
         return Err(AppError::usage(format!("{shown} is not a directory")));
     }
-    let id = (meta.dev(), meta.ino());
-    let mut found = Found::default();
-    let mut visited = HashSet::from([id]);
-    walk(
-        input,
-        Path::new(""),
-        id,
-        /* follow links */ false,
-        /* decrypting: keep files of any name */ false,
-        &mut visited,
-        &mut found,
-    );
+    // Links below INPUT are not followed; files of any name are kept.
+    let Found {
+        files,
+        skipped,
+        failures,
+    } = tree::walk(input, (meta.dev(), meta.ino()), false, &|n| Ok(n.clone()));
     Ok(Listing {
-        files: found.files.into_iter().map(Listed).collect(),
-        skipped: found.skipped,
-        failures: found
-            .failures
-            .into_iter()
-            .map(|f| (f.path, f.error))
-            .collect(),
+        files: files.into_iter().map(Listed).collect(),
+        skipped,
+        failures,
     })
 }
 

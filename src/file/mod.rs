@@ -39,6 +39,8 @@ use std::io::{self, Read};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use tracing::debug;
+
 use crate::client::{Client, DecryptOptions};
 use crate::error::Error;
 use crate::format::{EncryptionContext, Header};
@@ -277,6 +279,7 @@ impl Client {
         context: &EncryptionContext,
         options: &FileOptions<'_>,
     ) -> Result<StreamStats, Error> {
+        debug!(input = %input.display(), output = %output.display(), "encrypt_file");
         atomically(input, output, options, |r, w| {
             self.encrypt_stream(r, w, context, &options.pipeline)
         })
@@ -291,6 +294,7 @@ impl Client {
         decrypt: &DecryptOptions,
         options: &FileOptions<'_>,
     ) -> Result<(Header, StreamStats), Error> {
+        debug!(input = %input.display(), output = %output.display(), "decrypt_file");
         atomically(input, output, options, |r, w| {
             // The output is private until renamed into place: no need to hold frames back.
             let release = ReleasePolicy::UnverifiedStream;

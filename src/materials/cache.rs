@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use tracing::debug;
 use zeroize::Zeroizing;
 
 use super::default::verifier_for;
@@ -251,6 +252,7 @@ impl MaterialsManager for CachingMaterialsManager {
         ]);
         if let Some(hit) = self.take(&key, bytes) {
             self.count(|s| s.encrypt_hits += 1);
+            debug!("materials cache: encrypt hit (no keyring call)");
             return Ok(EncryptionMaterials {
                 provider: request.provider,
                 suite: request.suite,
@@ -262,6 +264,7 @@ impl MaterialsManager for CachingMaterialsManager {
             });
         }
         self.count(|s| s.encrypt_misses += 1);
+        debug!("materials cache: encrypt miss");
         let materials = self.inner.encryption_materials(request).await?;
         if bytes <= self.limits.max_bytes && self.limits.max_messages > 0 {
             if let Some(dk) = &materials.data_key {
@@ -311,6 +314,7 @@ impl MaterialsManager for CachingMaterialsManager {
         let key = cache_key(&parts.iter().map(Vec::as_slice).collect::<Vec<_>>());
         if let Some(hit) = self.take(&key, 0) {
             self.count(|s| s.decrypt_hits += 1);
+            debug!("materials cache: decrypt hit (no keyring call)");
             let verifier = verifier_for(&request)?;
             return Ok(DecryptionMaterials {
                 provider: request.provider,
@@ -322,6 +326,7 @@ impl MaterialsManager for CachingMaterialsManager {
             });
         }
         self.count(|s| s.decrypt_misses += 1);
+        debug!("materials cache: decrypt miss");
         let materials = self.inner.decryption_materials(request).await?;
         if let Some(dk) = &materials.data_key {
             self.put(

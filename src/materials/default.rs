@@ -5,7 +5,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
+use tracing::debug;
 
+use super::log::Edks;
 use super::{
     DecryptionMaterials, DecryptionRequest, EncryptionMaterials, EncryptionRequest,
     MaterialsManager, PUBLIC_KEY_CONTEXT_KEY, RESERVED_CONTEXT_PREFIX,
@@ -101,7 +103,21 @@ impl MaterialsManager for DefaultMaterialsManager {
             encrypted_data_keys: Vec::new(),
             signer,
         };
-        let materials = self.keyring.on_encrypt(materials).await?;
+        let call = if materials.data_key.is_some() {
+            "wrap"
+        } else {
+            "generate"
+        };
+        let materials = match self.keyring.on_encrypt(materials).await {
+            Ok(m) => {
+                debug!(call, edks = %Edks(&m.encrypted_data_keys), "keyring on_encrypt: ok");
+                m
+            }
+            Err(e) => {
+                debug!(call, error = %e, "keyring on_encrypt: failed");
+                return Err(e.into());
+            }
+        };
         match &materials.data_key {
             Some(k) if k.len() == materials.suite.data_key_len() => {}
             _ => {
@@ -129,10 +145,17 @@ impl MaterialsManager for DefaultMaterialsManager {
             data_key: None,
             verifier,
         };
-        let materials = self
-            .keyring
-            .on_decrypt(materials, &request.encrypted_data_keys)
-            .await?;
+        let edks = &request.encrypted_data_keys;
+        let materials = match self.keyring.on_decrypt(materials, edks).await {
+            Ok(m) => {
+                debug!(call = "unwrap", edks = %Edks(edks), "keyring on_decrypt: ok");
+                m
+            }
+            Err(e) => {
+                debug!(call = "unwrap", edks = %Edks(edks), error = %e, "keyring on_decrypt: failed");
+                return Err(e.into());
+            }
+        };
         match &materials.data_key {
             Some(k) if k.len() == materials.suite.data_key_len() => Ok(materials),
             _ => Err(PolicyError::InvalidMaterials("data key missing or wrong length").into()),

@@ -6,6 +6,7 @@
 
 mod cache;
 mod default;
+pub(crate) mod log;
 mod required;
 
 use std::collections::BTreeSet;

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::thread;
 
+use tracing::debug;
+
 use super::spill::Spill;
 use super::write_behind::write_behind;
 use super::{send, Input, Output, PipelineOptions, Queue, StreamStats};
@@ -106,6 +108,11 @@ fn run_releasing<I: Input, O: Output + Send>(
         ContentType::Framed => h.header.frame_length as usize,
         ContentType::NonFramed => 0,
     });
+    debug!(
+        threads = options.workers(),
+        parallel = options.parallel_for(frame_length),
+        "pipeline: decrypt"
+    );
     let stats = if !options.parallel_for(frame_length) {
         sequential(&mut dec, &mut input, &mut output)?
     } else if O::HANDS_OVER {

@@ -5,6 +5,8 @@ use std::ops::Range;
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::thread;
 
+use tracing::debug;
+
 use super::write_behind::write_behind;
 use super::{recv, send, Failure, Input, Output, PipelineOptions, Queue, StreamStats};
 use crate::crypto::Signer;
@@ -73,6 +75,11 @@ pub(crate) fn run<I: Input, O: Output + Send>(
 ) -> Result<StreamStats, Error> {
     output.put(enc.header())?;
     let header_len = enc.header().len() as u64;
+    debug!(
+        threads = options.workers(),
+        parallel = options.parallel_for(enc.frame_length()),
+        "pipeline: encrypt"
+    );
     let stats = if !options.parallel_for(enc.frame_length()) {
         sequential(&mut enc, &mut input, &mut output)?
     } else if O::HANDS_OVER {

@@ -55,11 +55,14 @@ use std::collections::BTreeSet;
 use std::io::{Cursor, Read, Write};
 use std::thread;
 
+use tracing::{debug, info};
+
 use crate::client::{Client, DecryptOptions, EncryptPlan, OpenedMessage};
 use crate::error::{ConfigError, Error};
 use crate::format::{
     parse_header, AlgorithmSuite, ContentType, EncryptionContext, Header, HeaderLimits,
 };
+use crate::materials::log::Hex;
 use crate::materials::RESERVED_CONTEXT_PREFIX;
 use crate::pipeline::{PipelineOptions, StreamStats};
 use crate::policy::ReleasePolicy;
@@ -228,9 +231,18 @@ impl<'a> Rewrap<'a> {
                 bytes_out: written.bytes_out,
             },
             // The sealing side stopped first (its output failed, say): its error is the cause.
-            ((Err(_), true), Err(e)) => return Err(e),
-            ((Err(e), _), _) | ((Ok(_), _), Err(e)) => return Err(e),
+            ((Err(_), true), Err(e)) | ((Err(e), _), _) | ((Ok(_), _), Err(e)) => {
+                debug!(from = %Hex(&source.message_id), error = %e, "rewrap: failed");
+                return Err(e);
+            }
         };
+        info!(
+            from = %Hex(&source.message_id),
+            to = %Hex(&header.message_id),
+            bytes_in = stats.bytes_in,
+            bytes_out = stats.bytes_out,
+            "rewrap: done"
+        );
         Ok(Rewrapped {
             source,
             header,
