@@ -364,7 +364,10 @@ fn audit_checkpoint_signing_is_approved() {
     assert!(approved, "ECDSA P-384 verification");
     // A key read back from its PKCS#8 form signs the same way.
     let again = signature
-        .signing_key(SignatureAlgorithm::EcdsaP384Sha384, &key.to_pkcs8().unwrap())
+        .signing_key(
+            SignatureAlgorithm::EcdsaP384Sha384,
+            &key.to_pkcs8().unwrap(),
+        )
         .unwrap();
     let (sig, approved) = service_indicator(|| again.sign(message));
     sig.unwrap();

@@ -22,8 +22,53 @@ pub struct Cli {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
+    #[command(flatten)]
+    pub audit: AuditFlags,
+
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// The audit trail's options (global; used by encrypt, decrypt, rewrap and
+/// `inspect --summary --require-key`).
+#[derive(Debug, Args)]
+pub struct AuditFlags {
+    /// Append a tamper-evident record of every key use and operation to FILE (chained JSON
+    /// lines; never keys, data or context values). If it cannot be written, the operation
+    /// fails and writes nothing.
+    #[arg(long, global = true, value_name = "FILE", env = "ENVCRYPT_AUDIT_LOG")]
+    pub audit_log: Option<PathBuf>,
+    /// Sign a checkpoint of the audit log with this ECDSA P-384 key (PEM, from `keygen
+    /// audit`) at the end of the run and every 1000 events.
+    #[arg(
+        long,
+        global = true,
+        value_name = "PEM",
+        env = "ENVCRYPT_AUDIT_SIGNING_KEY"
+    )]
+    pub audit_signing_key: Option<PathBuf>,
+    /// Go on when the audit log cannot be written (default: fail closed).
+    #[arg(long, global = true, requires = "audit_log")]
+    pub audit_fail_open: bool,
+}
+
+/// `envcrypt audit ...`.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check an audit log: exit 0 and a JSON summary when it is intact, 1 naming the first
+    /// broken line (edited, removed, moved, unsigned at the end, or signed by another key).
+    Verify(AuditVerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AuditVerifyArgs {
+    /// The checkpoints' public key (PEM, `keygen audit`'s PREFIX.pub.pem). Without it the
+    /// checkpoints are checked against the key they carry, which the summary names.
+    #[arg(long, value_name = "PEM")]
+    pub public_key: Option<PathBuf>,
+    /// The audit log.
+    #[arg(value_name = "FILE")]
+    pub log: PathBuf,
 }
 
 const MAIN_HELP: &str = "\
@@ -140,6 +185,19 @@ headers without a key and only says which keys a message claims; --require-key u
 data key and verifies each header (key commitment and header tag) with the decrypt command's \
 default limits, so only its answer shows that a file can be recovered with that key.";
 
+const AUDIT_HELP: &str = "\
+Examples:
+  envcrypt keygen audit -o audit-signer             # audit-signer.pem, audit-signer.pub.pem
+  envcrypt --audit-log /var/log/envcrypt.jsonl --audit-signing-key audit-signer.pem \\
+      encrypt -k raw-aes:hosp:key-2026:site.key -r -o upload/ study/
+  envcrypt audit verify --public-key audit-signer.pub.pem /var/log/envcrypt.jsonl
+
+Each line holds the SHA-256 of the line before it; checkpoints sign the whole chain so far. \
+verify names the first line that was edited, removed, inserted or moved, a checkpoint signed \
+by another key, or unsigned lines after the last checkpoint (a cut log, or a run that did not \
+finish). A log cut exactly at a checkpoint, or replaced whole, is only caught against a copy \
+kept elsewhere: keep the last seq and hash the summary prints.";
+
 const INFO_HELP: &str = "\
 Example:
   envcrypt --provider rust-crypto info
@@ -180,6 +238,9 @@ pub enum Command {
     /// under a fresh data key wrapped by the --to keyrings, in one verified pass.
     #[command(after_help = REWRAP_HELP)]
     Rewrap(RewrapArgs),
+    /// Verify an audit log written with --audit-log.
+    #[command(subcommand, after_help = AUDIT_HELP)]
+    Audit(AuditCommand),
     /// Print version and crypto provider information as one JSON object.
     #[command(after_help = INFO_HELP)]
     Info,
@@ -232,6 +293,14 @@ pub enum KeygenCommand {
         /// Modulus size in bits.
         #[arg(long, default_value_t = 3072)]
         bits: u32,
+        /// Output prefix.
+        #[arg(short, long, value_name = "PREFIX")]
+        output: PathBuf,
+    },
+    /// An ECDSA P-384 key pair that signs audit log checkpoints: PREFIX.pem (private,
+    /// PKCS#8, mode 0600, for --audit-signing-key) and PREFIX.pub.pem (for audit verify
+    /// --public-key).
+    Audit {
         /// Output prefix.
         #[arg(short, long, value_name = "PREFIX")]
         output: PathBuf,

@@ -313,6 +313,13 @@ pub fn single(
         written,
         &done,
     )?;
+    crate::audit::record_done(
+        op.verb(),
+        &crate::metadata::name(input),
+        written,
+        written,
+        done.as_ref().map(Done::finished),
+    )?;
     done
 }
 
@@ -379,7 +386,7 @@ fn single_inner(
                     true => interrupted(&what),
                     false => lib_error(&what, e),
                 })?;
-            if done.header.is_none() && crate::metadata::enabled() {
+            if done.header.is_none() && (crate::metadata::enabled() || crate::audit::enabled()) {
                 done.header = crate::metadata::header_of(&capture.head);
             }
             done

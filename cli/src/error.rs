@@ -29,6 +29,8 @@ pub const EXIT_INTERRUPTED: u8 = 130;
 pub struct AppError {
     code: u8,
     message: String,
+    /// The library error's kind, when one caused this.
+    kind: Option<envcrypt::ErrorKind>,
 }
 
 impl AppError {
@@ -37,6 +39,7 @@ impl AppError {
         Self {
             code: EXIT_USAGE,
             message: message.into(),
+            kind: None,
         }
     }
 
@@ -45,6 +48,7 @@ impl AppError {
         Self {
             code: EXIT_DATA,
             message: message.into(),
+            kind: None,
         }
     }
 
@@ -53,6 +57,7 @@ impl AppError {
         Self {
             code,
             message: message.into(),
+            kind: None,
         }
     }
 
@@ -61,6 +66,7 @@ impl AppError {
         Self {
             code,
             message: String::new(),
+            kind: None,
         }
     }
 
@@ -74,6 +80,7 @@ impl AppError {
         Self {
             code: EXIT_IO,
             message: format!("{what}: {e}"),
+            kind: None,
         }
     }
 
@@ -82,12 +89,31 @@ impl AppError {
         Self {
             code: exit_code(&e),
             message: format!("{what}: {e}"),
+            kind: Some(e.kind()),
         }
+    }
+
+    /// This error, known to be of the library's `kind`.
+    pub fn of_kind(mut self, kind: envcrypt::ErrorKind) -> Self {
+        self.kind = Some(kind);
+        self
     }
 
     /// The process exit code.
     pub fn code(&self) -> u8 {
         self.code
+    }
+
+    /// The library's kind of the error, or the nearest kind for the tool's own errors.
+    pub fn kind(&self) -> envcrypt::ErrorKind {
+        use envcrypt::ErrorKind;
+        self.kind.unwrap_or(match self.code {
+            EXIT_USAGE => ErrorKind::Usage,
+            EXIT_IO => ErrorKind::Io,
+            EXIT_UNAVAILABLE => ErrorKind::KeyringUnavailable,
+            EXIT_INTERRUPTED => ErrorKind::Cancelled,
+            _ => ErrorKind::Policy,
+        })
     }
 }
 

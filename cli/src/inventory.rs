@@ -264,7 +264,7 @@ struct Checker {
 impl Checker {
     fn new(spec: &str, provider: &'static CryptoProvider) -> Result<Self, AppError> {
         let parsed = KeyringSpec::parse(spec)?;
-        let keyring = parsed.build(Purpose::Decrypt)?;
+        let keyring = crate::audit::keyring(parsed.build(Purpose::Decrypt)?);
         // Whether the key recovers the message is the question, whatever its version.
         let client = Client::builder()
             .keyring(keyring)
@@ -292,10 +292,11 @@ impl Checker {
     /// Whether the key opens the message of `parsed` and verifies its header (key commitment,
     /// header tag). An error when the keyring could not be asked (unreachable, refused).
     fn opens(&self, parsed: &ParsedHeader, name: &str) -> Result<bool, AppError> {
-        match self
+        let result = self
             .client
-            .open(&mut parsed.bytes(), &DecryptOptions::default())
-        {
+            .open(&mut parsed.bytes(), &DecryptOptions::default());
+        crate::audit::record_require_key(name, &parsed.header, result.as_ref().err())?;
+        match result {
             Ok(_) => Ok(true),
             Err(e) => match exit_code(&e) {
                 EXIT_UNAVAILABLE | EXIT_INTERRUPTED => Err(AppError::lib(

@@ -26,7 +26,7 @@ impl From<SpecError> for AppError {
             ErrorKind::KeyringUnavailable | ErrorKind::KeyringRefused => EXIT_UNAVAILABLE,
             _ => EXIT_USAGE,
         };
-        AppError::with_code(code, e.to_string())
+        AppError::with_code(code, e.to_string()).of_kind(e.kind())
     }
 }
 
@@ -99,9 +99,11 @@ pub fn build_parsed(parsed: &[KeyringSpec], purpose: Purpose) -> Result<MultiKey
     let mut keyrings = parsed
         .iter()
         .map(|s| {
-            let keyring = s.build(purpose)?;
+            let keyring = s
+                .build(purpose)
+                .map_err(|e| crate::audit::keyring_failed(purpose, s, e))?;
             Ok(crate::metadata::Recording::wrap(
-                keyring,
+                crate::audit::keyring(keyring),
                 crate::key_id::of_spec(s),
             ))
         })

@@ -6,6 +6,7 @@
 #[cfg(not(unix))]
 compile_error!("the envcrypt tool supports Unix systems only (it opens files relative to directory handles, with Unix modes)");
 
+mod audit;
 mod cli;
 mod cli_extra;
 mod completions;
@@ -36,7 +37,7 @@ use clap::error::ErrorKind;
 use clap::Parser;
 use envcrypt::crypto::CryptoProvider;
 
-use crate::cli::{Cli, Command, KeygenCommand};
+use crate::cli::{AuditCommand, Cli, Command, KeygenCommand};
 use crate::error::{AppError, EXIT_USAGE};
 
 fn main() -> ExitCode {
@@ -58,6 +59,26 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<(), AppError> {
     logging::init(cli.verbose);
     let provider = provider(cli.provider.as_deref())?;
+    // Commands that use keys record them; the others write no events.
+    let audited = match &cli.command {
+        Command::Encrypt(_) | Command::Decrypt(_) | Command::Rewrap(_) => true,
+        Command::Inspect(args) => args.require_key.is_some(),
+        _ => false,
+    };
+    if audited {
+        audit::install(&cli.audit, provider)?;
+    } else if cli.audit.audit_signing_key.is_some() && cli.audit.audit_log.is_none() {
+        return Err(AppError::usage(
+            "--audit-signing-key needs --audit-log (or ENVCRYPT_AUDIT_LOG)",
+        ));
+    }
+    let result = command(&cli, provider);
+    // The closing checkpoint, after failures too: they are recorded.
+    let finished = audit::finish();
+    result.and(finished)
+}
+
+fn command(cli: &Cli, provider: &'static CryptoProvider) -> Result<(), AppError> {
     match &cli.command {
         Command::Demo(args) => demo::run(args, provider),
         Command::Keygen(KeygenCommand::Aes256 { output }) => {
@@ -66,6 +87,8 @@ fn run(cli: Cli) -> Result<(), AppError> {
         Command::Keygen(KeygenCommand::Rsa { bits, output }) => {
             keygen::rsa(*bits, output, provider)
         }
+        Command::Keygen(KeygenCommand::Audit { output }) => keygen::audit(output, provider),
+        Command::Audit(AuditCommand::Verify(args)) => audit::verify(args, provider),
         Command::Encrypt(args) => crypt::run_encrypt(args, provider),
         Command::Decrypt(args) => crypt::run_decrypt(args, provider),
         Command::Inspect(args) if args.summary => inventory::run(args, provider),

@@ -92,6 +92,17 @@ pub fn open(target: Option<&Path>, data_to_stdout: bool) -> Result<(), AppError>
     Ok(())
 }
 
+/// Keeps the book of which key opened each message without writing lines (the audit
+/// trail's `unwrapped_by`).
+pub fn keep_book() {
+    let _ = BOOK.set(Book::default());
+}
+
+/// The key that opened the message with these EDKs, when the book knows.
+pub fn opened_by(edks: &[EncryptedDataKey]) -> Option<KeyId> {
+    book().and_then(|b| b.get(edks))
+}
+
 /// Whether lines are wanted.
 pub fn enabled() -> bool {
     SINK.get().is_some()

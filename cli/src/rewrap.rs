@@ -390,6 +390,18 @@ impl Run<'_> {
             opened: done.as_ref().ok().map(|d| &d.source),
             error: done.as_ref().err(),
         })?;
+        let in_place = target.is_none();
+        crate::audit::record_done(
+            "rewrap",
+            &file.path().display().to_string(),
+            None,
+            (!in_place).then_some(shown.as_path()),
+            done.as_ref().map(|r| crate::audit::Finished {
+                stats: &r.stats,
+                header: Some(&r.header),
+                source: Some(&r.source),
+            }),
+        )?;
         done.map(|_| Outcome::Rewrapped)
     }
 

@@ -263,6 +263,14 @@ fn one(
         let input = entry.src.display().to_string();
         let output = target.shown().display().to_string();
         crate::metadata::record_done(op.verb(), &input, &output, Some(&target.path()), &done)?;
+        let written = target.path();
+        crate::audit::record_done(
+            op.verb(),
+            &input,
+            Some(&written),
+            Some(&written),
+            done.as_ref().map(crate::crypt::Done::finished),
+        )?;
         done.map(|_| ())
     })();
     tracker.complete(entry.size);

@@ -94,7 +94,26 @@ impl Auditor {
 
     /// Records `event`. Fail closed: the sink's error, as [`crate::Error::Audit`].
     pub fn record(&self, event: &AuditEvent) -> Result<(), crate::Error> {
-        self.outcome(self.sink.record(event))
+        tracing::info!(
+            target: "envcrypt::audit",
+            op = event.op.as_str(),
+            outcome = ?event.outcome,
+            error_kind = event.error_kind.unwrap_or(""),
+            message_id = event.message_id.as_deref().unwrap_or(""),
+            path = event.path.as_deref().unwrap_or(""),
+            "audit event"
+        );
+        let result = self.sink.record(event);
+        match &result {
+            // Failing open, this warning is all that tells of the gap in the trail.
+            Err(e) if self.fail_open => {
+                tracing::warn!(target: "envcrypt::audit", "audit event not recorded (failing open): {e}")
+            }
+            // Failing closed, the error is returned and reported by the caller.
+            Err(e) => tracing::debug!(target: "envcrypt::audit", "audit event not recorded: {e}"),
+            Ok(()) => {}
+        }
+        self.outcome(result)
     }
 
     /// Ends the run ([`AuditSink::finish`]): the closing signed checkpoint.

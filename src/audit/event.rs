@@ -161,10 +161,17 @@ impl AuditEvent {
 
     /// Marks the event failed with `error`'s kind and message. Error messages name keys and
     /// files, never key material or context values.
-    pub fn failed(mut self, error: &Error) -> Self {
+    pub fn failed(self, error: &Error) -> Self {
+        self.failed_as(error.kind(), error.to_string())
+    }
+
+    /// Marks the event failed with an error of `kind` described by `message` (for callers
+    /// whose errors are their own, e.g. a tool's usage errors). The message must name keys
+    /// and files only, never key material or context values.
+    pub fn failed_as(mut self, kind: ErrorKind, message: impl Into<String>) -> Self {
         self.outcome = Outcome::Failed;
-        self.error_kind = Some(kind_name(error.kind()));
-        self.error = Some(error.to_string());
+        self.error_kind = Some(kind_name(kind));
+        self.error = Some(message.into());
         self
     }
 
@@ -196,6 +203,12 @@ impl AuditEvent {
     /// The keys of these EDKs (a keyring call's).
     pub fn keys(mut self, edks: &[EncryptedDataKey]) -> Self {
         self.keys = edks.iter().map(KeyRef::of).collect();
+        self
+    }
+
+    /// One key (a keyring that failed before it saw a message names its own).
+    pub fn key(mut self, key: KeyRef) -> Self {
+        self.keys = vec![key];
         self
     }
 

@@ -50,6 +50,30 @@ impl AuditSigningKey {
         Self::from_key(key, provider)
     }
 
+    /// The key in the PEM file at `path`, read with the rules of key files: a regular file
+    /// of at most 64 KiB, refused when group or others can write it; the warnings say when
+    /// they can read it.
+    pub fn from_pem_file(
+        path: &std::path::Path,
+        provider: &'static CryptoProvider,
+    ) -> Result<(Self, Vec<crate::keyring::spec::SpecWarning>), AuditError> {
+        use crate::keyring::spec::secret_file::SecretFile;
+        let file = SecretFile::read(path, 64 * 1024, "audit signing key")
+            .map_err(|e| AuditError::Key(e.to_string()))?;
+        let mut warnings = Vec::new();
+        file.enforce(&mut warnings)
+            .map_err(|e| AuditError::Key(e.to_string()))?;
+        let text = std::str::from_utf8(file.bytes()).map_err(|_| {
+            AuditError::Key(format!(
+                "audit signing key {}: not PEM text",
+                path.display()
+            ))
+        })?;
+        let key = Self::from_pem(text, provider)
+            .map_err(|e| AuditError::Key(format!("{} ({})", e, path.display())))?;
+        Ok((key, warnings))
+    }
+
     fn from_key(
         key: Box<dyn SigningKey>,
         provider: &'static CryptoProvider,

@@ -35,7 +35,7 @@ mod options;
 #[cfg(feature = "pkcs11")]
 mod pkcs11;
 mod raw;
-mod secret_file;
+pub(crate) mod secret_file;
 #[cfg(test)]
 mod tests;
 

@@ -20,7 +20,7 @@ const OTHERS_WRITE: u32 = 0o022;
 const OTHERS_READ: u32 = 0o044;
 
 /// The bytes of a secret file and the mode it had when read.
-pub(super) struct SecretFile {
+pub(crate) struct SecretFile {
     what: &'static str,
     path: PathBuf,
     mode: u32,
@@ -30,7 +30,7 @@ pub(super) struct SecretFile {
 impl SecretFile {
     /// Reads at most `max` bytes of the regular file at `path`; `what` names it in errors
     /// (e.g. "key file").
-    pub(super) fn read(path: &Path, max: u64, what: &'static str) -> Result<Self, SpecError> {
+    pub(crate) fn read(path: &Path, max: u64, what: &'static str) -> Result<Self, SpecError> {
         let fail = |problem| SpecError::File {
             what,
             path: path.to_path_buf(),
@@ -54,13 +54,13 @@ impl SecretFile {
     }
 
     /// The file's bytes.
-    pub(super) fn bytes(&self) -> &[u8] {
+    pub(crate) fn bytes(&self) -> &[u8] {
         &self.bytes
     }
 
     /// The rules for a file holding a secret: refused when group or others can write it; a
     /// warning when they can read it.
-    pub(super) fn enforce(&self, warnings: &mut Vec<SpecWarning>) -> Result<(), SpecError> {
+    pub(crate) fn enforce(&self, warnings: &mut Vec<SpecWarning>) -> Result<(), SpecError> {
         let perms = self.mode & 0o777;
         if self.mode & OTHERS_WRITE != 0 {
             return Err(SpecError::File {
