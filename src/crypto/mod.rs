@@ -16,6 +16,10 @@ use core::fmt;
 pub mod aws_lc_rs;
 #[cfg(feature = "fips")]
 mod fips_sign;
+#[cfg(all(feature = "aws-lc-rs", feature = "openssl", not(feature = "fips")))]
+mod mixed;
+#[cfg(feature = "openssl")]
+pub mod openssl;
 #[cfg(feature = "rust-crypto")]
 pub mod rust_crypto;
 #[cfg(feature = "fips")]
@@ -45,6 +49,26 @@ pub struct CryptoProvider {
 }
 
 impl CryptoProvider {
+    /// Which module serves each component, e.g. `(Component::Signature, "openssl")`: a
+    /// provider's own name, or another provider's for a component it takes from there.
+    ///
+    /// ```
+    /// use envcrypt::crypto::{default_provider, Component};
+    /// let modules = default_provider().modules();
+    /// assert_eq!(modules[0].0, Component::Aead);
+    /// assert!(modules.iter().all(|(_, module)| !module.is_empty()));
+    /// ```
+    pub fn modules(&self) -> [(Component, &'static str); 6] {
+        [
+            (Component::Aead, self.aead.module()),
+            (Component::Hkdf, self.hkdf.module()),
+            (Component::Signature, self.signature.module()),
+            (Component::Random, self.random.module()),
+            (Component::Rsa, self.rsa.module()),
+            (Component::Digest, self.digest.module()),
+        ]
+    }
+
     /// True when every component runs inside a FIPS-validated module in FIPS mode.
     pub fn fips(&self) -> bool {
         self.aead.fips()
@@ -66,7 +90,7 @@ impl fmt::Debug for CryptoProvider {
 }
 
 /// The provider used when none is chosen: aws-lc-rs (its FIPS module in a `fips` build),
-/// else RustCrypto.
+/// else OpenSSL, else RustCrypto.
 pub fn default_provider() -> &'static CryptoProvider {
     providers()[0]
 }
@@ -76,15 +100,52 @@ pub fn providers() -> &'static [&'static CryptoProvider] {
     static PROVIDERS: &[&CryptoProvider] = &[
         #[cfg(any(feature = "aws-lc-rs", feature = "fips"))]
         &aws_lc_rs::PROVIDER,
+        #[cfg(feature = "openssl")]
+        &openssl::PROVIDER,
+        #[cfg(all(feature = "aws-lc-rs", feature = "openssl", not(feature = "fips")))]
+        &mixed::AWS_LC_RS_OPENSSL,
         #[cfg(feature = "rust-crypto")]
         &rust_crypto::PROVIDER,
     ];
     PROVIDERS
 }
 
-/// The compiled-in provider called `name` (`"aws-lc-rs"`, `"aws-lc-rs-fips"`, `"rust-crypto"`).
+/// The compiled-in provider called `name` (`"aws-lc-rs"`, `"aws-lc-rs-fips"`, `"openssl"`,
+/// `"aws-lc-rs+openssl"`, `"rust-crypto"`).
 pub fn provider_by_name(name: &str) -> Option<&'static CryptoProvider> {
     providers().iter().copied().find(|p| p.name == name)
+}
+
+/// The components of a [`CryptoProvider`], as [`CryptoProvider::modules`] names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Component {
+    /// AES-GCM ([`CryptoProvider::aead`]).
+    Aead,
+    /// HKDF ([`CryptoProvider::hkdf`]).
+    Hkdf,
+    /// ECDSA with its streaming hash ([`CryptoProvider::signature`]).
+    Signature,
+    /// Random bytes ([`CryptoProvider::random`]).
+    Random,
+    /// RSA encryption ([`CryptoProvider::rsa`]).
+    Rsa,
+    /// Message digests ([`CryptoProvider::digest`]).
+    Digest,
+}
+
+impl Component {
+    /// Lower-case name: `"aead"`, `"hkdf"`, `"signature"`, `"random"`, `"rsa"`, `"digest"`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Aead => "aead",
+            Self::Hkdf => "hkdf",
+            Self::Signature => "signature",
+            Self::Random => "random",
+            Self::Rsa => "rsa",
+            Self::Digest => "digest",
+        }
+    }
 }
 
 /// AES-GCM key sizes.
@@ -159,6 +220,8 @@ pub trait Aead: Send + Sync {
     fn key(&self, alg: AeadAlgorithm, key: &[u8]) -> Result<Box<dyn AeadKey>, CryptoError>;
     /// True when this component is a FIPS-validated module in FIPS mode.
     fn fips(&self) -> bool;
+    /// The module serving this component (a provider name, e.g. `"aws-lc-rs"`).
+    fn module(&self) -> &'static str;
 }
 
 /// One AES-GCM key. Owned by one thread at a time (`&mut` for sealing lets FIPS backends
@@ -225,6 +288,8 @@ pub trait Hkdf: Send + Sync {
     ) -> Result<(), CryptoError>;
     /// True when this component is a FIPS-validated module in FIPS mode.
     fn fips(&self) -> bool;
+    /// The module serving this component (a provider name, e.g. `"aws-lc-rs"`).
+    fn module(&self) -> &'static str;
 }
 
 /// ECDSA over a streamed message.
@@ -239,6 +304,8 @@ pub trait Signature: Send + Sync {
     ) -> Result<Box<dyn Verifier>, CryptoError>;
     /// True when this component is a FIPS-validated module in FIPS mode.
     fn fips(&self) -> bool;
+    /// The module serving this component (a provider name, e.g. `"aws-lc-rs"`).
+    fn module(&self) -> &'static str;
 }
 
 /// Hashes a message as it streams past and signs it at the end. Holds a private key.
@@ -268,6 +335,8 @@ pub trait SecureRandom: Send + Sync {
     fn fill(&self, out: &mut [u8]) -> Result<(), CryptoError>;
     /// True when this component is a FIPS-validated module in FIPS mode.
     fn fips(&self) -> bool;
+    /// The module serving this component (a provider name, e.g. `"aws-lc-rs"`).
+    fn module(&self) -> &'static str;
 }
 
 /// SHA-2 message digests.
@@ -283,6 +352,8 @@ pub trait Digest: Send + Sync {
     fn start(&self, alg: HashAlgorithm) -> Box<dyn HashContext>;
     /// True when this component is a FIPS-validated module in FIPS mode.
     fn fips(&self) -> bool;
+    /// The module serving this component (a provider name, e.g. `"aws-lc-rs"`).
+    fn module(&self) -> &'static str;
 }
 
 /// A running hash computation.
@@ -319,6 +390,8 @@ pub trait Rsa: Send + Sync {
     fn generate(&self, bits: usize) -> Result<(zeroize::Zeroizing<Vec<u8>>, Vec<u8>), CryptoError>;
     /// True when this component is a FIPS-validated module in FIPS mode.
     fn fips(&self) -> bool;
+    /// The module serving this component (a provider name, e.g. `"aws-lc-rs"`).
+    fn module(&self) -> &'static str;
 }
 
 /// An RSA public key.
@@ -356,6 +429,9 @@ impl Rsa for NoRsa {
     }
     fn fips(&self) -> bool {
         false
+    }
+    fn module(&self) -> &'static str {
+        "none"
     }
 }
 
