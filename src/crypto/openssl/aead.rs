@@ -30,12 +30,16 @@ impl super::super::Aead for Aead {
             AeadAlgorithm::Aes192Gcm => Cipher::aes_192_gcm(),
             AeadAlgorithm::Aes256Gcm => Cipher::aes_256_gcm(),
         };
+        // The key length is right, so a failed init means the configured OpenSSL providers
+        // have no such cipher (e.g. `fips=yes` without the `fips` module).
+        let unavailable =
+            |_| CryptoError::Unsupported("AES-GCM from OpenSSL's configured providers");
         let mut seal = CipherCtx::new().map_err(|_| CryptoError::Failure)?;
         seal.encrypt_init(Some(cipher), Some(key), None)
-            .map_err(|_| CryptoError::InvalidKey)?;
+            .map_err(unavailable)?;
         let mut open = CipherCtx::new().map_err(|_| CryptoError::Failure)?;
         open.decrypt_init(Some(cipher), Some(key), None)
-            .map_err(|_| CryptoError::InvalidKey)?;
+            .map_err(unavailable)?;
         Ok(Box::new(AeadKey {
             seal,
             open: Mutex::new(open),
