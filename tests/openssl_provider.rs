@@ -195,3 +195,78 @@ fn modules_name_the_module_of_each_component() {
         ]
     );
 }
+
+/// A failed open leaves no unauthenticated plaintext behind (OpenSSL decrypts before the
+/// tag is checked): the buffer is zeroed and the error is `Verification`.
+#[test]
+fn failed_open_zeroes_the_buffer() {
+    let openssl = crypto::provider_by_name("openssl").unwrap();
+    let mut key = openssl
+        .aead
+        .key(AeadAlgorithm::Aes256Gcm, &[5; 32])
+        .unwrap();
+    let plaintext = [0x42u8; 100];
+    let mut buf = plaintext.to_vec();
+    let tag = key.seal_in_place(&[1; 12], b"aad", &mut buf).unwrap();
+    buf.extend_from_slice(&tag);
+    let mut bad = buf.clone();
+    *bad.last_mut().unwrap() ^= 1;
+    assert_eq!(
+        key.open_in_place(&[1; 12], b"aad", &mut bad),
+        Err(CryptoError::Verification)
+    );
+    assert!(bad[..100].iter().all(|&b| b == 0), "plaintext left behind");
+    let mut out = [0xffu8; 100];
+    assert_eq!(
+        key.open_to(&[1; 12], b"other aad", &buf[..100], &tag, &mut out),
+        Err(CryptoError::Verification)
+    );
+    assert_eq!(out, [0u8; 100]);
+    // A short buffer (no room for a tag) and mismatched lengths are refused, not a panic.
+    assert_eq!(
+        key.open_in_place(&[1; 12], b"aad", &mut [0u8; 15]),
+        Err(CryptoError::Verification)
+    );
+    assert_eq!(
+        key.seal_to(&[2; 12], b"", &plaintext, &mut [0u8; 99]),
+        Err(CryptoError::Failure)
+    );
+    // The key still works after failures.
+    assert_eq!(key.open_in_place(&[1; 12], b"aad", &mut buf), Ok(()));
+    assert_eq!(&buf[..100], &plaintext);
+}
+
+/// One key object opened from several threads at once (the lock taken, the others work on
+/// copies of the keyed context): every open succeeds and gives the plaintext.
+#[test]
+fn one_key_opens_from_many_threads() {
+    let openssl = crypto::provider_by_name("openssl").unwrap();
+    let mut key = openssl
+        .aead
+        .key(AeadAlgorithm::Aes128Gcm, &[6; 16])
+        .unwrap();
+    let frames: Vec<(Vec<u8>, [u8; 12])> = (0..64u8)
+        .map(|i| {
+            let nonce = [i; 12];
+            let mut f = vec![i; 1000 + usize::from(i)];
+            let tag = key.seal_in_place(&nonce, &[i], &mut f).unwrap();
+            f.extend_from_slice(&tag);
+            (f, nonce)
+        })
+        .collect();
+    let key = &*key;
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                for _ in 0..50 {
+                    for (i, (frame, nonce)) in frames.iter().enumerate() {
+                        let mut copy = frame.clone();
+                        key.open_in_place(nonce, &[i as u8], &mut copy).unwrap();
+                        let len = copy.len() - 16;
+                        assert!(copy[..len].iter().all(|&b| b == i as u8));
+                    }
+                }
+            });
+        }
+    });
+}
