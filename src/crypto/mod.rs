@@ -220,8 +220,11 @@ pub trait Aead: Send + Sync {
     fn key(&self, alg: AeadAlgorithm, key: &[u8]) -> Result<Box<dyn AeadKey>, CryptoError>;
     /// True when this component is a FIPS-validated module in FIPS mode.
     fn fips(&self) -> bool;
-    /// The module serving this component (a provider name, e.g. `"aws-lc-rs"`).
-    fn module(&self) -> &'static str;
+    /// The module serving this component: a provider name (`"aws-lc-rs"`, `"openssl"`, ...);
+    /// `"custom"` for a component defined outside envcrypt that does not say.
+    fn module(&self) -> &'static str {
+        "custom"
+    }
 }
 
 /// One AES-GCM key. Owned by one thread at a time (`&mut` for sealing lets FIPS backends
@@ -288,8 +291,11 @@ pub trait Hkdf: Send + Sync {
     ) -> Result<(), CryptoError>;
     /// True when this component is a FIPS-validated module in FIPS mode.
     fn fips(&self) -> bool;
-    /// The module serving this component (a provider name, e.g. `"aws-lc-rs"`).
-    fn module(&self) -> &'static str;
+    /// The module serving this component: a provider name (`"aws-lc-rs"`, `"openssl"`, ...);
+    /// `"custom"` for a component defined outside envcrypt that does not say.
+    fn module(&self) -> &'static str {
+        "custom"
+    }
 }
 
 /// ECDSA over a streamed message.
@@ -304,8 +310,11 @@ pub trait Signature: Send + Sync {
     ) -> Result<Box<dyn Verifier>, CryptoError>;
     /// True when this component is a FIPS-validated module in FIPS mode.
     fn fips(&self) -> bool;
-    /// The module serving this component (a provider name, e.g. `"aws-lc-rs"`).
-    fn module(&self) -> &'static str;
+    /// The module serving this component: a provider name (`"aws-lc-rs"`, `"openssl"`, ...);
+    /// `"custom"` for a component defined outside envcrypt that does not say.
+    fn module(&self) -> &'static str {
+        "custom"
+    }
 }
 
 /// Hashes a message as it streams past and signs it at the end. Holds a private key.
@@ -335,8 +344,11 @@ pub trait SecureRandom: Send + Sync {
     fn fill(&self, out: &mut [u8]) -> Result<(), CryptoError>;
     /// True when this component is a FIPS-validated module in FIPS mode.
     fn fips(&self) -> bool;
-    /// The module serving this component (a provider name, e.g. `"aws-lc-rs"`).
-    fn module(&self) -> &'static str;
+    /// The module serving this component: a provider name (`"aws-lc-rs"`, `"openssl"`, ...);
+    /// `"custom"` for a component defined outside envcrypt that does not say.
+    fn module(&self) -> &'static str {
+        "custom"
+    }
 }
 
 /// SHA-2 message digests.
@@ -352,8 +364,11 @@ pub trait Digest: Send + Sync {
     fn start(&self, alg: HashAlgorithm) -> Box<dyn HashContext>;
     /// True when this component is a FIPS-validated module in FIPS mode.
     fn fips(&self) -> bool;
-    /// The module serving this component (a provider name, e.g. `"aws-lc-rs"`).
-    fn module(&self) -> &'static str;
+    /// The module serving this component: a provider name (`"aws-lc-rs"`, `"openssl"`, ...);
+    /// `"custom"` for a component defined outside envcrypt that does not say.
+    fn module(&self) -> &'static str {
+        "custom"
+    }
 }
 
 /// A running hash computation.
@@ -390,8 +405,11 @@ pub trait Rsa: Send + Sync {
     fn generate(&self, bits: usize) -> Result<(zeroize::Zeroizing<Vec<u8>>, Vec<u8>), CryptoError>;
     /// True when this component is a FIPS-validated module in FIPS mode.
     fn fips(&self) -> bool;
-    /// The module serving this component (a provider name, e.g. `"aws-lc-rs"`).
-    fn module(&self) -> &'static str;
+    /// The module serving this component: a provider name (`"aws-lc-rs"`, `"openssl"`, ...);
+    /// `"custom"` for a component defined outside envcrypt that does not say.
+    fn module(&self) -> &'static str {
+        "custom"
+    }
 }
 
 /// An RSA public key.

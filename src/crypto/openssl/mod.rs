@@ -42,8 +42,10 @@ pub static PROVIDER: CryptoProvider = CryptoProvider {
 
 /// The signature component (ECDSA with OpenSSL's streaming SHA-2), for providers that take
 /// their hashing from OpenSSL.
+#[cfg(all(feature = "aws-lc-rs", not(feature = "fips")))]
 pub(super) static SIGNATURE: &dyn super::Signature = &ecdsa::Signature;
 /// The digest component, for the same.
+#[cfg(all(feature = "aws-lc-rs", not(feature = "fips")))]
 pub(super) static DIGEST: &dyn super::Digest = &Digest;
 
 /// True when OpenSSL serves every EVP fetch of this process from its `fips` provider.
