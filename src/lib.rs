@@ -27,8 +27,15 @@
 #![cfg_attr(feature = "fips", deny(unsafe_code))]
 #![warn(missing_docs)]
 
-#[cfg(not(any(feature = "aws-lc-rs", feature = "fips", feature = "rust-crypto")))]
-compile_error!("enable a crypto provider: `aws-lc-rs` (default), `fips` or `rust-crypto`");
+#[cfg(not(any(
+    feature = "aws-lc-rs",
+    feature = "fips",
+    feature = "openssl",
+    feature = "rust-crypto"
+)))]
+compile_error!(
+    "enable a crypto provider: `aws-lc-rs` (default), `fips`, `openssl` or `rust-crypto`"
+);
 
 mod blocking;
 mod client;
