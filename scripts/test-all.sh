@@ -10,8 +10,8 @@
 # Configurations (each runs every test; the first provider compiled in is the default one,
 # so all core tests run on each provider):
 #   default (+ rust-crypto, openssl, aws-kms, pkcs11, tokio beside it)
-#                                          aws-lc-rs           (cross-checked with RustCrypto,
-#                                                               OpenSSL and aws-lc-rs+openssl)
+#                                          aws-lc-rs+openssl   (cross-checked with aws-lc-rs,
+#                                                               OpenSSL and RustCrypto)
 #   --features fips,rust-crypto            aws-lc-rs-fips      (cross-checked with RustCrypto)
 #   --no-default-features rust-crypto      rust-crypto (pure Rust, no C)
 set -euo pipefail
@@ -92,7 +92,7 @@ cargo clippy -p envcrypt-cli --all-targets -- -D warnings
 step "cargo doc (no warnings)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --features "$ALL_FEATURES"
 
-step "tests: default configuration (aws-lc-rs; RustCrypto, OpenSSL, KMS, PKCS#11, tokio beside it)"
+step "tests: default configuration (aws-lc-rs+openssl; aws-lc-rs, OpenSSL, RustCrypto, KMS, PKCS#11, tokio beside it)"
 ctest --release --features "$ALL_BUT_FIPS"
 ctest --release -p envcrypt-cli
 for example in file stream async_stream; do

@@ -2,10 +2,11 @@
 //!
 //! `aws-lc-rs+openssl`: AWS-LC for AES-GCM, HKDF, random bytes and RSA; OpenSSL for the
 //! signature (and its streaming SHA-384, which bounds the signed suite 0578) and digests.
-//! On this project's x86 machines OpenSSL 3's SHA-384 runs about 1.4x faster than
-//! AWS-LC's (BENCHMARKS.md). A mix is only ever chosen by its own name or as the default
-//! of a build that has both backends; it is never compiled into a `fips` build, and a
-//! provider named on its own (`aws-lc-rs`, `openssl`) uses its own module for everything.
+//! OpenSSL 3's SHA-384 runs faster than AWS-LC's on this project's x86 machines, and a
+//! signed message is bound by one serial SHA-384 over every byte (BENCHMARKS.md, "OpenSSL
+//! provider"). A build with features `aws-lc-rs` and `openssl` (not `fips`) makes this mix
+//! its default; it is never compiled into a `fips` build, and a provider chosen by name
+//! (`aws-lc-rs`, `openssl`) uses its own module for everything.
 
 use super::CryptoProvider;
 
