@@ -5,7 +5,11 @@
 //! - `raw/sha384`: aws-lc-rs SHA-384 over the same bytes (the ceiling for signed 0x0578);
 //! - `envcrypt-<suite>/encrypt|decrypt/<frame>-t<n>`: `Client::encrypt_parallel` /
 //!   `decrypt_parallel` (one-shot, in memory) with `n` threads;
-//! - `envcrypt-0478/writer|reader/64KiB-t1`: the `std::io` adapters on one thread.
+//! - `envcrypt-0478/writer|reader/64KiB-t1`: the `std::io` adapters on one thread;
+//! - `by-provider-<suite>/<encrypt|decrypt>-<provider>/64KiB-t<max>`: the same one-shot
+//!   calls on each compiled-in provider (`--features openssl` adds `openssl` and
+//!   `aws-lc-rs+openssl`); `scripts/bench-openssl.sh` runs these with `openssl speed` as
+//!   the SHA-384 ceiling of the same run.
 //!
 //! `cargo bench --bench throughput`, then `python3 scripts/bench_report.py` for the ratios.
 //! `ENVCRYPT_BENCH_MIB` sets the payload (default 1024); `ENVCRYPT_BENCH_QUICK=1` runs
@@ -218,11 +222,54 @@ fn envcrypt_stream_adapters(c: &mut Criterion, data: &[u8]) {
     g.finish();
 }
 
+fn by_provider(c: &mut Criterion, data: &[u8]) {
+    let ctx = EncryptionContext::from_pairs([("bench", "throughput")]);
+    let t = threads().last().copied().unwrap_or(1);
+    let opts = PipelineOptions::default().with_threads(t);
+    let id = format!("64KiB-t{t}");
+    for suite in [
+        AlgorithmSuite::Aes256GcmHkdfSha512CommitEcdsaP384,
+        AlgorithmSuite::Aes256GcmHkdfSha512Commit,
+    ] {
+        let mut g = c.benchmark_group(format!("by-provider-{:04x}", suite.id()));
+        g.throughput(Throughput::Bytes(data.len() as u64));
+        g.sample_size(10).measurement_time(Duration::from_secs(4));
+        let mut out = Vec::new();
+        let mut plain = Vec::new();
+        for p in envcrypt::crypto::providers() {
+            let client = Client::builder()
+                .provider(p)
+                .keyring(RawAesKeyring::new("bench", "key", &[7; 32]).unwrap())
+                .suite(suite)
+                .frame_length(64 << 10)
+                .build()
+                .unwrap();
+            g.bench_function(BenchmarkId::new(format!("encrypt-{}", p.name), &id), |b| {
+                b.iter(|| {
+                    client
+                        .encrypt_parallel(data, &ctx, &mut out, &opts)
+                        .unwrap()
+                })
+            });
+            let message = out.clone();
+            g.bench_function(BenchmarkId::new(format!("decrypt-{}", p.name), &id), |b| {
+                b.iter(|| {
+                    client
+                        .decrypt_parallel(&message, &DecryptOptions::default(), &mut plain, &opts)
+                        .unwrap()
+                })
+            });
+        }
+        g.finish();
+    }
+}
+
 fn benches(c: &mut Criterion) {
     let data = payload(payload_len());
     raw(c, &data);
     envcrypt_in_memory(c, &data);
     envcrypt_stream_adapters(c, &data);
+    by_provider(c, &data);
 }
 
 criterion_group!(throughput, benches);

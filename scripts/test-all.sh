@@ -9,8 +9,9 @@
 #
 # Configurations (each runs every test; the first provider compiled in is the default one,
 # so all core tests run on each provider):
-#   default (+ rust-crypto, aws-kms, pkcs11, tokio beside it)
-#                                          aws-lc-rs           (cross-checked with RustCrypto)
+#   default (+ rust-crypto, openssl, aws-kms, pkcs11, tokio beside it)
+#                                          aws-lc-rs+openssl   (cross-checked with aws-lc-rs,
+#                                                               OpenSSL and RustCrypto)
 #   --features fips,rust-crypto            aws-lc-rs-fips      (cross-checked with RustCrypto)
 #   --no-default-features rust-crypto      rust-crypto (pure Rust, no C)
 set -euo pipefail
@@ -18,7 +19,7 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 fuzz_seconds=${FUZZ_SECONDS:-30}
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
-ALL_BUT_FIPS=rust-crypto,aws-kms,pkcs11,tokio
+ALL_BUT_FIPS=rust-crypto,openssl,aws-kms,pkcs11,tokio
 
 step() { printf '\n==> %s (%ss)\n' "$*" "$SECONDS"; }
 log=target/test-all.log
@@ -26,7 +27,7 @@ mkdir -p target && : > "$log"
 # Runs cargo test, keeping its output for the closing count.
 ctest() { cargo test "$@" 2>&1 | tee -a "$log"; }
 
-step "system packages (cmake and Go for the FIPS module; SoftHSM2 for the HSM tests; cbindgen, valgrind, pkg-config for the C API)"
+step "system packages (cmake and Go for the FIPS module; SoftHSM2 for the HSM tests; cbindgen, valgrind, pkg-config for the C API; libssl-dev for the OpenSSL provider)"
 need=()
 command -v cmake >/dev/null || need+=(cmake)
 command -v go >/dev/null || need+=(golang-go)
@@ -36,6 +37,8 @@ command -v cbindgen >/dev/null || need+=(cbindgen)
 command -v valgrind >/dev/null || need+=(valgrind)
 command -v pkg-config >/dev/null || need+=(pkg-config)
 command -v g++ >/dev/null || need+=(g++)
+test -f /usr/include/openssl/evp.h || need+=(libssl-dev)
+command -v openssl >/dev/null || need+=(openssl)
 if [ ${#need[@]} -gt 0 ]; then
   sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
   $sudo_cmd apt-get update -qq
@@ -93,7 +96,7 @@ cargo clippy -p envcrypt-cli --all-targets -- -D warnings
 step "cargo doc (no warnings)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features
 
-step "tests: default configuration (aws-lc-rs; RustCrypto, KMS, PKCS#11, tokio beside it)"
+step "tests: default configuration (aws-lc-rs+openssl; aws-lc-rs, OpenSSL, RustCrypto, KMS, PKCS#11, tokio beside it)"
 ctest --release --features "$ALL_BUT_FIPS"
 ctest --release -p envcrypt-cli
 scripts/run-examples.sh "$ALL_BUT_FIPS"

@@ -29,8 +29,15 @@
 // docs.rs (nightly) labels items with the features they need.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-#[cfg(not(any(feature = "aws-lc-rs", feature = "fips", feature = "rust-crypto")))]
-compile_error!("enable a crypto provider: `aws-lc-rs` (default), `fips` or `rust-crypto`");
+#[cfg(not(any(
+    feature = "aws-lc-rs",
+    feature = "fips",
+    feature = "openssl",
+    feature = "rust-crypto"
+)))]
+compile_error!(
+    "enable a crypto provider: `aws-lc-rs` (default), `fips`, `openssl` or `rust-crypto`"
+);
 
 pub mod audit;
 mod blocking;

@@ -780,9 +780,13 @@ fn info_prints_provider_json() {
         }
         assert_eq!(v["keyrings"], serde_json::json!(keyrings), "{args:?}");
     }
-    // CLI.md: the FIPS provider by default in a `fips` build, else aws-lc-rs.
+    // CLI.md: the FIPS provider by default in a `fips` build, else aws-lc-rs (with
+    // OpenSSL's signatures and digests when the `openssl` feature is on).
     let expected = if cfg!(feature = "fips") {
         "aws-lc-rs-fips"
+    } else if cfg!(all(feature = "aws-lc-rs", feature = "openssl")) {
+        // Both backends: AWS-LC with OpenSSL's faster SHA-384 (SECURITY.md).
+        "aws-lc-rs+openssl"
     } else if cfg!(feature = "aws-lc-rs") {
         "aws-lc-rs"
     } else {

@@ -14,10 +14,17 @@ use super::{
     NONCE_LEN, TAG_LEN,
 };
 
+/// The provider's name, and the module name of its components.
+#[cfg(not(feature = "fips"))]
+const NAME: &str = "aws-lc-rs";
+/// The provider's name, and the module name of its components.
+#[cfg(feature = "fips")]
+const NAME: &str = "aws-lc-rs-fips";
+
 /// aws-lc-rs (AWS-LC), non-FIPS build.
 #[cfg(not(feature = "fips"))]
 pub static PROVIDER: CryptoProvider = CryptoProvider {
-    name: "aws-lc-rs",
+    name: NAME,
     aead: &Aead,
     hkdf: &Hkdf,
     signature: &Signature,
@@ -29,7 +36,7 @@ pub static PROVIDER: CryptoProvider = CryptoProvider {
 /// aws-lc-rs on the AWS-LC FIPS 140-3 module.
 #[cfg(feature = "fips")]
 pub static PROVIDER: CryptoProvider = CryptoProvider {
-    name: "aws-lc-rs-fips",
+    name: NAME,
     aead: &Aead,
     hkdf: &Hkdf,
     signature: &Signature,
@@ -62,6 +69,10 @@ impl super::Aead for Aead {
 
     fn fips(&self) -> bool {
         fips_mode()
+    }
+
+    fn module(&self) -> &'static str {
+        NAME
     }
 }
 
@@ -225,6 +236,10 @@ impl super::Hkdf for Hkdf {
     fn fips(&self) -> bool {
         fips_mode()
     }
+
+    fn module(&self) -> &'static str {
+        NAME
+    }
 }
 
 struct Signature;
@@ -289,6 +304,10 @@ impl super::Signature for Signature {
 
     fn fips(&self) -> bool {
         fips_mode()
+    }
+
+    fn module(&self) -> &'static str {
+        NAME
     }
 
     fn signing_key(
@@ -409,6 +428,10 @@ impl super::SecureRandom for Random {
     fn fips(&self) -> bool {
         fips_mode()
     }
+
+    fn module(&self) -> &'static str {
+        NAME
+    }
 }
 
 /// True in a `fips` build whose module runs in FIPS mode.
@@ -477,6 +500,10 @@ impl super::Rsa for Rsa {
 
     fn fips(&self) -> bool {
         fips_mode()
+    }
+
+    fn module(&self) -> &'static str {
+        NAME
     }
 }
 
@@ -549,6 +576,10 @@ impl super::Digest for Digest {
 
     fn fips(&self) -> bool {
         fips_mode()
+    }
+
+    fn module(&self) -> &'static str {
+        NAME
     }
 }
 

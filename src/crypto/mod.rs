@@ -16,6 +16,10 @@ use core::fmt;
 pub mod aws_lc_rs;
 #[cfg(feature = "fips")]
 mod fips_sign;
+#[cfg(all(feature = "aws-lc-rs", feature = "openssl", not(feature = "fips")))]
+mod mixed;
+#[cfg(feature = "openssl")]
+pub mod openssl;
 #[cfg(feature = "rust-crypto")]
 pub mod rust_crypto;
 #[cfg(feature = "fips")]
@@ -45,6 +49,26 @@ pub struct CryptoProvider {
 }
 
 impl CryptoProvider {
+    /// Which module serves each component, e.g. `(Component::Signature, "openssl")`: a
+    /// provider's own name, or another provider's for a component it takes from there.
+    ///
+    /// ```
+    /// use envcrypt::crypto::{default_provider, Component};
+    /// let modules = default_provider().modules();
+    /// assert_eq!(modules[0].0, Component::Aead);
+    /// assert!(modules.iter().all(|(_, module)| !module.is_empty()));
+    /// ```
+    pub fn modules(&self) -> [(Component, &'static str); 6] {
+        [
+            (Component::Aead, self.aead.module()),
+            (Component::Hkdf, self.hkdf.module()),
+            (Component::Signature, self.signature.module()),
+            (Component::Random, self.random.module()),
+            (Component::Rsa, self.rsa.module()),
+            (Component::Digest, self.digest.module()),
+        ]
+    }
+
     /// True when every component runs inside a FIPS-validated module in FIPS mode.
     pub fn fips(&self) -> bool {
         self.aead.fips()
@@ -65,8 +89,9 @@ impl fmt::Debug for CryptoProvider {
     }
 }
 
-/// The provider used when none is chosen: aws-lc-rs (its FIPS module in a `fips` build),
-/// else RustCrypto.
+/// The provider used when none is chosen: aws-lc-rs (its FIPS module in a `fips` build);
+/// with feature `openssl` too (not `fips`), `aws-lc-rs+openssl`; else OpenSSL, else
+/// RustCrypto.
 pub fn default_provider() -> &'static CryptoProvider {
     providers()[0]
 }
@@ -74,17 +99,56 @@ pub fn default_provider() -> &'static CryptoProvider {
 /// Every provider compiled into this build, the default first.
 pub fn providers() -> &'static [&'static CryptoProvider] {
     static PROVIDERS: &[&CryptoProvider] = &[
+        // First, so the default where compiled in: faster than aws-lc-rs alone on the
+        // signed default suite (BENCHMARKS.md); never in a `fips` build.
+        #[cfg(all(feature = "aws-lc-rs", feature = "openssl", not(feature = "fips")))]
+        &mixed::AWS_LC_RS_OPENSSL,
         #[cfg(any(feature = "aws-lc-rs", feature = "fips"))]
         &aws_lc_rs::PROVIDER,
+        #[cfg(feature = "openssl")]
+        &openssl::PROVIDER,
         #[cfg(feature = "rust-crypto")]
         &rust_crypto::PROVIDER,
     ];
     PROVIDERS
 }
 
-/// The compiled-in provider called `name` (`"aws-lc-rs"`, `"aws-lc-rs-fips"`, `"rust-crypto"`).
+/// The compiled-in provider called `name` (`"aws-lc-rs"`, `"aws-lc-rs-fips"`, `"openssl"`,
+/// `"aws-lc-rs+openssl"`, `"rust-crypto"`).
 pub fn provider_by_name(name: &str) -> Option<&'static CryptoProvider> {
     providers().iter().copied().find(|p| p.name == name)
+}
+
+/// The components of a [`CryptoProvider`], as [`CryptoProvider::modules`] names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Component {
+    /// AES-GCM ([`CryptoProvider::aead`]).
+    Aead,
+    /// HKDF ([`CryptoProvider::hkdf`]).
+    Hkdf,
+    /// ECDSA with its streaming hash ([`CryptoProvider::signature`]).
+    Signature,
+    /// Random bytes ([`CryptoProvider::random`]).
+    Random,
+    /// RSA encryption ([`CryptoProvider::rsa`]).
+    Rsa,
+    /// Message digests ([`CryptoProvider::digest`]).
+    Digest,
+}
+
+impl Component {
+    /// Lower-case name: `"aead"`, `"hkdf"`, `"signature"`, `"random"`, `"rsa"`, `"digest"`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Aead => "aead",
+            Self::Hkdf => "hkdf",
+            Self::Signature => "signature",
+            Self::Random => "random",
+            Self::Rsa => "rsa",
+            Self::Digest => "digest",
+        }
+    }
 }
 
 /// AES-GCM key sizes.
@@ -159,6 +223,11 @@ pub trait Aead: Send + Sync {
     fn key(&self, alg: AeadAlgorithm, key: &[u8]) -> Result<Box<dyn AeadKey>, CryptoError>;
     /// True when this component is a FIPS-validated module in FIPS mode.
     fn fips(&self) -> bool;
+    /// The module serving this component: a provider name (`"aws-lc-rs"`, `"openssl"`, ...);
+    /// `"custom"` for a component defined outside envcrypt that does not say.
+    fn module(&self) -> &'static str {
+        "custom"
+    }
 }
 
 /// One AES-GCM key. Owned by one thread at a time (`&mut` for sealing lets FIPS backends
@@ -225,6 +294,11 @@ pub trait Hkdf: Send + Sync {
     ) -> Result<(), CryptoError>;
     /// True when this component is a FIPS-validated module in FIPS mode.
     fn fips(&self) -> bool;
+    /// The module serving this component: a provider name (`"aws-lc-rs"`, `"openssl"`, ...);
+    /// `"custom"` for a component defined outside envcrypt that does not say.
+    fn module(&self) -> &'static str {
+        "custom"
+    }
 }
 
 /// ECDSA over a streamed message.
@@ -239,6 +313,11 @@ pub trait Signature: Send + Sync {
     ) -> Result<Box<dyn Verifier>, CryptoError>;
     /// True when this component is a FIPS-validated module in FIPS mode.
     fn fips(&self) -> bool;
+    /// The module serving this component: a provider name (`"aws-lc-rs"`, `"openssl"`, ...);
+    /// `"custom"` for a component defined outside envcrypt that does not say.
+    fn module(&self) -> &'static str {
+        "custom"
+    }
 
     /// A long-term private key from its PKCS#8 DER encoding (the audit log's checkpoint
     /// key). Providers without long-term keys answer `Unsupported`.
@@ -299,6 +378,11 @@ pub trait SecureRandom: Send + Sync {
     fn fill(&self, out: &mut [u8]) -> Result<(), CryptoError>;
     /// True when this component is a FIPS-validated module in FIPS mode.
     fn fips(&self) -> bool;
+    /// The module serving this component: a provider name (`"aws-lc-rs"`, `"openssl"`, ...);
+    /// `"custom"` for a component defined outside envcrypt that does not say.
+    fn module(&self) -> &'static str {
+        "custom"
+    }
 }
 
 /// SHA-2 message digests.
@@ -314,6 +398,11 @@ pub trait Digest: Send + Sync {
     fn start(&self, alg: HashAlgorithm) -> Box<dyn HashContext>;
     /// True when this component is a FIPS-validated module in FIPS mode.
     fn fips(&self) -> bool;
+    /// The module serving this component: a provider name (`"aws-lc-rs"`, `"openssl"`, ...);
+    /// `"custom"` for a component defined outside envcrypt that does not say.
+    fn module(&self) -> &'static str {
+        "custom"
+    }
 }
 
 /// A running hash computation.
@@ -350,6 +439,11 @@ pub trait Rsa: Send + Sync {
     fn generate(&self, bits: usize) -> Result<(zeroize::Zeroizing<Vec<u8>>, Vec<u8>), CryptoError>;
     /// True when this component is a FIPS-validated module in FIPS mode.
     fn fips(&self) -> bool;
+    /// The module serving this component: a provider name (`"aws-lc-rs"`, `"openssl"`, ...);
+    /// `"custom"` for a component defined outside envcrypt that does not say.
+    fn module(&self) -> &'static str {
+        "custom"
+    }
 }
 
 /// An RSA public key.
@@ -387,6 +481,9 @@ impl Rsa for NoRsa {
     }
     fn fips(&self) -> bool {
         false
+    }
+    fn module(&self) -> &'static str {
+        "none"
     }
 }
 

@@ -62,6 +62,10 @@ impl super::Aead for Aead {
     fn fips(&self) -> bool {
         false
     }
+
+    fn module(&self) -> &'static str {
+        "rust-crypto"
+    }
 }
 
 enum Cipher {
@@ -207,6 +211,10 @@ impl super::Hkdf for Hkdf {
     fn fips(&self) -> bool {
         false
     }
+
+    fn module(&self) -> &'static str {
+        "rust-crypto"
+    }
 }
 
 struct Signature;
@@ -255,6 +263,10 @@ impl super::Signature for Signature {
 
     fn fips(&self) -> bool {
         false
+    }
+
+    fn module(&self) -> &'static str {
+        "rust-crypto"
     }
 
     fn signing_key(
@@ -424,6 +436,10 @@ impl super::SecureRandom for Random {
     fn fips(&self) -> bool {
         false
     }
+
+    fn module(&self) -> &'static str {
+        "rust-crypto"
+    }
 }
 
 struct Digests;
@@ -439,6 +455,10 @@ impl super::Digest for Digests {
 
     fn fips(&self) -> bool {
         false
+    }
+
+    fn module(&self) -> &'static str {
+        "rust-crypto"
     }
 }
 

@@ -17,6 +17,7 @@ pub fn features() -> Vec<&'static str> {
         ("aws-lc-rs", cfg!(feature = "aws-lc-rs")),
         ("fips", cfg!(feature = "fips")),
         ("rust-crypto", cfg!(feature = "rust-crypto")),
+        ("openssl", cfg!(feature = "openssl")),
         ("aws-kms", cfg!(feature = "aws-kms")),
         ("pkcs11", cfg!(feature = "pkcs11")),
         ("tokio", cfg!(feature = "tokio")),
