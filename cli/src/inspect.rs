@@ -136,6 +136,8 @@ struct InfoJson<'a> {
     fips: bool,
     providers: Vec<&'a str>,
     keyrings: Vec<&'a str>,
+    /// The module serving each component of the provider in use.
+    modules: std::collections::BTreeMap<&'a str, &'a str>,
 }
 
 /// `envcrypt info`.
@@ -149,6 +151,11 @@ pub fn info(provider: &CryptoProvider) {
             .map(|p| p.name)
             .collect(),
         keyrings: crate::keyring_spec::supported(),
+        modules: provider
+            .modules()
+            .into_iter()
+            .map(|(component, module)| (component.name(), module))
+            .collect(),
     };
     println!("{}", json::to_line(&info));
 }
