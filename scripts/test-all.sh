@@ -131,8 +131,11 @@ ENVCRYPT_BIN="$root/target/install/bin/envcrypt" scripts/test-c.sh "$root/target
 step "benchmarks compile"
 cargo bench --no-run --features "$ALL_BUT_FIPS"
 
-step "fuzz: header and decrypt targets, ${fuzz_seconds}s each"
-(cd fuzz && for t in header decrypt; do
+# Five targets: FUZZ_SECONDS each, 25 unless set, to keep the step near two and a half minutes.
+fuzz_seconds=${FUZZ_SECONDS:-25}
+step "fuzz: header, decrypt, rewrap, audit_log and c_api targets, ${fuzz_seconds}s each (seed corpora first)"
+scripts/fuzz-seeds.sh
+(cd fuzz && for t in header decrypt rewrap audit_log c_api; do
   cargo fuzz run -s none "$t" -- -max_total_time="$fuzz_seconds" -rss_limit_mb=2048
 done)
 
