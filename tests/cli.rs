@@ -764,8 +764,26 @@ fn info_prints_provider_json() {
         let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
         assert_eq!(
             keys,
-            ["fips", "keyrings", "provider", "providers", "version"]
+            [
+                "fips",
+                "keyrings",
+                "modules",
+                "provider",
+                "providers",
+                "version"
+            ]
         );
+        // Which module serves each component: the provider's own answer.
+        let modules: serde_json::Map<String, Value> = provider
+            .modules()
+            .into_iter()
+            .map(|(c, m)| (c.name().to_owned(), Value::from(m)))
+            .collect();
+        assert_eq!(v["modules"], Value::Object(modules), "{args:?}");
+        if provider.name == "aws-lc-rs+openssl" {
+            assert_eq!(v["modules"]["signature"], "openssl");
+            assert_eq!(v["modules"]["aead"], "aws-lc-rs");
+        }
         assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
         assert_eq!(v["provider"], provider.name, "{args:?}");
         assert_eq!(v["fips"], provider.fips(), "{args:?}");
