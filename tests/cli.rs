@@ -781,7 +781,8 @@ fn info_prints_provider_json() {
             .collect();
         assert_eq!(v["modules"], Value::Object(modules), "{args:?}");
         if provider.name == "aws-lc-rs+openssl" {
-            assert_eq!(v["modules"]["signature"], "openssl");
+            assert_eq!(v["modules"]["signature"], "aws-lc-rs+openssl");
+            assert_eq!(v["modules"]["digest"], "openssl");
             assert_eq!(v["modules"]["aead"], "aws-lc-rs");
         }
         assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));

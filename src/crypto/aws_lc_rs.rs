@@ -244,8 +244,10 @@ impl super::Hkdf for Hkdf {
 
 struct Signature;
 
+/// The aws-lc-rs signing, verification and digest algorithms of `alg` (shared with the
+/// `aws-lc-rs+openssl` mix, which signs with these keys over OpenSSL's digest).
 #[cfg_attr(feature = "fips", allow(dead_code))]
-fn algorithms(
+pub(super) fn algorithms(
     alg: SignatureAlgorithm,
 ) -> (
     &'static signature::EcdsaSigningAlgorithm,

@@ -41,11 +41,7 @@ pub static PROVIDER: CryptoProvider = CryptoProvider {
     digest: &Digest,
 };
 
-/// The signature component (ECDSA with OpenSSL's streaming SHA-2), for providers that take
-/// their hashing from OpenSSL.
-#[cfg(all(feature = "aws-lc-rs", not(feature = "fips")))]
-pub(super) static SIGNATURE: &dyn super::Signature = &ecdsa::Signature;
-/// The digest component, for the same.
+/// The digest component, for providers that take their hashing from OpenSSL.
 #[cfg(all(feature = "aws-lc-rs", not(feature = "fips")))]
 pub(super) static DIGEST: &dyn super::Digest = &Digest;
 
