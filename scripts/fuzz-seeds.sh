@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Writes the seed corpora of the fuzz targets rewrap, audit_log and c_api into
+# Writes the seed corpora of the fuzz targets rewrap, audit_log, c_api and keyring_spec into
 # fuzz/corpus/<target>/ (seed-* files; anything else there is the fuzzer's own and is kept).
 #
 # rewrap and c_api: selector bytes for each mode and sample, edit instructions, and
@@ -9,6 +9,8 @@
 # audit_log: a chained log like JsonLinesSink writes (12 events, a checkpoint after every 4,
 # signed with a fresh ECDSA P-384 key when the Python `cryptography` package is there), as
 # a whole log, as event fields for the target to chain, and as line edits of its sample.
+# keyring_spec: one spec of each grammar (paths and modules that do not exist), behind the
+# target's selector character.
 # Usage: scripts/fuzz-seeds.sh   (PYTHON, or ENVCRYPT_PYTHON, picks the interpreter)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -143,5 +145,16 @@ for j, e in enumerate([b"", bytes([4, 0, 3, 0]), bytes([5, 1, 2, 0]), bytes([2, 
                        bytes([0, 0, 40, 1]), bytes([3, 0, 0, 0x0a]), bytes([4, 0, 14, 0])]):
     write("audit_log", f"edit-pinned-{j}", b"\x02" + e)
     write("audit_log", f"edit-{j}", b"\x03" + e)
-print("seeds:", {t: len(os.listdir(f"{root}/{t}")) for t in ("rewrap", "c_api", "audit_log")})
+for j, spec in enumerate([
+        "raw-aes:hospital-a:imaging-2026:/nonexistent/site.key",
+        "raw-rsa:escrow:2026:oaep-sha256:/nonexistent/escrow.pem",
+        "aws-kms:arn:aws:kms:us-east-1:111122223333:key/k1?profile=p",
+        "aws-kms-discovery:111122223333,444455556666?partition=aws-us-gov&region=us-gov-west-1",
+        "pkcs11:token=imaging;object=kek-2026?module-path=/nonexistent/libsofthsm2.so",
+        "pkcs11:token=t;object=o;id=%01%02?module-path=/nonexistent/m.so&namespace=ns&name=n",
+        "pkcs11:token=t;object=o?module-path=/nonexistent/m.so&pin-source=/nonexistent/pin"]):
+    # The target's first character picks a prefix (index = code point % 6) and, with bit
+    # 0x40, a PIN for pkcs11: "B" (66) adds no prefix and asks for the PIN.
+    write("keyring_spec", f"spec-{j}", b"B" + spec.encode())
+print("seeds:", {t: len(os.listdir(f"{root}/{t}")) for t in ("rewrap", "c_api", "audit_log", "keyring_spec")})
 EOF

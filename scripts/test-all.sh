@@ -5,7 +5,7 @@
 # each, and a short fuzzing pass. Fails loudly on anything missing.
 # The C API (ffi/) is checked after the default configuration: its header against ffi/src,
 # then C, C++ and Python ctypes programs against the installed library (scripts/test-c.sh).
-# Usage: scripts/test-all.sh   (FUZZ_SECONDS=25 by default, per fuzz target)
+# Usage: scripts/test-all.sh   (FUZZ_SECONDS=20 by default, per fuzz target)
 #
 # Configurations (each runs every test; the first provider compiled in is the default one,
 # so all core tests run on each provider):
@@ -17,7 +17,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
-fuzz_seconds=${FUZZ_SECONDS:-25}
+fuzz_seconds=${FUZZ_SECONDS:-20}
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 ALL_BUT_FIPS=rust-crypto,openssl,aws-kms,pkcs11,tokio
 
@@ -134,10 +134,10 @@ ENVCRYPT_BIN="$root/target/install/bin/envcrypt" scripts/test-c.sh "$root/target
 step "benchmarks compile"
 cargo bench --no-run --features "$ALL_BUT_FIPS"
 
-# Five targets, FUZZ_SECONDS each: the step takes about two and a half minutes.
-step "fuzz: header, decrypt, rewrap, audit_log and c_api targets, ${fuzz_seconds}s each (seed corpora first)"
+# Six targets, FUZZ_SECONDS each: the step takes about three minutes.
+step "fuzz: header, decrypt, rewrap, audit_log, c_api and keyring_spec targets, ${fuzz_seconds}s each (seed corpora first)"
 scripts/fuzz-seeds.sh
-(cd fuzz && for t in header decrypt rewrap audit_log c_api; do
+(cd fuzz && for t in header decrypt rewrap audit_log c_api keyring_spec; do
   cargo fuzz run -s none "$t" -- -max_total_time="$fuzz_seconds" -rss_limit_mb=2048
 done)
 
