@@ -409,30 +409,8 @@ fn environment_variable_and_flag_rules() {
 #[cfg(feature = "aws-kms")]
 #[test]
 fn a_kms_outage_is_recorded() {
-    use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
     let mut moto = moto::Moto::start();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let client = aws_sdk_kms::Client::from_conf(
-        aws_sdk_kms::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(moto::REGION))
-            .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
-            .endpoint_url(&moto.endpoint)
-            .build(),
-    );
-    let live = rt.block_on(async {
-        let meta = client
-            .create_key()
-            .send()
-            .await
-            .unwrap()
-            .key_metadata
-            .unwrap();
-        meta.arn.unwrap()
-    });
+    let (_, live) = moto::create_key(&moto);
     let env = Env::new();
     let endpoint = moto.endpoint.clone();
     let kms = |args: &[&str]| -> Out {

@@ -11,8 +11,7 @@ mod tool;
 use std::path::PathBuf;
 use std::process::Command;
 
-use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
-use moto::{Moto, ACCOUNT, REGION};
+use moto::{create_key, Moto, ACCOUNT, REGION};
 use serde_json::Value;
 use tool::Out;
 
@@ -64,32 +63,6 @@ impl Env {
         }
         tool::run(cmd, None)
     }
-}
-
-/// CreateKey against moto: (key id, key ARN).
-fn create_key(moto: &Moto) -> (String, String) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let client = aws_sdk_kms::Client::from_conf(
-        aws_sdk_kms::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(REGION))
-            .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
-            .endpoint_url(&moto.endpoint)
-            .build(),
-    );
-    rt.block_on(async {
-        let meta = client
-            .create_key()
-            .send()
-            .await
-            .expect("CreateKey")
-            .key_metadata
-            .expect("metadata");
-        (meta.key_id().to_owned(), meta.arn.expect("arn"))
-    })
 }
 
 /// Requests moto answered so far.

@@ -140,3 +140,31 @@ fn answers_http(port: u16) -> bool {
     let mut buf = [0u8; 12];
     matches!(s.read(&mut buf), Ok(n) if n >= 5 && buf.starts_with(b"HTTP/"))
 }
+
+/// CreateKey against `moto`: the new key's (id, ARN).
+#[cfg(feature = "aws-kms")]
+pub fn create_key(moto: &Moto) -> (String, String) {
+    use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = aws_sdk_kms::Client::from_conf(
+        aws_sdk_kms::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
+            .endpoint_url(&moto.endpoint)
+            .build(),
+    );
+    rt.block_on(async {
+        let meta = client
+            .create_key()
+            .send()
+            .await
+            .expect("CreateKey")
+            .key_metadata
+            .expect("metadata");
+        (meta.key_id().to_owned(), meta.arn.expect("arn"))
+    })
+}
