@@ -1,24 +1,13 @@
 //! Which key an encrypted data key (EDK) names, and which key a keyring spec would name:
 //! the identity `inspect --summary` counts files by, shared with `rewrap`.
 //!
-//! A key is its provider id (a raw keyring's namespace, `aws-kms` for KMS) and:
-//!
-//! - raw AES (and PKCS#11 AES keys, which write the same format): the key name, i.e. the
-//!   provider info without its 20-byte trailer (`u32` tag length in bits = 128, `u32` IV
-//!   length = 12, the 12-byte IV);
-//! - raw RSA (and PKCS#11 RSA key pairs, same format): the provider info, which is the key
-//!   name;
-//! - KMS: the provider info, which is the key ARN.
-//!
-//! Raw AES and raw RSA EDKs share their provider ids (any namespace), so the format is told
-//! by the trailer: info ending in `00 00 00 80 00 00 00 0c` + 12 bytes is raw AES. A key
-//! name that is UTF-8 never ends that way (a lone `0x80` byte is not UTF-8), so an RSA name
-//! is never cut. Non-UTF-8 info is shown as `base64:` + its base64.
+//! A key is its provider id and its name as [`EncryptedDataKey::key_name`] reads it from the
+//! EDK (a raw key's name, a KMS key ARN): one rule for the library's logs and audit trail
+//! and the tool's reports.
 //!
 //! This is read from the EDK list without any key: it says which keys a message *claims*,
 //! not that they open it (see `inventory`'s `--require-key`).
 
-use base64::Engine as _;
 use envcrypt::format::EncryptedDataKey;
 
 use crate::keyring_spec::KeyringSpec;
@@ -26,9 +15,9 @@ use crate::keyring_spec::KeyringSpec;
 /// Provider id of the AWS KMS keyrings' EDKs.
 pub const KMS_PROVIDER_ID: &str = "aws-kms";
 
-/// The raw AES provider info's trailer after the key name: tag length, IV length, IV.
-const RAW_AES_TRAILER: usize = 20;
-/// The tag length (bits) and IV length fields of that trailer, as every ESDK writes them.
+/// The tag length (bits) and IV length fields of the raw AES trailer, as every ESDK writes
+/// them.
+#[cfg(test)]
 const RAW_AES_FIELDS: [u8; 8] = [0, 0, 0, 128, 0, 0, 0, 12];
 
 /// The key an EDK names (see the module docs).
@@ -54,7 +43,7 @@ impl KeyId {
 pub fn of_edk(edk: &EncryptedDataKey) -> KeyId {
     KeyId {
         provider_id: edk.provider_id.clone(),
-        key: text(key_bytes(edk)),
+        key: edk.key_name(),
     }
 }
 
@@ -81,30 +70,7 @@ pub fn of_spec(spec: &KeyringSpec) -> Option<KeyId> {
 
 /// Whether `edk` names the key `id`.
 pub fn matches(id: &KeyId, edk: &EncryptedDataKey) -> bool {
-    edk.provider_id == id.provider_id && text(key_bytes(edk)) == id.key
-}
-
-/// The part of the provider info that names the key.
-fn key_bytes(edk: &EncryptedDataKey) -> &[u8] {
-    let info = edk.provider_info.as_slice();
-    if edk.provider_id == KMS_PROVIDER_ID {
-        return info;
-    }
-    match info.len().checked_sub(RAW_AES_TRAILER) {
-        Some(at) if info[at..].starts_with(&RAW_AES_FIELDS) => &info[..at],
-        _ => info,
-    }
-}
-
-/// `bytes` as text: itself when UTF-8, else `base64:` and its base64.
-fn text(bytes: &[u8]) -> String {
-    match std::str::from_utf8(bytes) {
-        Ok(s) => s.to_owned(),
-        Err(_) => format!(
-            "base64:{}",
-            base64::engine::general_purpose::STANDARD.encode(bytes)
-        ),
-    }
+    edk.provider_id == id.provider_id && edk.key_name() == id.key
 }
 
 #[cfg(test)]

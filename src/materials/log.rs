@@ -71,11 +71,6 @@ pub(crate) fn finished<T>(
     }
 }
 
-/// The raw AES provider info's trailer: `u32` tag bits (128), `u32` IV length (12), IV.
-const RAW_AES_TRAILER: usize = 20;
-/// The fixed fields of that trailer.
-const RAW_AES_FIELDS: [u8; 8] = [0, 0, 0, 128, 0, 0, 0, 12];
-
 /// A list of EDKs as `ns/key, aws-kms/arn:...`.
 pub(crate) struct Edks<'a>(pub &'a [EncryptedDataKey]);
 
@@ -85,20 +80,10 @@ impl fmt::Display for Edks<'_> {
             if i > 0 {
                 f.write_str(", ")?;
             }
-            write!(f, "{}/{}", edk.provider_id, key_name(&edk.provider_info))?;
+            write!(f, "{}/{}", edk.provider_id, edk.key_name())?;
         }
         Ok(())
     }
-}
-
-/// The key an EDK's provider info names: the info without the raw AES trailer, as text
-/// (non-UTF-8 bytes replaced).
-fn key_name(info: &[u8]) -> String {
-    let name = match info.len().checked_sub(RAW_AES_TRAILER) {
-        Some(cut) if info[cut..cut + 8] == RAW_AES_FIELDS => &info[..cut],
-        _ => info,
-    };
-    String::from_utf8_lossy(name).into_owned()
 }
 
 /// Bytes as lowercase hex (message ids).
@@ -140,7 +125,7 @@ mod tests {
     #[test]
     fn edks_show_ids_and_names_only() {
         let mut aes = b"key-1".to_vec();
-        aes.extend_from_slice(&RAW_AES_FIELDS);
+        aes.extend_from_slice(&[0, 0, 0, 128, 0, 0, 0, 12]);
         aes.extend_from_slice(&[0xAB; 12]);
         let list = [edk("hosp", &aes), edk("aws-kms", b"arn:aws:kms:x")];
         assert_eq!(Edks(&list).to_string(), "hosp/key-1, aws-kms/arn:aws:kms:x");
