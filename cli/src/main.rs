@@ -22,6 +22,7 @@ mod keygen;
 mod keyring_file;
 mod keyring_spec;
 mod logging;
+mod manifest;
 mod metadata;
 mod out_dir;
 mod output;
