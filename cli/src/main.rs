@@ -29,6 +29,7 @@ mod output;
 mod progress;
 mod rewrap;
 mod sha256;
+mod shard;
 mod tree;
 mod walk;
 
