@@ -27,6 +27,7 @@ mod metadata;
 mod out_dir;
 mod output;
 mod progress;
+mod report;
 mod rewrap;
 mod sha256;
 mod shard;
