@@ -142,7 +142,7 @@ impl Client {
 
 /// Runs `work` on tokio's blocking pool (or its own thread outside a runtime) and waits for
 /// its result; a result nobody waits for any more goes to `discard`.
-async fn off_executor<T: Send + 'static>(
+pub(crate) async fn off_executor<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, Error> + Send + 'static,
     discard: impl FnOnce(T) + Send + 'static,
 ) -> Result<T, Error> {

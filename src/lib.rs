@@ -40,6 +40,8 @@ compile_error!(
 );
 
 pub mod audit;
+#[cfg(any(feature = "aws-kms", feature = "aws-s3"))]
+mod aws_runtime;
 mod blocking;
 mod client;
 #[cfg(feature = "tokio")]
@@ -55,6 +57,8 @@ pub mod pipeline;
 mod policy;
 mod range;
 pub mod rewrap;
+#[cfg(feature = "aws-s3")]
+pub mod s3;
 pub mod stream;
 
 pub use blocking::block_on;

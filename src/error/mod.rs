@@ -50,6 +50,10 @@ pub enum Error {
     /// key or log could not be used.
     #[error("{0}")]
     Audit(#[from] crate::audit::AuditError),
+    /// An S3 call failed (feature `aws-s3`).
+    #[cfg(feature = "aws-s3")]
+    #[error("{0}")]
+    S3(#[from] crate::s3::S3Error),
 }
 
 /// The category of an [`Error`]: stable across releases, for exit codes, C error codes and
@@ -105,6 +109,8 @@ impl Error {
             Self::Cancelled => ErrorKind::Cancelled,
             Self::Audit(crate::audit::AuditError::Key(_)) => ErrorKind::Usage,
             Self::Audit(_) => ErrorKind::Io,
+            #[cfg(feature = "aws-s3")]
+            Self::S3(_) => ErrorKind::Io,
         }
     }
 }
@@ -343,6 +349,9 @@ pub enum ConfigError {
     /// A frame buffer handed to the engine has the wrong size.
     #[error("frame buffer of {0} bytes has the wrong size")]
     FrameBufferSize(usize),
+    /// Not an `s3://BUCKET/KEY` URI (or prefix) as required.
+    #[error("S3 URI {0}")]
+    S3Uri(String),
     /// FIPS was required and this provider is not a FIPS module in FIPS mode.
     #[error("FIPS required, but provider {0} is not in FIPS mode")]
     FipsRequired(&'static str),

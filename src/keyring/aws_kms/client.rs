@@ -2,7 +2,7 @@
 //! calls run on.
 
 use std::future::Future;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};
@@ -11,6 +11,7 @@ use aws_sdk_kms::config::timeout::TimeoutConfig;
 use tokio::runtime::Handle;
 
 use super::KeyringError;
+use crate::aws_runtime::{AbortOnDrop, OwnedRuntime, Runtime};
 
 /// Connect timeout of a [`KmsClient`] whose SDK configuration sets none.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -38,43 +39,16 @@ pub fn default_retry() -> RetryConfig {
     RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS)
 }
 
-/// A tokio runtime owned by a [`KmsClient`]; shut down without blocking when dropped (so
-/// dropping the last client inside an async context is fine).
-struct OwnedRuntime(Option<tokio::runtime::Runtime>);
-
-impl OwnedRuntime {
-    fn new() -> Result<Self, String> {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("envcrypt-kms")
-            .enable_all()
-            .build()
-            .map(|rt| Self(Some(rt)))
-            .map_err(|e| format!("cannot start the tokio runtime for KMS calls: {e}"))
-    }
-
-    fn handle(&self) -> Handle {
-        self.0
-            .as_ref()
-            .expect("runtime present until drop")
-            .handle()
-            .clone()
-    }
-}
-
-impl Drop for OwnedRuntime {
-    fn drop(&mut self) {
-        if let Some(rt) = self.0.take() {
-            rt.shutdown_background();
-        }
-    }
-}
-
 struct ClientInner {
     client: aws_sdk_kms::Client,
-    /// The caller's runtime, if given; else `own` (started on first use).
-    handle: Option<Handle>,
-    own: OnceLock<Result<OwnedRuntime, String>>,
+    runtime: Runtime,
+}
+
+/// The name of the owned runtime's thread.
+const RUNTIME: &str = "envcrypt-kms";
+
+fn owned_runtime() -> Runtime {
+    Runtime::new(None, RUNTIME, 1)
 }
 
 /// An `aws-sdk-kms` client with bounded timeouts and retries, plus the tokio runtime its
@@ -95,7 +69,7 @@ impl core::fmt::Debug for KmsClient {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("KmsClient")
             .field("region", &self.inner.client.config().region())
-            .field("own_runtime", &self.inner.handle.is_none())
+            .field("own_runtime", &!self.inner.runtime.is_callers())
             .finish_non_exhaustive()
     }
 }
@@ -136,7 +110,7 @@ impl KmsClient {
     pub fn from_env_with(
         configure: impl FnOnce(ConfigLoader) -> ConfigLoader,
     ) -> Result<Self, KeyringError> {
-        let runtime = OwnedRuntime::new().map_err(KeyringError::Unavailable)?;
+        let runtime = OwnedRuntime::new(RUNTIME, 1).map_err(KeyringError::Unavailable)?;
         let loader = configure(
             aws_config::defaults(BehaviorVersion::latest())
                 .timeout_config(default_timeouts())
@@ -153,13 +127,10 @@ impl KmsClient {
                 "no AWS region configured (set AWS_REGION or a profile region)".into(),
             ));
         }
-        let own = OnceLock::new();
-        let _ = own.set(Ok(runtime));
         Ok(Self {
             inner: Arc::new(ClientInner {
                 client: aws_sdk_kms::Client::new(&config),
-                handle: None,
-                own,
+                runtime: Runtime::started(runtime, RUNTIME, 1),
             }),
         })
     }
@@ -200,8 +171,7 @@ impl KmsClient {
         Self {
             inner: Arc::new(ClientInner {
                 client: aws_sdk_kms::Client::from_conf(builder.build()),
-                handle: None,
-                own: OnceLock::new(),
+                runtime: owned_runtime(),
             }),
         }
     }
@@ -211,8 +181,7 @@ impl KmsClient {
         Self {
             inner: Arc::new(ClientInner {
                 client: self.inner.client.clone(),
-                handle: Some(handle),
-                own: OnceLock::new(),
+                runtime: Runtime::new(Some(handle), RUNTIME, 1),
             }),
         }
     }
@@ -228,37 +197,10 @@ impl KmsClient {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let handle = match &self.inner.handle {
-            Some(h) => h.clone(),
-            None => match self.inner.own.get_or_init(OwnedRuntime::new) {
-                Ok(rt) => rt.handle(),
-                Err(e) => return Err(KeyringError::Unavailable(e.clone())),
-            },
-        };
-        AbortOnDrop(handle.spawn(future)).await.map_err(|e| {
-            if e.is_panic() {
-                std::panic::resume_unwind(e.into_panic());
-            }
-            KeyringError::Unavailable(format!("the runtime of the KMS calls stopped: {e}"))
-        })
-    }
-}
-
-/// Aborts the spawned call when the caller stops waiting for it.
-struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
-
-impl<T> Future for AbortOnDrop<T> {
-    type Output = Result<T, tokio::task::JoinError>;
-    fn poll(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Self::Output> {
-        std::pin::Pin::new(&mut self.0).poll(cx)
-    }
-}
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
+        self.inner
+            .runtime
+            .run(future)
+            .await
+            .map_err(KeyringError::Unavailable)
     }
 }
