@@ -206,6 +206,36 @@ fn atomically_to<T>(
             io::Error::new(io::ErrorKind::InvalidInput, "the output is the input file").into(),
         );
     }
+    let mut reader = Counting {
+        // Reads of a frame or more go straight to the file; small frames (4 KiB, the
+        // ESDKs' default) are read 64 KiB at a time instead of one syscall each.
+        inner: io::BufReader::with_capacity(READ_AHEAD, source),
+        read: 0,
+        progress: options.progress,
+        cancel: options.cancel,
+        refused: false,
+    };
+    let refused = std::cell::Cell::new(false);
+    let result = place_new(placement, output, options, |out| {
+        let result = work(&mut reader, out);
+        refused.set(reader.refused);
+        result
+    });
+    match result {
+        // Whatever the pipeline made of the refused read, the caller asked for this.
+        Err(_) if refused.get() => Err(Error::Cancelled),
+        result => result,
+    }
+}
+
+/// Runs `work` into a new file in `output`'s directory, then syncs it and puts it into
+/// place; on any error nothing is left at `output` or beside it.
+fn place_new<T>(
+    placement: Placement,
+    output: &Path,
+    options: &FileOptions<'_>,
+    work: impl FnOnce(&mut EarlyWriteback<'_>) -> Result<T, Error>,
+) -> Result<T, Error> {
     let Some(name) = output.file_name() else {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -222,20 +252,7 @@ fn atomically_to<T>(
     };
     let mut pending = Pending::create(dir, placement)?;
     stale::sweep_once(dir, pending.file());
-    let mut reader = Counting {
-        // Reads of a frame or more go straight to the file; small frames (4 KiB, the
-        // ESDKs' default) are read 64 KiB at a time instead of one syscall each.
-        inner: io::BufReader::with_capacity(READ_AHEAD, source),
-        read: 0,
-        progress: options.progress,
-        cancel: options.cancel,
-        refused: false,
-    };
-    let value = match with_early_writeback(pending.file(), |out| work(&mut reader, out)) {
-        // Whatever the pipeline made of the refused read, the caller asked for this.
-        Err(_) if reader.refused => return Err(Error::Cancelled),
-        result => result?,
-    };
+    let value = with_early_writeback(pending.file(), work)?;
     pending.file().sync_all()?;
     // The last moment to stop: from here on the output exists.
     if is_set(options.cancel) {
@@ -249,6 +266,36 @@ fn atomically_to<T>(
             _ => e,
         })?;
     Ok(value)
+}
+
+/// Writes the new file `output` from `work`, atomically (see [`crate::file`]): it appears,
+/// synced, only if `work` returns `Ok`; on any error nothing is left at `output` or beside
+/// it. For outputs whose input is not a file (an S3 object, a socket). Of `options`, the
+/// pipeline and progress are `work`'s business; `overwrite` and `cancel` (checked before
+/// the file is put into place) apply here.
+///
+/// ```
+/// use std::io::Write;
+/// use envcrypt::file::{write_atomically, FileOptions};
+///
+/// let dir = tempfile::tempdir()?;
+/// let out = dir.path().join("report.txt");
+/// write_atomically(&out, &FileOptions::default(), |w| Ok(w.write_all(b"done")?))?;
+/// assert_eq!(std::fs::read(&out)?, b"done");
+/// let failed = write_atomically(&out.with_extension("x"), &FileOptions::default(), |w| {
+///     w.write_all(b"half")?;
+///     Err::<(), _>(envcrypt::Error::Cancelled)
+/// });
+/// assert!(failed.is_err() && !out.with_extension("x").exists());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn write_atomically<T>(
+    output: &Path,
+    options: &FileOptions<'_>,
+    work: impl FnOnce(&mut (dyn io::Write + Send)) -> Result<T, Error>,
+) -> Result<T, Error> {
+    debug!(output = %output.display(), "write_atomically");
+    place_new(Placement::Auto, output, options, |out| work(out))
 }
 
 /// The refusal to replace `output`.
