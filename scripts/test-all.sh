@@ -19,7 +19,7 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 fuzz_seconds=${FUZZ_SECONDS:-20}
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
-ALL_BUT_FIPS=rust-crypto,openssl,aws-kms,pkcs11,tokio
+ALL_BUT_FIPS=rust-crypto,openssl,aws-kms,aws-s3,pkcs11,tokio
 
 step() { printf '\n==> %s (%ss)\n' "$*" "$SECONDS"; }
 log=target/test-all.log

@@ -349,6 +349,8 @@ pub struct CommonArgs {
     pub input: Option<PathBuf>,
     #[command(flatten)]
     pub extra: crate::cli_extra::ExtraArgs,
+    #[command(flatten)]
+    pub s3: crate::cli_extra::S3Args,
 }
 
 #[derive(Debug, Args)]
@@ -394,6 +396,10 @@ pub struct DecryptArgs {
     /// Largest frame length accepted, in bytes.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_frame_length: Option<u32>,
+    /// Allow writing PLAINTEXT to S3 (-o s3://..., or a manifest's objects beside their
+    /// messages). Refused by default: decrypted data in a bucket is rarely what is meant.
+    #[arg(long)]
+    pub allow_plaintext_upload: bool,
 }
 
 #[derive(Debug, Args)]
@@ -479,6 +485,8 @@ pub struct RewrapArgs {
     pub input: Option<PathBuf>,
     #[command(flatten)]
     pub extra: crate::cli_extra::ExtraArgs,
+    #[command(flatten)]
+    pub s3: crate::cli_extra::S3Args,
 }
 
 /// `--threads N`: 1 to 1024.

@@ -22,10 +22,10 @@ pub struct ExtraArgs {
     /// decrypt, required on rewrap).
     #[arg(long, value_name = "SUFFIX", default_value = ".enc", value_parser = parse_suffix)]
     pub suffix: String,
-    /// With -r: reuse data keys across files through a cache (one KMS or HSM call for many
-    /// files), within the --cache-* limits. Files are streamed, so the cache cannot count
-    /// their bytes: it has no byte limit here.
-    #[arg(long, requires = "recursive")]
+    /// With -r or --manifest: reuse data keys across files through a cache (one KMS or HSM
+    /// call for many files), within the --cache-* limits. Files are streamed, so the cache
+    /// cannot count their bytes: it has no byte limit here.
+    #[arg(long)]
     pub caching: bool,
     /// With --caching: seconds a cached data key is used.
     #[arg(long, value_name = "SECS", default_value_t = 300, requires = "caching",
@@ -35,6 +35,25 @@ pub struct ExtraArgs {
     #[arg(long, value_name = "N", default_value_t = 4096, requires = "caching",
           value_parser = clap::value_parser!(u64).range(1..))]
     pub cache_max_messages: u64,
+}
+
+/// S3 runs over many objects (`CLI.md`, "S3"): a manifest, a shard of it, a report.
+#[derive(Debug, Args)]
+pub struct S3Args {
+    /// S3 Batch Operations CSV manifest (`bucket,key[,versionId]` rows, keys URL-encoded
+    /// as S3 writes them): process these objects instead of INPUT.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["recursive", "input"])]
+    pub manifest: Option<PathBuf>,
+    /// With --manifest: process only the I-th of N disjoint slices (0 <= I < N, by a
+    /// stable hash of bucket and key), or `auto` (AWS_BATCH_JOB_ARRAY_INDEX and
+    /// AWS_BATCH_JOB_ARRAY_SIZE, or JOB_COMPLETION_INDEX and ENVCRYPT_SHARDS).
+    #[arg(long, value_name = "I/N|auto", requires = "manifest")]
+    pub shard: Option<String>,
+    /// With --manifest or an S3 -r: write one S3 Batch Operations completion-report CSV row
+    /// per object (Bucket,Key,VersionId,TaskStatus,ErrorCode,HTTPStatusCode,ResultMessage;
+    /// no header row) to FILE, replaced whole at the end of the run.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
 }
 
 /// `--suffix`: not empty, no `/`, no NUL, not `.` or `..`.

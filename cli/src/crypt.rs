@@ -23,8 +23,8 @@ use crate::error::{AppError, EXIT_INTERRUPTED};
 use crate::keyring_file::{combine, KeyringFile};
 use crate::keyring_spec::{build_parsed, Purpose};
 use crate::output::{
-    binary_stdout, check_input_file, check_output_file, display_name, is_std, open_input,
-    stdin_file,
+    binary_stdout, check_input_file, check_output_file, display_name, is_s3, is_std,
+    open_input, stdin_file,
 };
 use crate::progress::{self, Progress, Tracker};
 
@@ -149,6 +149,8 @@ pub struct Settings {
     pub pipeline: PipelineOptions,
     /// Draw a progress bar (stderr is a terminal and no `-q`).
     pub progress: bool,
+    /// `decrypt --allow-plaintext-upload`: plaintext may be written to S3.
+    pub plaintext_upload: bool,
 }
 
 impl Settings {
@@ -162,6 +164,7 @@ impl Settings {
             quiet,
             pipeline: pipeline_options(threads),
             progress: progress::wanted(quiet),
+            plaintext_upload: false,
         }
     }
 }
@@ -196,7 +199,11 @@ fn prepare(common: &CommonArgs, purpose: Purpose) -> Result<envcrypt::ClientBuil
     };
     let specs = combine(&common.keyrings, file)?;
     let keyring = build_parsed(&specs, purpose)?;
-    let caching = (common.recursive && extra.caching).then_some(extra);
+    let many = common.recursive || common.s3.manifest.is_some();
+    if extra.caching && !many {
+        return Err(AppError::usage("--caching needs -r or --manifest (many messages)"));
+    }
+    let caching = extra.caching.then_some(extra);
     Ok(crate::cli_extra::with_keyring(
         Client::builder(),
         keyring,
@@ -232,7 +239,7 @@ pub fn run_encrypt(args: &EncryptArgs, provider: &'static CryptoProvider) -> Res
         client: &client,
         context: &context,
     };
-    run(common, op)
+    run(common, op, false)
 }
 
 /// `envcrypt decrypt`.
@@ -273,12 +280,40 @@ pub fn run_decrypt(args: &DecryptArgs, provider: &'static CryptoProvider) -> Res
         client: &client,
         options: &options,
     };
-    run(common, op)
+    run(common, op, args.allow_plaintext_upload)
 }
 
-fn run(common: &CommonArgs, op: Op<'_>) -> Result<(), AppError> {
+fn run(common: &CommonArgs, op: Op<'_>, plaintext_upload: bool) -> Result<(), AppError> {
     crate::interrupt::install();
-    let settings = Settings::new(common);
+    let mut settings = Settings::new(common);
+    settings.plaintext_upload = plaintext_upload;
+    let (input, output) = (common.input.as_deref(), common.output.as_deref());
+    let s3 = &common.s3;
+    let prefix_run = common.recursive && is_s3(input);
+    if s3.manifest.is_some() || prefix_run {
+        return crate::s3::runs::run(crate::s3::runs::Request {
+            op,
+            manifest: s3.manifest.as_deref(),
+            object: None,
+            shard: s3.shard.as_deref(),
+            prefix: input.filter(|_| prefix_run),
+            output,
+            in_place: false,
+            settings: &settings,
+            report: s3.report.as_deref(),
+            skip: None,
+        });
+    }
+    if s3.report.is_some() {
+        return Err(AppError::usage(
+            "--report needs --manifest or -r s3://BUCKET/PREFIX/",
+        ));
+    }
+    if common.recursive && is_s3(output) {
+        return Err(AppError::usage(
+            "-r from a folder to S3 is not supported: upload with one command per file, or list the objects in a --manifest",
+        ));
+    }
     if common.recursive {
         let (Some(input), Some(outdir)) = (common.input.as_deref(), common.output.as_deref())
         else {
@@ -304,6 +339,9 @@ pub fn single(
     output: Option<&Path>,
     settings: &Settings,
 ) -> Result<Done, AppError> {
+    if is_s3(input) || is_s3(output) {
+        return crate::s3::single(op, input, output, settings);
+    }
     let done = single_inner(op, input, output, settings);
     let written = output.filter(|_| !is_std(output));
     crate::metadata::record_done(

@@ -29,6 +29,11 @@ mod output;
 mod progress;
 mod report;
 mod rewrap;
+#[cfg(feature = "aws-s3")]
+mod s3;
+#[cfg(not(feature = "aws-s3"))]
+#[path = "s3/off.rs"]
+mod s3;
 mod sha256;
 mod shard;
 mod tree;
@@ -97,6 +102,7 @@ fn command(cli: &Cli, provider: &'static CryptoProvider) -> Result<(), AppError>
         Command::Inspect(args) if args.summary => inventory::run(args, provider),
         Command::Inspect(args) => match args.paths.as_slice() {
             [] => inspect::run(None),
+            [input] if output::is_s3(Some(input)) => s3::inspect_path(input),
             [input] => inspect::run(Some(input)),
             _ => Err(AppError::usage(
                 "inspect reads one INPUT (use --summary for several)",

@@ -16,6 +16,20 @@ use crate::error::AppError;
 /// Buffer size for stdout and file comparisons.
 pub const BUF_SIZE: usize = 1 << 20;
 
+/// Whether `path` names an S3 object or prefix (`s3://…`).
+pub fn is_s3(path: Option<&Path>) -> bool {
+    path.and_then(Path::to_str).is_some_and(|p| p.starts_with("s3://"))
+}
+
+/// A reader of a whole message that can seek (a file, or ranged reads of an object).
+pub trait ReadSeek: io::Read + io::Seek {}
+impl<T: io::Read + io::Seek> ReadSeek for T {}
+
+/// Why a message is left alone (rewrap: already wrapped for the `--to` keys), from its
+/// bytes and its name.
+pub type SkipCheck<'a> =
+    &'a (dyn Fn(&mut dyn ReadSeek, &str) -> Result<Option<&'static str>, AppError> + Sync);
+
 /// `None` and `-` mean the standard stream.
 pub fn is_std(path: Option<&Path>) -> bool {
     path.is_none_or(|p| p.as_os_str() == "-")

@@ -11,7 +11,7 @@
 //!   `--in-place` on one file skips the same way, so re-runs are idempotent.
 
 use std::collections::BTreeSet;
-use std::io::{Seek, SeekFrom};
+use std::io::SeekFrom;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -30,6 +30,7 @@ use crate::key_id::{self, KeyId};
 use crate::keyring_file::{combine, KeyringFile};
 use crate::keyring_spec::{build_parsed, KeyringSpec, Purpose};
 use crate::out_dir::{check_apart, OutDir};
+use crate::output::ReadSeek;
 use crate::progress::Progress;
 use crate::walk::{priority, regular_files, Listed};
 
@@ -71,7 +72,12 @@ pub fn run(args: &RewrapArgs, provider: &'static CryptoProvider) -> Result<(), A
     if to_specs.is_empty() {
         return Err(AppError::usage("at least one --to keyring is required"));
     }
-    let caching = args.recursive && extra.caching;
+    let s3 = &args.s3;
+    let many = args.recursive || s3.manifest.is_some();
+    if extra.caching && !many {
+        return Err(AppError::usage("--caching needs -r or --manifest (many messages)"));
+    }
+    let caching = extra.caching;
     let from = crate::cli_extra::with_keyring(
         Client::builder(),
         build_parsed(&from_specs, Purpose::Decrypt)?,
@@ -94,8 +100,32 @@ pub fn run(args: &RewrapArgs, provider: &'static CryptoProvider) -> Result<(), A
     .map_err(|e| AppError::lib("rewrap", e))?;
     let rewrap = Rewrap::new(&from, &to).with_options(options);
     let settings = Settings::from_flags(args.force, args.quiet, args.threads);
-    let input = args.input.as_deref();
 
+    let input = args.input.as_deref();
+    let prefix_run = args.recursive && crate::output::is_s3(input);
+    let object_in_place = args.in_place && !args.recursive && crate::output::is_s3(input);
+    if s3.manifest.is_some() || prefix_run || object_in_place {
+        let skip = Skip::new(args, &to_specs, provider, decrypt)?;
+        let check = |r: &mut dyn ReadSeek, name: &str| skip.reason_of(r, name);
+        // One object in place is a run of one (its skip rule and report included).
+        return crate::s3::runs::run(crate::s3::runs::Request {
+            op: Op::Rewrap(&rewrap),
+            manifest: s3.manifest.as_deref(),
+            object: input.filter(|_| object_in_place),
+            shard: s3.shard.as_deref(),
+            prefix: input.filter(|_| prefix_run),
+            output: args.output.as_deref(),
+            in_place: args.in_place,
+            settings: &settings,
+            report: s3.report.as_deref(),
+            skip: Some(&check),
+        });
+    }
+    if s3.report.is_some() {
+        return Err(AppError::usage(
+            "--report needs --manifest or -r s3://BUCKET/PREFIX/",
+        ));
+    }
     if !args.recursive && !args.in_place {
         if args.only_wrapped_by.is_some() {
             return Err(AppError::usage(
@@ -246,12 +276,20 @@ impl Skip {
         })
     }
 
-    /// Why `file` is left alone, if it is. A file whose header does not parse is not
-    /// skipped: its rewrap fails and says why.
+    /// Why `file` is left alone, if it is.
     fn reason(&self, file: &File) -> Result<Option<&'static str>, AppError> {
         let mut f = file.open()?;
-        let name = file.path().display().to_string();
-        let Ok(parsed) = crate::inspect::read_header(&mut f, &name) else {
+        self.reason_of(&mut f, &file.path().display().to_string())
+    }
+
+    /// Why the message in `f` (named `name`) is left alone, if it is. A message whose header
+    /// does not parse is not skipped: its rewrap fails and says why.
+    fn reason_of(
+        &self,
+        mut f: &mut dyn ReadSeek,
+        name: &str,
+    ) -> Result<Option<&'static str>, AppError> {
+        let Ok(parsed) = crate::inspect::read_header(&mut f, name) else {
             return Ok(None);
         };
         let edks = &parsed.header.encrypted_data_keys;

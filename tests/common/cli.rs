@@ -19,6 +19,7 @@ pub fn features() -> Vec<&'static str> {
         ("rust-crypto", cfg!(feature = "rust-crypto")),
         ("openssl", cfg!(feature = "openssl")),
         ("aws-kms", cfg!(feature = "aws-kms")),
+        ("aws-s3", cfg!(feature = "aws-s3")),
         ("pkcs11", cfg!(feature = "pkcs11")),
         ("tokio", cfg!(feature = "tokio")),
     ]
