@@ -13,8 +13,9 @@
 //! Reruns are idempotent: an S3 output whose `envcrypt-source-etag` is the source's current
 //! ETag was made from these very bytes and is skipped (reported succeeded); `rewrap` skips a
 //! message already wrapped for exactly the `--to` keys. Any other existing output is kept
-//! unless `--force`. One object's failure does not stop the others; the exit code is the
-//! most serious failure's (0 when all succeeded).
+//! unless `--force`. One object's failure does not stop the others; the exit code is 0 when
+//! all succeeded and 1 when the run finished with failed objects (listed on stderr and in
+//! the report); other codes mean the run itself failed.
 
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -27,11 +28,10 @@ use envcrypt::s3::{ObjectInfo, S3Object, WriteCondition};
 use super::{client, op_to_s3, s3_error, upload_options, Progressed, SOURCE_ETAG};
 use crate::crypt::{lib_error, Done, Op, Settings};
 use crate::output::SkipCheck;
-use crate::error::{AppError, EXIT_INTERRUPTED, EXIT_IO};
+use crate::error::{AppError, EXIT_DATA, EXIT_INTERRUPTED, EXIT_IO};
 use crate::manifest::ManifestEntry;
 use crate::progress::Progress;
 use crate::report::{kind_code, Outcome as Row, Report};
-use crate::walk::priority;
 
 /// Objects up to this size run on one thread each, several at once.
 const SMALL_OBJECT: u64 = 4 << 20;
@@ -341,9 +341,11 @@ impl Run<'_> {
             return Err(AppError::with_code(EXIT_INTERRUPTED, format!("interrupted; {line}")));
         }
         eprintln!("{line}");
-        match failed.iter().map(AppError::code).max_by_key(|c| priority(*c)) {
-            Some(code) => Err(AppError::reported(code)),
-            None => Ok(()),
+        // Engines read the exit code: 1 says "the run finished; the report lists the objects
+        // that failed" (retry those rows), anything else that the run itself failed.
+        match failed.is_empty() {
+            true => Ok(()),
+            false => Err(AppError::reported(EXIT_DATA)),
         }
     }
 
