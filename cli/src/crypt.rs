@@ -23,8 +23,8 @@ use crate::error::{AppError, EXIT_INTERRUPTED};
 use crate::keyring_file::{combine, KeyringFile};
 use crate::keyring_spec::{build_parsed, Purpose};
 use crate::output::{
-    binary_stdout, check_input_file, check_output_file, display_name, is_s3, is_std,
-    open_input, stdin_file,
+    binary_stdout, check_input_file, check_output_file, display_name, is_s3, is_std, open_input,
+    stdin_file,
 };
 use crate::progress::{self, Progress, Tracker};
 
@@ -201,7 +201,9 @@ fn prepare(common: &CommonArgs, purpose: Purpose) -> Result<envcrypt::ClientBuil
     let keyring = build_parsed(&specs, purpose)?;
     let many = common.recursive || common.s3.manifest.is_some();
     if extra.caching && !many {
-        return Err(AppError::usage("--caching needs -r or --manifest (many messages)"));
+        return Err(AppError::usage(
+            "--caching needs -r or --manifest (many messages)",
+        ));
     }
     let caching = extra.caching.then_some(extra);
     Ok(crate::cli_extra::with_keyring(

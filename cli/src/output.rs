@@ -18,7 +18,8 @@ pub const BUF_SIZE: usize = 1 << 20;
 
 /// Whether `path` names an S3 object or prefix (`s3://…`).
 pub fn is_s3(path: Option<&Path>) -> bool {
-    path.and_then(Path::to_str).is_some_and(|p| p.starts_with("s3://"))
+    path.and_then(Path::to_str)
+        .is_some_and(|p| p.starts_with("s3://"))
 }
 
 /// A reader of a whole message that can seek (a file, or ranged reads of an object).

@@ -75,7 +75,9 @@ pub fn run(args: &RewrapArgs, provider: &'static CryptoProvider) -> Result<(), A
     let s3 = &args.s3;
     let many = args.recursive || s3.manifest.is_some();
     if extra.caching && !many {
-        return Err(AppError::usage("--caching needs -r or --manifest (many messages)"));
+        return Err(AppError::usage(
+            "--caching needs -r or --manifest (many messages)",
+        ));
     }
     let caching = extra.caching;
     let from = crate::cli_extra::with_keyring(

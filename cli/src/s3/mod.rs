@@ -122,7 +122,14 @@ pub fn single(
     let in_name = crate::metadata::name(input);
     let out_name = crate::metadata::name(output);
     let local_out = output.filter(|_| target.is_none() && !is_std(output));
-    let done = single_inner(op, input, source.as_ref(), output, target.as_ref(), settings);
+    let done = single_inner(
+        op,
+        input,
+        source.as_ref(),
+        output,
+        target.as_ref(),
+        settings,
+    );
     crate::metadata::record_done(op.verb(), &in_name, &out_name, None, &done)?;
     let recorded = crate::audit::record_done(
         op.verb(),
@@ -193,7 +200,11 @@ fn single_inner(
         None => {
             let f = open_input(input)?;
             let size = f.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
-            (Box::new(io::BufReader::with_capacity(1 << 20, f)), size, None)
+            (
+                Box::new(io::BufReader::with_capacity(1 << 20, f)),
+                size,
+                None,
+            )
         }
     };
     let bar = Progress::start(settings.progress, verb, size, 0);

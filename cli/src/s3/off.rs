@@ -7,7 +7,9 @@ use crate::error::AppError;
 use crate::output::SkipCheck;
 
 fn off() -> AppError {
-    AppError::usage("s3:// paths and --manifest need the aws-s3 feature, not compiled into this build")
+    AppError::usage(
+        "s3:// paths and --manifest need the aws-s3 feature, not compiled into this build",
+    )
 }
 
 pub fn single(
@@ -29,8 +31,8 @@ pub mod runs {
     pub struct Request<'a> {
         pub op: Op<'a>,
         pub manifest: Option<&'a Path>,
-    /// One `s3://BUCKET/KEY` (`rewrap --in-place` of an object).
-    pub object: Option<&'a Path>,
+        /// One `s3://BUCKET/KEY` (`rewrap --in-place` of an object).
+        pub object: Option<&'a Path>,
         pub shard: Option<&'a str>,
         pub prefix: Option<&'a Path>,
         pub output: Option<&'a Path>,

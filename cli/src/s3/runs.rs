@@ -27,9 +27,9 @@ use envcrypt::s3::{ObjectInfo, S3Object, WriteCondition};
 
 use super::{client, op_to_s3, s3_error, upload_options, Progressed, SOURCE_ETAG};
 use crate::crypt::{lib_error, Done, Op, Settings};
-use crate::output::SkipCheck;
 use crate::error::{AppError, EXIT_DATA, EXIT_INTERRUPTED, EXIT_IO};
 use crate::manifest::ManifestEntry;
+use crate::output::SkipCheck;
 use crate::progress::Progress;
 use crate::report::{kind_code, Outcome as Row, Report};
 
@@ -128,7 +128,8 @@ fn from_manifest(path: &Path, shard: Option<&str>) -> Result<Vec<Source>, AppErr
 
 /// Every object under `s3://BUCKET/PREFIX/` (folder markers, keys ending in `/`, left out).
 fn from_prefix(uri: &str) -> Result<Vec<Source>, AppError> {
-    let (bucket, prefix) = S3Object::parse_prefix(uri).map_err(|e| AppError::usage(e.to_string()))?;
+    let (bucket, prefix) =
+        S3Object::parse_prefix(uri).map_err(|e| AppError::usage(e.to_string()))?;
     let listed = client()?
         .list(&bucket, &prefix)
         .map_err(|e| lib_error(&format!("list {uri}"), e))?;
@@ -262,9 +263,10 @@ impl Run<'_> {
             ));
         }
         let report = match self.report {
-            Some(path) => Some(Report::create(path).map_err(|e| {
-                AppError::io(format!("--report {}", path.display()), e)
-            })?),
+            Some(path) => Some(
+                Report::create(path)
+                    .map_err(|e| AppError::io(format!("--report {}", path.display()), e))?,
+            ),
             None => None,
         };
         let verb = self.op.verb();
@@ -338,7 +340,10 @@ impl Run<'_> {
             failed.len()
         );
         if interrupted {
-            return Err(AppError::with_code(EXIT_INTERRUPTED, format!("interrupted; {line}")));
+            return Err(AppError::with_code(
+                EXIT_INTERRUPTED,
+                format!("interrupted; {line}"),
+            ));
         }
         eprintln!("{line}");
         // Engines read the exit code: 1 says "the run finished; the report lists the objects
@@ -367,9 +372,9 @@ impl Run<'_> {
                 code: "NoSuchKey".into(),
                 status: 404,
             })?;
-        let name = self.output_name(&source.rel).map_err(|why| {
-            Failure::tool(AppError::usage(format!("{what}: {why}")))
-        })?;
+        let name = self
+            .output_name(&source.rel)
+            .map_err(|why| Failure::tool(AppError::usage(format!("{what}: {why}"))))?;
         let pipeline = match jobs > 1 && info.size <= SMALL_OBJECT {
             true => PipelineOptions::single_threaded(),
             false => self.settings.pipeline.clone(),
@@ -378,7 +383,11 @@ impl Run<'_> {
             Dest::Local(dir) => {
                 let path = dir.join(&name);
                 let shown = path.display().to_string();
-                (self.to_local(source, &info, &path, &pipeline, progress, &what), shown, None)
+                (
+                    self.to_local(source, &info, &path, &pipeline, progress, &what),
+                    shown,
+                    None,
+                )
             }
             dest => {
                 let target = match dest {
@@ -393,16 +402,16 @@ impl Run<'_> {
         };
         let input = source.object.to_string();
         let done = match result {
-            Step::Ran(done) => done,
+            Step::Ran(done) => *done,
             Step::Skipped(why) => return Ok(Outcome::Skipped(why)),
         };
-        let as_app = match &done {
-            Ok(d) => Ok(d.clone()),
-            Err(f) => Err(AppError::with_code(f.error.code(), f.error.to_string())
-                .of_kind(f.error.kind())),
-        };
-        crate::metadata::record_done(verb, &input, &shown, None, &as_app)
-            .map_err(Failure::tool)?;
+        let as_app =
+            match &done {
+                Ok(d) => Ok(d.clone()),
+                Err(f) => Err(AppError::with_code(f.error.code(), f.error.to_string())
+                    .of_kind(f.error.kind())),
+            };
+        crate::metadata::record_done(verb, &input, &shown, None, &as_app).map_err(Failure::tool)?;
         let recorded = crate::audit::record_done(
             verb,
             &input,
@@ -410,9 +419,12 @@ impl Run<'_> {
             None,
             as_app.as_ref().map(Done::finished),
         );
-        if let (Err(_), Some(target), Ok(_), false) =
-            (&recorded, &written, &done, matches!(self.dest, Dest::InPlace))
-        {
+        if let (Err(_), Some(target), Ok(_), false) = (
+            &recorded,
+            &written,
+            &done,
+            matches!(self.dest, Dest::InPlace),
+        ) {
             super::delete(target);
         }
         recorded.map_err(Failure::tool)?;
@@ -444,7 +456,7 @@ impl Run<'_> {
     ) -> Step {
         let s3 = match client() {
             Ok(s3) => s3,
-            Err(e) => return Step::Ran(Err(Failure::tool(e))),
+            Err(e) => return Step::ran(Err(Failure::tool(e))),
         };
         let condition = if matches!(self.dest, Dest::InPlace) {
             if let Some(skip) = self.skip {
@@ -456,7 +468,7 @@ impl Run<'_> {
                 match checked {
                     Ok(Some(why)) => return Step::Skipped(why.to_owned()),
                     Ok(None) => {}
-                    Err(f) => return Step::Ran(Err(f)),
+                    Err(f) => return Step::ran(Err(f)),
                 }
             }
             match &info.etag {
@@ -465,15 +477,17 @@ impl Run<'_> {
             }
         } else {
             match s3.head(target) {
-                Err(e) => return Step::Ran(Err(Failure::lib(what, e))),
+                Err(e) => return Step::ran(Err(Failure::lib(what, e))),
                 Ok(None) => WriteCondition::IfAbsent,
                 Ok(Some(existing)) => {
                     let made_from = existing.metadata.get(SOURCE_ETAG);
                     if made_from.is_some() && made_from == info.etag.as_ref() {
-                        return Step::Skipped(format!("{target} was made from this version already"));
+                        return Step::Skipped(format!(
+                            "{target} was made from this version already"
+                        ));
                     }
                     if !self.settings.force {
-                        return Step::Ran(Err(Failure {
+                        return Step::ran(Err(Failure {
                             error: AppError::usage(format!(
                                 "{what}: {target} exists (use --force to replace it)"
                             )),
@@ -487,11 +501,11 @@ impl Run<'_> {
         };
         let reader = match s3.get(&source.object, info.etag.as_deref()) {
             Ok(r) => r,
-            Err(e) => return Step::Ran(Err(Failure::lib(what, e))),
+            Err(e) => return Step::ran(Err(Failure::lib(what, e))),
         };
         let reader = Progressed::new(reader, progress);
         let upload = upload_options(Some(info.size), condition, info.etag.as_deref());
-        Step::Ran(
+        Step::ran(
             op_to_s3(self.op, reader, target, &upload, pipeline)
                 .map(|(done, _)| done)
                 .map_err(|e| Failure::lib(what, e)),
@@ -511,11 +525,9 @@ impl Run<'_> {
             Dest::Local(dir) => dir.as_path(),
             _ => Path::new(""),
         });
-        let safe = name.is_ok_and(|n| {
-            n.components().all(|c| matches!(c, Component::Normal(_)))
-        });
+        let safe = name.is_ok_and(|n| n.components().all(|c| matches!(c, Component::Normal(_))));
         if !safe {
-            return Step::Ran(Err(Failure::tool(AppError::usage(format!(
+            return Step::ran(Err(Failure::tool(AppError::usage(format!(
                 "{what}: the key does not make a safe local path"
             )))));
         }
@@ -546,14 +558,20 @@ impl Run<'_> {
             write_atomically(path, &options, |w| self.op.stream(reader, w, pipeline))
                 .map_err(|e| Failure::lib(what, e))
         };
-        Step::Ran(run())
+        Step::ran(run())
     }
 }
 
 /// What became of one object's work.
 enum Step {
-    Ran(Result<Done, Failure>),
+    Ran(Box<Result<Done, Failure>>),
     Skipped(String),
+}
+
+impl Step {
+    fn ran(result: Result<Done, Failure>) -> Self {
+        Step::Ran(Box::new(result))
+    }
 }
 
 /// The summary line's verb.
