@@ -287,9 +287,11 @@ impl S3RangeReader {
                     .send()
                     .await
                     .map_err(|e| S3Error::sdk("GetObject", &object, e))?;
-                let body = out.body.collect().await.map_err(|e| {
-                    S3Error::local("GetObject", &object, e.to_string())
-                })?;
+                let body = out
+                    .body
+                    .collect()
+                    .await
+                    .map_err(|e| S3Error::local("GetObject", &object, e.to_string()))?;
                 Ok(body.into_bytes())
             })
             .map_err(io::Error::other)?;
@@ -324,9 +326,8 @@ impl Seek for S3RangeReader {
             SeekFrom::End(d) => self.info.size.checked_add_signed(d),
             SeekFrom::Current(d) => self.pos.checked_add_signed(d),
         };
-        self.pos = pos.ok_or_else(|| {
-            io::Error::new(io::ErrorKind::InvalidInput, "seek before the start")
-        })?;
+        self.pos = pos
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek before the start"))?;
         Ok(self.pos)
     }
 }

@@ -57,9 +57,7 @@ impl S3Object {
     pub fn parse_prefix(uri: &str) -> Result<(String, String), ConfigError> {
         let (bucket, prefix) = split(uri)?;
         if !(prefix.is_empty() || prefix.ends_with('/')) {
-            return Err(ConfigError::S3Uri(format!(
-                "{uri}: a prefix ends with '/'"
-            )));
+            return Err(ConfigError::S3Uri(format!("{uri}: a prefix ends with '/'")));
         }
         Ok((bucket.to_owned(), prefix.to_owned()))
     }
@@ -97,7 +95,9 @@ fn split(uri: &str) -> Result<(&str, &str), ConfigError> {
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-');
     if !valid {
-        return Err(ConfigError::S3Uri(format!("{uri}: invalid bucket name {bucket:?}")));
+        return Err(ConfigError::S3Uri(format!(
+            "{uri}: invalid bucket name {bucket:?}"
+        )));
     }
     Ok((bucket, key))
 }
@@ -119,7 +119,10 @@ mod tests {
     #[test]
     fn parses_objects_and_prefixes() {
         let o = S3Object::parse("s3://my-bucket.x/a/b c+d%20").unwrap();
-        assert_eq!((o.bucket(), o.key(), o.version_id()), ("my-bucket.x", "a/b c+d%20", None));
+        assert_eq!(
+            (o.bucket(), o.key(), o.version_id()),
+            ("my-bucket.x", "a/b c+d%20", None)
+        );
         assert_eq!(
             S3Object::parse_prefix("s3://bkt/").unwrap(),
             ("bkt".to_owned(), String::new())
@@ -148,9 +151,15 @@ mod tests {
             ("s3:///x", "invalid bucket name"),
         ] {
             let e = S3Object::parse(uri).unwrap_err();
-            assert!(matches!(&e, ConfigError::S3Uri(m) if m.contains(says)), "{uri}: {e}");
+            assert!(
+                matches!(&e, ConfigError::S3Uri(m) if m.contains(says)),
+                "{uri}: {e}"
+            );
         }
         let e = S3Object::parse_prefix("s3://bkt/p").unwrap_err();
-        assert!(matches!(&e, ConfigError::S3Uri(m) if m.contains("ends with '/'")), "{e}");
+        assert!(
+            matches!(&e, ConfigError::S3Uri(m) if m.contains("ends with '/'")),
+            "{e}"
+        );
     }
 }

@@ -255,15 +255,16 @@ impl S3Upload {
     }
 
     /// Queues the buffered bytes as the last part; returns the driver to wait for.
-    fn send_last(
-        &mut self,
-    ) -> Result<tokio::task::JoinHandle<Result<Written, Error>>, Error> {
+    fn send_last(&mut self) -> Result<tokio::task::JoinHandle<Result<Written, Error>>, Error> {
         let last = std::mem::take(&mut self.buf);
         let sent = self
             .tx
             .take()
             .is_some_and(|tx| crate::block_on(tx.send(Msg::Last(last))).is_ok());
-        let driver = self.driver.take().ok_or(Error::Internal("upload already finished"))?;
+        let driver = self
+            .driver
+            .take()
+            .ok_or(Error::Internal("upload already finished"))?;
         if !sent {
             // The driver stopped early: its error says why.
             return match crate::block_on(driver) {
@@ -287,7 +288,10 @@ impl S3Upload {
         }
         let next = Vec::with_capacity(part_size(self.base, self.parts_sent + 1));
         let full = std::mem::replace(&mut self.buf, next);
-        let tx = self.tx.as_ref().ok_or_else(|| io::Error::other("upload closed"))?;
+        let tx = self
+            .tx
+            .as_ref()
+            .ok_or_else(|| io::Error::other("upload closed"))?;
         // A closed channel means the driver failed; finish or abort returns its error.
         crate::block_on(tx.send(Msg::Part(full)))
             .map_err(|_| io::Error::other(format!("the upload of {} failed", self.object)))
@@ -428,8 +432,9 @@ impl Driver {
             .send()
             .await
             .map_err(|e| S3Error::sdk("CreateMultipartUpload", &self.object, e))?;
-        out.upload_id
-            .ok_or_else(|| S3Error::local("CreateMultipartUpload", &self.object, "no upload id".into()).into())
+        out.upload_id.ok_or_else(|| {
+            S3Error::local("CreateMultipartUpload", &self.object, "no upload id".into()).into()
+        })
     }
 
     fn spawn_part(&mut self, number: i32, part: Vec<u8>) {
@@ -562,7 +567,9 @@ mod tests {
         // Unknown size: 1,000 parts of each size, doubling; 10,000 parts hold S3's 5 TiB.
         assert_eq!(part_size(MIN_PART_SIZE, 1000), MIN_PART_SIZE);
         assert_eq!(part_size(MIN_PART_SIZE, 1001), 2 * MIN_PART_SIZE);
-        let total: u64 = (1..MAX_PARTS).map(|n| part_size(MIN_PART_SIZE, n) as u64).sum();
+        let total: u64 = (1..MAX_PARTS)
+            .map(|n| part_size(MIN_PART_SIZE, n) as u64)
+            .sum();
         assert!(total >= 5 << 40, "{total}");
         assert!(part_size(MIN_PART_SIZE, MAX_PARTS) as u64 <= MAX_PART_SIZE);
     }
