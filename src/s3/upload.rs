@@ -141,7 +141,7 @@ enum Msg {
     Last(Vec<u8>),
 }
 
-/// A `Write` into one new S3 object (see the [module](self) docs).
+/// A `Write` into one new S3 object (see [`crate::s3`]).
 ///
 /// [`finish`](Self::finish) is mandatory: it sends the last part and completes the upload;
 /// until then no object exists. Dropping the writer, or [`abort`](Self::abort), aborts

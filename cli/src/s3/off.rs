@@ -28,6 +28,8 @@ pub fn inspect_path(_path: &Path) -> Result<(), AppError> {
 pub mod runs {
     use super::*;
 
+    /// The same fields as with S3, so that callers compile either way.
+    #[allow(dead_code)]
     pub struct Request<'a> {
         pub op: Op<'a>,
         pub manifest: Option<&'a Path>,
