@@ -28,8 +28,9 @@ moto_pid=$!
 trap 'kill $moto_pid 2>/dev/null || true; rm -f "$work"/pt.bin "$work"/out.bin "$work"/pt256.bin' EXIT
 export AWS_ENDPOINT_URL_S3=http://127.0.0.1:$port AWS_REGION=us-east-1 \
   AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_DEFAULT_REGION=us-east-1
-aws=("$aws_venv/bin/aws" --endpoint-url "$AWS_ENDPOINT_URL_S3" --only-show-errors)
+aws=("$aws_venv/bin/aws" --endpoint-url "$AWS_ENDPOINT_URL_S3")
 for _ in $(seq 50); do "${aws[@]}" s3 mb s3://bench >/dev/null 2>&1 && break; sleep 0.2; done
+"${aws[@]}" s3 ls s3://bench >/dev/null
 
 head -c $((mib << 20)) /dev/urandom > "$work/pt.bin"
 head -c $((256 << 20)) /dev/urandom > "$work/pt256.bin"
@@ -41,7 +42,7 @@ k="raw-aes:bench:k:$key"
 median() {
   local times=()
   for _ in $(seq "$rounds"); do
-    local t0 t1; t0=$(date +%s.%N); "$@" >/dev/null; t1=$(date +%s.%N)
+    local t0 t1; t0=$(date +%s.%N); "$@" >/dev/null || { echo "failed: $*" >&2; exit 1; }; t1=$(date +%s.%N)
     times+=("$(echo "$t1 - $t0" | bc)")
   done
   printf '%s\n' "${times[@]}" | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'
@@ -51,11 +52,11 @@ gbps() { echo "scale=3; $mib * 1048576 / $1 / 1000000000" | bc; }
 
 echo "moto on 127.0.0.1:$port; $mib MiB random; suite $suite; median of $rounds"
 up_e=$(median $T encrypt -q --force --suite "$suite" -k "$k" "$work/pt.bin" -o s3://bench/e.enc)
-up_c=$(median "${aws[@]}" s3 cp "$work/pt.bin" s3://bench/plain)
+up_c=$(median "${aws[@]}" s3 cp --quiet "$work/pt.bin" s3://bench/plain)
 echo "upload:   envcrypt $up_e s ($(gbps "$up_e") GB/s)  aws s3 cp $up_c s ($(gbps "$up_c") GB/s)  envcrypt/cp speed $(ratio "$up_e" "$up_c")"
 down_e=$(median $T decrypt -q --force -k "$k" s3://bench/e.enc -o "$work/out.bin")
 cmp "$work/pt.bin" "$work/out.bin"
-down_c=$(median "${aws[@]}" s3 cp s3://bench/plain "$work/out.bin")
+down_c=$(median "${aws[@]}" s3 cp --quiet s3://bench/plain "$work/out.bin")
 echo "download: envcrypt $down_e s ($(gbps "$down_e") GB/s)  aws s3 cp $down_c s ($(gbps "$down_c") GB/s)  envcrypt/cp speed $(ratio "$down_e" "$down_c")"
 
 # Peak RSS (KiB) of one upload and one download at 256 MiB and at MIB.
