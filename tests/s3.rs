@@ -900,6 +900,51 @@ fn cancel_from_the_progress_callback() {
     assert!(matches!(e, Error::Cancelled), "{e:?}");
 }
 
+/// A service that gives up on a call (a request timeout drops the future) gets no object
+/// later: the work stops at its next read and the upload is aborted.
+#[test]
+fn a_dropped_call_leaves_no_object() {
+    let env = Env::new("dropped");
+    let client = client(SIGNED, FRAME);
+    let progress = Arc::new(AtomicU64::new(0));
+    let seen = progress.clone();
+    let options = S3Options::default().with_progress(Arc::new(move |read| {
+        seen.store(read, Ordering::Relaxed);
+    }));
+    let (object, context) = (env.object("gone.enc"), context());
+    let call = client.encrypt_to_s3(
+        &env.s3,
+        Chunked::new(77, 200 * MIB as u64),
+        &object,
+        &context,
+        options,
+    );
+    // Give up once a part is on its way (the multipart upload exists), long before the end.
+    let gave_up = rt().block_on(async {
+        let mut call = std::pin::pin!(call);
+        loop {
+            tokio::select! {
+                done = &mut call => return Err(done),
+                _ = tokio::time::sleep(std::time::Duration::from_millis(20)) => {
+                    if progress.load(Ordering::Relaxed) > 20 * MIB as u64 {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    });
+    assert!(gave_up.is_ok(), "the call ended first: {gave_up:?}");
+    // The abandoned work notices at its next read and aborts; wait for that, then check
+    // for a while that nothing appears.
+    let deadline = Instant::now() + std::time::Duration::from_secs(20);
+    while multipart_started_and_aborted(&env, "gone.enc") != (1, 1) {
+        assert!(Instant::now() < deadline, "{}", env.server_log());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    env.assert_nothing_left("gone.enc");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Ranges
 
@@ -955,15 +1000,28 @@ fn ranges_fetch_only_the_frames_they_need() {
         .decrypt_range(&mut reader, 0..10, &DecryptOptions::default())
         .unwrap_err();
     eprintln!("a ranged read of a changed object: {e:?}");
+    // Through the reader directly: the I/O error the reader returned, holding the S3Error.
     let found_412 = match &e {
-        Error::S3(s) => s.is_precondition_failed(),
         Error::Io(io) => io
             .get_ref()
-            .and_then(|inner| inner.downcast_ref::<Error>())
-            .is_some_and(|inner| matches!(inner, Error::S3(s) if s.is_precondition_failed())),
+            .and_then(|inner| inner.downcast_ref::<envcrypt::s3::S3Error>())
+            .is_some_and(|s| s.is_precondition_failed() && s.operation() == "GetObject"),
         _ => false,
     };
     assert!(found_412, "{e:?}");
+    // Through the client's call: lifted back to Error::S3. A missing object is 404.
+    let e = client
+        .decrypt_s3_range(
+            &env.s3,
+            &env.object("nothing-here"),
+            0..10,
+            &DecryptOptions::default(),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::S3(s) if s.is_not_found() && s.code() == Some("NotFound")),
+        "{e:?}"
+    );
 
     // Signed messages cannot be read in pieces.
     encrypt_async(

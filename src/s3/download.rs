@@ -182,9 +182,9 @@ impl S3Client {
     /// [`Client::decrypt_range`](crate::Client::decrypt_range) on large objects). Reads are
     /// pinned to the ETag seen now: if the object changes, they fail.
     pub fn ranged(&self, object: &S3Object) -> Result<S3RangeReader, Error> {
-        let info = self.head(object)?.ok_or_else(|| {
-            S3Error::local("HeadObject", object, "NotFound: no such object".into())
-        })?;
+        let info = self
+            .head(object)?
+            .ok_or_else(|| S3Error::not_found("HeadObject", object))?;
         Ok(S3RangeReader {
             s3: self.clone(),
             object: object.clone(),
@@ -294,7 +294,11 @@ impl S3RangeReader {
                     .map_err(|e| S3Error::local("GetObject", &object, e.to_string()))?;
                 Ok(body.into_bytes())
             })
-            .map_err(io::Error::other)?;
+            .map_err(|e| match e {
+                // One form for every S3 failure inside a reader: the bare S3Error.
+                Error::S3(s3) => io::Error::other(s3),
+                other => io::Error::other(other),
+            })?;
         self.fetched += bytes.len() as u64;
         self.window_start = self.pos;
         self.window = bytes.to_vec();

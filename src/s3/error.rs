@@ -33,6 +33,17 @@ impl S3Error {
         }
     }
 
+    /// No such object, found before a call that would have said so.
+    pub(crate) fn not_found(operation: &'static str, object: &S3Object) -> Self {
+        Self {
+            operation,
+            object: object.to_string(),
+            code: Some("NotFound".into()),
+            status: Some(404),
+            message: "NotFound: no such object".into(),
+        }
+    }
+
     /// A condition found false before the call that would have checked it.
     pub(crate) fn precondition(operation: &'static str, object: &S3Object, why: &str) -> Self {
         Self {
@@ -98,5 +109,19 @@ impl S3Error {
     /// A condition (`If-Match`, `If-None-Match`) failed: the object changed, or exists.
     pub fn is_precondition_failed(&self) -> bool {
         self.status == Some(412)
+    }
+}
+
+/// `e`, with an S3 failure that reached the pipeline as an I/O error (a download's body, a
+/// part upload) lifted back to [`Error::S3`](crate::Error::S3).
+pub(crate) fn lift(e: crate::Error) -> crate::Error {
+    match e {
+        crate::Error::Io(io) if io.get_ref().is_some_and(|i| i.is::<S3Error>()) => {
+            match io.into_inner().map(|i| i.downcast::<S3Error>()) {
+                Some(Ok(s3)) => crate::Error::S3(*s3),
+                _ => crate::Error::Internal("an S3 error changed type"),
+            }
+        }
+        other => other,
     }
 }

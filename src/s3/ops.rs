@@ -99,12 +99,14 @@ pub struct FromS3<W> {
     pub stats: StreamStats,
 }
 
-/// Counts what is read, reports it, and refuses to read once cancelled.
+/// Counts what is read, reports it, and refuses to read once cancelled (by the caller, or
+/// because the future that waited for the work was dropped).
 struct Watched<R> {
     inner: R,
     read: u64,
     progress: Option<Arc<dyn Fn(u64) + Send + Sync>>,
     cancel: Option<Arc<AtomicBool>>,
+    abandoned: Arc<AtomicBool>,
     refused: Arc<AtomicBool>,
 }
 
@@ -115,18 +117,33 @@ impl<R> Watched<R> {
             read: 0,
             progress: options.progress.clone(),
             cancel: options.cancel.clone(),
+            abandoned: Arc::new(AtomicBool::new(false)),
             refused: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// Stops the work at its next read when dropped: an abandoned call leaves no object.
+    fn guard(&self) -> StopOnDrop {
+        StopOnDrop(self.abandoned.clone())
+    }
+}
+
+/// Sets its flag when dropped (with the future of an async call).
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
     }
 }
 
 impl<R: Read> Read for Watched<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self
+        let cancelled = self
             .cancel
             .as_ref()
-            .is_some_and(|c| c.load(Ordering::Relaxed))
-        {
+            .is_some_and(|c| c.load(Ordering::Relaxed));
+        if cancelled || self.abandoned.load(Ordering::Relaxed) {
             self.refused.store(true, Ordering::Relaxed);
             return Err(io::Error::other("cancelled"));
         }
@@ -143,7 +160,7 @@ impl<R: Read> Read for Watched<R> {
 fn unless_cancelled<T>(refused: &AtomicBool, result: Result<T, Error>) -> Result<T, Error> {
     match result {
         Err(_) if refused.load(Ordering::Relaxed) => Err(Error::Cancelled),
-        other => other,
+        other => other.map_err(super::error::lift),
     }
 }
 
@@ -165,9 +182,11 @@ impl Client {
         options: S3Options,
     ) -> Result<ToS3, Error> {
         let (client, s3, to, context) = (self.clone(), s3.clone(), to.clone(), context.clone());
+        let input = Watched::new(input, &options);
+        // Dropping this future stops the work at its next read; the upload is aborted.
+        let _stop = input.guard();
         off_executor(
             move || {
-                let input = Watched::new(input, &options);
                 let refused = input.refused.clone();
                 let result = s3.write_object(&to, &options.upload, |upload| {
                     client.encrypt_stream(input, upload, &context, &options.pipeline)
@@ -194,9 +213,10 @@ impl Client {
     ) -> Result<FromS3<W>, Error> {
         let reader = s3.get_async(from, None).await?;
         let (client, decrypt) = (self.clone(), decrypt.clone());
+        let input = Watched::new(reader, &options);
+        let _stop = input.guard();
         off_executor(
             move || {
-                let input = Watched::new(reader, &options);
                 let refused = input.refused.clone();
                 let mut output = output;
                 let result = client.decrypt_stream(input, &mut output, &decrypt, &options.pipeline);
@@ -244,5 +264,6 @@ impl Client {
         decrypt: &DecryptOptions,
     ) -> Result<Vec<u8>, Error> {
         self.decrypt_range(s3.ranged(from)?, range, decrypt)
+            .map_err(super::error::lift)
     }
 }

@@ -217,7 +217,7 @@ impl S3Client {
         let mut upload = self.upload(object, options)?;
         match work(&mut upload) {
             Ok(value) => Ok((value, upload.finish()?)),
-            Err(e) => Err(upload.abort().unwrap_or(e)),
+            Err(e) => Err(upload.abort().unwrap_or(super::error::lift(e))),
         }
     }
 }
