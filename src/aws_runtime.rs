@@ -4,7 +4,19 @@
 use std::future::Future;
 use std::sync::OnceLock;
 
+use aws_config::timeout::TimeoutConfig;
 use tokio::runtime::Handle;
+
+/// `current` (a caller's SDK client's timeouts), with what it leaves unset from `defaults`.
+pub(crate) fn bounded(current: Option<&TimeoutConfig>, defaults: TimeoutConfig) -> TimeoutConfig {
+    match current {
+        Some(t) => t
+            .to_builder()
+            .take_unset_from(defaults.into_builder())
+            .build(),
+        None => defaults,
+    }
+}
 
 /// A tokio runtime owned by an AWS client; shut down without blocking when dropped (so
 /// dropping the last client inside an async context is fine).

@@ -107,13 +107,7 @@ impl S3Client {
     /// module's bounded defaults.
     pub fn from_sdk_client(client: aws_sdk_s3::Client) -> Self {
         let config = client.config();
-        let timeouts = match config.timeout_config() {
-            Some(t) => t
-                .to_builder()
-                .take_unset_from(default_timeouts().into_builder())
-                .build(),
-            None => default_timeouts(),
-        };
+        let timeouts = crate::aws_runtime::bounded(config.timeout_config(), default_timeouts());
         let mut builder = config.to_builder().timeout_config(timeouts);
         if config.retry_config().is_none() {
             builder = builder.retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS));
