@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Builds and runs every library example in examples/: file, stream and async_stream as they
-# are; kms against a moto KMS server on loopback (a key created for the run); hsm against a
+# are; kms and s3 against a moto server on loopback (a key and a bucket created for the
+# run); hsm against a
 # SoftHSM2 token in a temporary directory (an AES key generated inside it). A missing piece
 # fails the script.
-# Usage: scripts/run-examples.sh FEATURES   (e.g. rust-crypto,aws-kms,pkcs11,tokio)
+# Usage: scripts/run-examples.sh FEATURES   (e.g. rust-crypto,aws-kms,aws-s3,pkcs11,tokio)
 # Needs ENVCRYPT_PYTHON (a Python with boto3) and ENVCRYPT_MOTO_SERVER, as scripts/test-all.sh
 # sets them, SoftHSM2 (ENVCRYPT_SOFTHSM_MODULE) and pkcs11-tool.
 set -euo pipefail
@@ -48,6 +49,13 @@ kms = boto3.client("kms", region_name=os.environ["AWS_REGION"], endpoint_url=os.
 print(kms.create_key()["KeyMetadata"]["Arn"])')
 export ENVCRYPT_KMS_KEY_ARN
 run kms
+
+# s3: the same moto server, one bucket.
+export AWS_ENDPOINT_URL_S3="http://127.0.0.1:$port" ENVCRYPT_S3_BUCKET=examples
+"$ENVCRYPT_PYTHON" -c '
+import boto3, os
+boto3.client("s3", region_name=os.environ["AWS_REGION"], endpoint_url=os.environ["AWS_ENDPOINT_URL_S3"]).create_bucket(Bucket="examples")'
+run s3
 
 # hsm: a SoftHSM2 token with an AES-256 key generated inside it.
 export SOFTHSM2_CONF="$scratch/softhsm2.conf"
