@@ -1658,3 +1658,112 @@ fn usage_errors_and_missing_objects() {
     assert!(!rows[0].code.is_empty(), "{:?}", rows[0]);
     eprintln!("missing bucket: {:?}", rows[0]);
 }
+
+/// Reruns after a rotation, rewrap's destinations, and report keys of listed objects.
+#[test]
+fn reruns_after_rotation_and_listed_report_keys() {
+    let t = Cli::new("rerun");
+    let bucket = t.bucket().to_owned();
+    t.put("p/x y+z%.txt", b"odd name");
+    t.put("p/plain.txt", b"plain name");
+
+    // A prefix run's report names each object as a manifest would (Inventory's encoding),
+    // so its rows can be fed back as a manifest.
+    let out = t.run(&[
+        "encrypt",
+        "-q",
+        "-k",
+        OLD,
+        "-r",
+        &t.uri("p/"),
+        "-o",
+        &t.uri("q/"),
+        "--report",
+        "r.csv",
+    ]);
+    run_ended(out, 0, "encrypted 2, skipped 0, failed 0");
+    let keys: BTreeSet<String> = read_report(&t.path("r.csv"))
+        .into_iter()
+        .map(|r| r.key)
+        .collect();
+    assert_eq!(
+        keys,
+        BTreeSet::from(["p/plain.txt".to_owned(), "p/x+y%2Bz%25.txt".to_owned()])
+    );
+    let fed_back: String = keys.iter().map(|k| format!("{bucket},{k}\n")).collect();
+    t.dir.write("again.csv", fed_back.as_bytes());
+    let out = t.run(&[
+        "encrypt",
+        "-q",
+        "-k",
+        OLD,
+        "--manifest",
+        "again.csv",
+        "-o",
+        &t.uri("q/p/"),
+    ]);
+    // Manifest outputs take the whole key: q/p/p/..., new objects, both found and read.
+    run_ended(out, 0, "encrypted 2, skipped 0, failed 0");
+
+    // Rewrap over objects writes in place or to -o, never over the sources by default.
+    t.dir
+        .write("enc.csv", format!("{bucket},q/plain.txt.enc\n").as_bytes());
+    let out = t.run(&[
+        "rewrap",
+        "-q",
+        "-k",
+        OLD,
+        "--to",
+        NEW,
+        "--manifest",
+        "enc.csv",
+    ]);
+    fails_with(out, 2, "needs --in-place or -o");
+
+    // An in-place rotation keeps the mark of what the message was made from: the run that
+    // made it, rerun, still finds it done.
+    t.dir
+        .write("src.csv", format!("{bucket},p/plain.txt\n").as_bytes());
+    let out = t.run(&[
+        "encrypt",
+        "-q",
+        "-k",
+        OLD,
+        "--manifest",
+        "src.csv",
+        "-o",
+        &t.uri("s/"),
+    ]);
+    run_ended(out, 0, "encrypted 1, skipped 0, failed 0");
+    let made = t.head("s/p/plain.txt.enc").unwrap();
+    t.dir
+        .write("s.csv", format!("{bucket},s/p/plain.txt.enc\n").as_bytes());
+    let out = t.run(&[
+        "rewrap",
+        "-q",
+        "-k",
+        OLD,
+        "--to",
+        NEW,
+        "--manifest",
+        "s.csv",
+        "--in-place",
+    ]);
+    run_ended(out, 0, "rewrapped 1, skipped 0, failed 0");
+    let rotated = t.head("s/p/plain.txt.enc").unwrap();
+    assert_ne!(made.etag, rotated.etag);
+    let out = t.run(&[
+        "encrypt",
+        "-q",
+        "-k",
+        OLD,
+        "--manifest",
+        "src.csv",
+        "-o",
+        &t.uri("s/"),
+        "--report",
+        "s.csv.report",
+    ]);
+    run_ended(out, 0, "encrypted 0, skipped 1, failed 0");
+    assert_eq!(t.head("s/p/plain.txt.enc").unwrap().etag, rotated.etag);
+}

@@ -39,7 +39,7 @@
 use core::fmt;
 use std::path::{Path, PathBuf};
 
-use percent_encoding::percent_decode;
+use percent_encoding::{percent_decode, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 /// One object of a manifest.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -354,6 +354,24 @@ impl<'a> Rows<'a> {
     }
 }
 
+/// What [`encode_key`] leaves as it is besides letters and digits.
+const KEY_KEEPS: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b'/')
+    .remove(b' ');
+
+/// A key as S3 Inventory writes it (the inverse of [`decode_key`]): letters, digits,
+/// `-_.~/` as they are, a space as `+`, every other byte `%XX`. Reports of objects found
+/// by listing name them this way, so a report's rows can be fed back as a manifest.
+pub fn encode_key(key: &str) -> String {
+    utf8_percent_encode(key, KEY_KEEPS)
+        .to_string()
+        .replace(' ', "+")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -529,5 +547,20 @@ mod tests {
         let err = read(&missing).unwrap_err();
         assert!(matches!(err, ManifestError::Io { .. }));
         assert!(err.to_string().starts_with("cannot read manifest "));
+    }
+
+    #[test]
+    fn encoded_keys_decode_to_themselves() {
+        for key in [
+            "p/x y+z%.txt",
+            "a,b\"c\n",
+            "scans/é €/ct-1.dcm",
+            "plain/key_1-2.~",
+        ] {
+            let encoded = encode_key(key);
+            assert!(!encoded.contains([' ', ',', '"', '\n']), "{encoded}");
+            assert_eq!(decode_key(&encoded).unwrap(), key);
+        }
+        assert_eq!(encode_key("p/x y+z%.txt"), "p/x+y%2Bz%25.txt");
     }
 }

@@ -63,7 +63,7 @@ impl Source {
             ManifestEntry {
                 bucket: bucket.to_owned(),
                 key: key.to_owned(),
-                raw_key: key.to_owned(),
+                raw_key: crate::manifest::encode_key(key),
                 version_id: None,
             },
             rel,
@@ -193,6 +193,11 @@ pub fn run(request: Request<'_>) -> Result<(), AppError> {
             }
             keep
         });
+    }
+    if matches!(request.op, Op::Rewrap(_)) && !request.in_place && request.output.is_none() {
+        return Err(AppError::usage(
+            "rewrap over objects needs --in-place or -o s3://DEST/PREFIX/ (or a folder)",
+        ));
     }
     if request.in_place && request.output.is_some() {
         return Err(AppError::usage("--in-place and -o exclude each other"));
@@ -504,7 +509,13 @@ impl Run<'_> {
             Err(e) => return Step::ran(Err(Failure::lib(what, e))),
         };
         let reader = Progressed::new(reader, progress);
-        let upload = upload_options(Some(info.size), condition, info.etag.as_deref());
+        // In place, the new message keeps the ETag of what the old one was made from, so a
+        // rerun of the run that made it still finds it done.
+        let made_from = match self.dest {
+            Dest::InPlace => info.metadata.get(SOURCE_ETAG),
+            _ => info.etag.as_ref(),
+        };
+        let upload = upload_options(Some(info.size), condition, made_from.map(String::as_str));
         Step::ran(
             op_to_s3(self.op, reader, target, &upload, pipeline)
                 .map(|(done, _)| done)
