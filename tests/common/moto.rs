@@ -125,7 +125,8 @@ impl Drop for Moto {
     }
 }
 
-fn answers_http(port: u16) -> bool {
+/// Whether a moto server answers HTTP on `port` of 127.0.0.1.
+pub fn answers_http(port: u16) -> bool {
     let Ok(mut s) =
         TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200))
     else {

@@ -11,7 +11,6 @@
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -24,7 +23,7 @@ use envcrypt::keyring::RawAesKeyring;
 use envcrypt::s3::{S3Client, S3Object};
 use envcrypt::{AlgorithmSuite, Client};
 
-use crate::moto::{free_port, Moto, REGION};
+use crate::moto::{answers_http, free_port, Moto, REGION};
 use crate::python::{self, Esdk};
 
 pub const KIB: usize = 1 << 10;
@@ -147,22 +146,6 @@ impl Drop for FaultServer {
             let _ = child.wait();
         }
     }
-}
-
-fn answers_http(port: u16) -> bool {
-    let Ok(mut s) =
-        TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200))
-    else {
-        return false;
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    if s.write_all(b"GET /moto-api/ HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
-        .is_err()
-    {
-        return false;
-    }
-    let mut buf = [0u8; 12];
-    matches!(s.read(&mut buf), Ok(n) if n >= 5 && buf.starts_with(b"HTTP/"))
 }
 
 enum Server {
