@@ -1463,22 +1463,87 @@ fn prefix_runs_map_names() {
         &format!("s3://{dest}/out/"),
     ]);
     run_ended(out, 0, "encrypted 0, skipped 4, failed 0");
-    // -r from a local folder to S3 is refused.
+    // -r from a local folder to S3: every regular file (links skipped), suffix added; an
+    // existing object refused unless --force; rewrap and decrypt back the same way.
     t.dir.write("local/x", b"x");
-    fails_with(
-        t.run(&[
-            "encrypt",
-            "-q",
-            "-k",
-            K,
-            "-r",
-            "local",
-            "-o",
-            &format!("s3://{dest}/up/"),
-        ]),
-        2,
-        "-r from a folder to S3 is not supported",
+    t.dir.write("local/deep/y.dcm", &payload(9, 9 * MIB));
+    std::os::unix::fs::symlink("/etc/passwd", t.path("local/link")).unwrap();
+    let up = format!("s3://{dest}/up/");
+    let out = t.run(&["encrypt", "-k", K, "-r", "local", "-o", &up]);
+    let out = out.ok();
+    assert!(out.stderr.contains("skipped local/link"), "{}", out.stderr);
+    assert_eq!(
+        t.keys_in(&dest, "up/"),
+        vec!["up/deep/y.dcm.enc".to_owned(), "up/x.enc".to_owned()]
     );
+    let out = t.run(&["encrypt", "-q", "-k", K, "-r", "local", "-o", &up]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("x.enc exists (use --force")
+            && out
+                .stderr
+                .trim_end()
+                .ends_with(&format!("2 of 2 files failed; 0 written under {up}")),
+        "{}",
+        out.stderr
+    );
+    t.run(&[
+        "encrypt", "-q", "-k", K, "-r", "local", "-o", &up, "--force",
+    ])
+    .ok();
+    let out = t.run(&[
+        "encrypt",
+        "-q",
+        "-k",
+        K,
+        "-r",
+        "local",
+        "-o",
+        &up,
+        "--follow-symlinks",
+    ]);
+    fails_with(out, 2, "a folder to S3 skips links");
+    // A local folder of messages: rewrap to S3, decrypt to S3 only with the flag.
+    t.run(&["encrypt", "-q", "-k", K, "-r", "local", "-o", "sealed"])
+        .ok();
+    let out = t.run(&[
+        "rewrap",
+        "-q",
+        "-k",
+        K,
+        "--to",
+        K,
+        "-r",
+        "sealed",
+        "-o",
+        &format!("s3://{dest}/rw/"),
+    ]);
+    out.ok();
+    assert_eq!(
+        t.keys_in(&dest, "rw/"),
+        vec!["rw/deep/y.dcm.enc".to_owned(), "rw/x.enc".to_owned()]
+    );
+    let plain = format!("s3://{dest}/plain/");
+    let out = t.run(&["decrypt", "-q", "-k", K, "-r", "sealed", "-o", &plain]);
+    fails_with(out, 2, "refusing to write plaintext to S3");
+    assert!(t.keys_in(&dest, "plain/").is_empty());
+    t.run(&[
+        "decrypt",
+        "-q",
+        "-k",
+        K,
+        "-r",
+        "sealed",
+        "-o",
+        &plain,
+        "--allow-plaintext-upload",
+    ])
+    .ok();
+    assert_eq!(
+        t.get_in(&dest, "plain/deep/y.dcm").unwrap(),
+        payload(9, 9 * MIB)
+    );
+    assert_eq!(t.get_in(&dest, "plain/x").unwrap(), b"x");
 }
 
 #[test]

@@ -311,10 +311,13 @@ fn run(common: &CommonArgs, op: Op<'_>, plaintext_upload: bool) -> Result<(), Ap
             "--report needs --manifest or -r s3://BUCKET/PREFIX/",
         ));
     }
-    if common.recursive && is_s3(output) {
-        return Err(AppError::usage(
-            "-r from a folder to S3 is not supported: upload with one command per file, or list the objects in a --manifest",
-        ));
+    if let (true, Some(input), Some(output)) = (common.recursive && is_s3(output), input, output) {
+        if common.follow_symlinks {
+            return Err(AppError::usage(
+                "--follow-symlinks is for folder outputs; a folder to S3 skips links",
+            ));
+        }
+        return crate::s3::folder::run(op, input, output, &settings);
     }
     if common.recursive {
         let (Some(input), Some(outdir)) = (common.input.as_deref(), common.output.as_deref())

@@ -128,6 +128,13 @@ pub fn run(args: &RewrapArgs, provider: &'static CryptoProvider) -> Result<(), A
             "--report needs --manifest or -r s3://BUCKET/PREFIX/",
         ));
     }
+    if let (true, Some(input), Some(output)) = (
+        args.recursive && crate::output::is_s3(args.output.as_deref()),
+        input,
+        args.output.as_deref(),
+    ) {
+        return crate::s3::folder::run(Op::Rewrap(&rewrap), input, output, &settings);
+    }
     if !args.recursive && !args.in_place {
         if args.only_wrapped_by.is_some() {
             return Err(AppError::usage(

@@ -12,6 +12,7 @@
 //! Region, credentials and endpoint (`AWS_ENDPOINT_URL_S3`) come from the standard AWS
 //! chain.
 
+pub mod folder;
 pub mod runs;
 
 use std::io::{self, Read, Write};
@@ -117,23 +118,34 @@ pub fn single(
     output: Option<&Path>,
     settings: &Settings,
 ) -> Result<Done, AppError> {
+    named(op, input, &crate::metadata::name(input), output, settings)
+}
+
+/// [`single`], with the input shown as `in_name` (a file opened by a folder walk is read
+/// through its descriptor's path).
+fn named(
+    op: Op<'_>,
+    input: Option<&Path>,
+    in_name: &str,
+    output: Option<&Path>,
+    settings: &Settings,
+) -> Result<Done, AppError> {
     let source = object_of(input)?;
     let target = object_of(output)?;
-    let in_name = crate::metadata::name(input);
     let out_name = crate::metadata::name(output);
     let local_out = output.filter(|_| target.is_none() && !is_std(output));
     let done = single_inner(
         op,
-        input,
+        (input, in_name),
         source.as_ref(),
         output,
         target.as_ref(),
         settings,
     );
-    crate::metadata::record_done(op.verb(), &in_name, &out_name, None, &done)?;
+    crate::metadata::record_done(op.verb(), in_name, &out_name, None, &done)?;
     let recorded = crate::audit::record_done(
         op.verb(),
-        &in_name,
+        in_name,
         None,
         local_out,
         done.as_ref().map(Done::finished),
@@ -155,14 +167,13 @@ fn delete(object: &S3Object) {
 
 fn single_inner(
     op: Op<'_>,
-    input: Option<&Path>,
+    (input, shown_in): (Option<&Path>, &str),
     source: Option<&S3Object>,
     output: Option<&Path>,
     target: Option<&S3Object>,
     settings: &Settings,
 ) -> Result<Done, AppError> {
     let verb = op.verb();
-    let shown_in = crate::metadata::name(input);
     let what = format!("{verb} {shown_in}");
     if let (Some(_), Op::Decrypt { .. }, false) = (target, op, settings.plaintext_upload) {
         return Err(AppError::usage(format!(

@@ -48,3 +48,16 @@ pub mod runs {
         Err(super::off())
     }
 }
+
+pub mod folder {
+    use super::*;
+
+    pub fn run(
+        _op: Op<'_>,
+        _input: &Path,
+        _output: &Path,
+        _settings: &Settings,
+    ) -> Result<(), AppError> {
+        Err(super::off())
+    }
+}
