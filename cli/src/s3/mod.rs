@@ -266,7 +266,7 @@ fn single_inner(
 pub fn s3_lib_error(what: &str, e: envcrypt::Error) -> AppError {
     if s3_error(&e).is_some_and(|s| s.is_precondition_failed()) {
         return AppError::usage(format!(
-            "{what}: {e} (the output exists: use --force to replace it)"
+            "{what}: {e} (the output exists, or changed since it was read; --force replaces an existing output)"
         ));
     }
     if crate::interrupt::requested() {
