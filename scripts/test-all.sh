@@ -9,7 +9,7 @@
 #
 # Configurations (each runs every test; the first provider compiled in is the default one,
 # so all core tests run on each provider):
-#   default (+ rust-crypto, openssl, aws-kms, pkcs11, tokio beside it)
+#   default (+ rust-crypto, openssl, aws-kms, aws-s3, pkcs11, tokio beside it)
 #                                          aws-lc-rs+openssl   (cross-checked with aws-lc-rs,
 #                                                               OpenSSL and RustCrypto)
 #   --features fips,rust-crypto            aws-lc-rs-fips      (cross-checked with RustCrypto)
@@ -99,7 +99,7 @@ cargo clippy -p envcrypt-cli --all-targets -- -D warnings
 step "cargo doc (no warnings)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features
 
-step "tests: default configuration (aws-lc-rs+openssl; aws-lc-rs, OpenSSL, RustCrypto, KMS, PKCS#11, tokio beside it)"
+step "tests: default configuration (aws-lc-rs+openssl; aws-lc-rs, OpenSSL, RustCrypto, KMS, S3, PKCS#11, tokio beside it)"
 ctest --release --features "$ALL_BUT_FIPS"
 ctest --release -p envcrypt-cli
 scripts/run-examples.sh "$ALL_BUT_FIPS"
