@@ -190,7 +190,7 @@ impl S3Client {
             object: object.clone(),
             info,
             pos: 0,
-            window: Vec::new(),
+            window: Bytes::new(),
             window_start: 0,
             fetched: 0,
         })
@@ -254,7 +254,7 @@ pub struct S3RangeReader {
     object: S3Object,
     info: ObjectInfo,
     pos: u64,
-    window: Vec<u8>,
+    window: Bytes,
     window_start: u64,
     fetched: u64,
 }
@@ -301,7 +301,7 @@ impl S3RangeReader {
             })?;
         self.fetched += bytes.len() as u64;
         self.window_start = self.pos;
-        self.window = bytes.to_vec();
+        self.window = bytes;
         Ok(())
     }
 }
