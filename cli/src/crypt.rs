@@ -413,12 +413,7 @@ fn single_inner(
         }
         (_, Some(stdout)) => {
             let refused = AtomicBool::new(false);
-            let reader = Counted {
-                inner: open_input(input)?,
-                tracker: &tracker,
-                read: 0,
-                refused: &refused,
-            };
+            let reader = Counted::new(open_input(input)?, &tracker, &refused);
             let mut capture = crate::metadata::Capture {
                 inner: stdout,
                 head: Vec::new(),
@@ -454,12 +449,23 @@ fn interrupted(what: &str) -> AppError {
 }
 
 /// Reports the bytes read through it to a progress bar; refuses to read once a signal
-/// asked the run to stop.
-struct Counted<'a, R> {
+/// asked the run to stop (and sets `refused`).
+pub struct Counted<'a, R> {
     inner: R,
     tracker: &'a Tracker<'a>,
     read: u64,
     refused: &'a AtomicBool,
+}
+
+impl<'a, R> Counted<'a, R> {
+    pub fn new(inner: R, tracker: &'a Tracker<'a>, refused: &'a AtomicBool) -> Self {
+        Self {
+            inner,
+            tracker,
+            read: 0,
+            refused,
+        }
+    }
 }
 
 impl<R: Read> Read for Counted<'_, R> {

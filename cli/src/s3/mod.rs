@@ -17,12 +17,13 @@ pub mod runs;
 
 use std::io::{self, Read, Write};
 use std::path::Path;
+use std::sync::atomic::AtomicBool;
 use std::sync::OnceLock;
 
 use envcrypt::file::{write_atomically, FileOptions};
 use envcrypt::s3::{S3Client, S3Error, S3Object, S3Options, UploadOptions, WriteCondition};
 
-use crate::crypt::{lib_error, Done, Op, Settings};
+use crate::crypt::{lib_error, Counted, Done, Op, Settings};
 use crate::error::AppError;
 use crate::output::{binary_stdout, check_output_file, is_std, open_input};
 use crate::progress::Progress;
@@ -78,13 +79,13 @@ pub fn upload_options(
 /// Runs `op` from `input` into the new object `to`: frames go to the upload as they are
 /// made; the object appears only when the whole message is in it.
 pub fn op_to_s3(
+    s3: &S3Client,
     op: Op<'_>,
     input: impl Read,
     to: &S3Object,
     upload: &UploadOptions,
     pipeline: &envcrypt::pipeline::PipelineOptions,
 ) -> Result<(Done, envcrypt::s3::Written), envcrypt::Error> {
-    let s3 = client().map_err(|e| envcrypt::Error::Io(io::Error::other(e.to_string())))?;
     if let Op::Decrypt { client, options } = op {
         let s3_options = S3Options::default()
             .with_pipeline(pipeline.clone())
@@ -220,8 +221,8 @@ fn single_inner(
     };
     let bar = Progress::start(settings.progress, verb, size, 0);
     let tracker = bar.tracker();
-    let report = |n: u64| tracker.read_so_far(n);
-    let reader = Progressed::new(reader, &report);
+    let refused = AtomicBool::new(false);
+    let reader = Counted::new(reader, &tracker, &refused);
     let done = match (target, local_out) {
         (Some(target), _) => {
             let condition = match settings.force {
@@ -229,7 +230,7 @@ fn single_inner(
                 false => WriteCondition::IfAbsent,
             };
             let upload = upload_options(size, condition, etag.as_deref());
-            op_to_s3(op, reader, target, &upload, &settings.pipeline)
+            op_to_s3(client()?, op, reader, target, &upload, &settings.pipeline)
                 .map(|(done, _)| done)
                 .map_err(|e| s3_lib_error(&what, e))?
         }
@@ -285,33 +286,4 @@ pub fn inspect_path(path: &Path) -> Result<(), AppError> {
     let parsed = crate::inspect::read_header(&mut reader, &name)?;
     println!("{}", crate::inspect::header_json(&parsed, &name)?);
     Ok(())
-}
-
-/// Reports the bytes read through it; refuses to read once a signal asked the run to stop.
-pub struct Progressed<'a, R> {
-    inner: R,
-    read: u64,
-    progress: &'a (dyn Fn(u64) + Sync),
-}
-
-impl<'a, R> Progressed<'a, R> {
-    pub fn new(inner: R, progress: &'a (dyn Fn(u64) + Sync)) -> Self {
-        Self {
-            inner,
-            read: 0,
-            progress,
-        }
-    }
-}
-
-impl<R: Read> Read for Progressed<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if crate::interrupt::requested() {
-            return Err(io::Error::other("interrupted"));
-        }
-        let n = self.inner.read(buf)?;
-        self.read += n as u64;
-        (self.progress)(self.read);
-        Ok(n)
-    }
 }

@@ -18,19 +18,19 @@
 //! the report); other codes mean the run itself failed.
 
 use std::path::{Component, Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use envcrypt::file::{write_atomically, FileOptions};
 use envcrypt::pipeline::PipelineOptions;
 use envcrypt::s3::{ObjectInfo, S3Object, WriteCondition};
 
-use super::{client, op_to_s3, s3_error, upload_options, Progressed, SOURCE_ETAG};
-use crate::crypt::{lib_error, Done, Op, Settings};
+use super::{client, op_to_s3, s3_error, upload_options, SOURCE_ETAG};
+use crate::crypt::{lib_error, Counted, Done, Op, Settings};
 use crate::error::{AppError, EXIT_DATA, EXIT_INTERRUPTED, EXIT_IO};
 use crate::manifest::ManifestEntry;
 use crate::output::SkipCheck;
-use crate::progress::Progress;
+use crate::progress::{Progress, Tracker};
 use crate::report::{kind_code, Outcome as Row, Report};
 
 /// Objects up to this size run on one thread each, several at once.
@@ -294,7 +294,7 @@ impl Run<'_> {
                         return;
                     };
                     let tracker = bar.tracker();
-                    let result = self.one(source, jobs, &|n| tracker.read_so_far(n));
+                    let result = self.one(source, jobs, &tracker);
                     tracker.complete(0);
                     if let Some(report) = &report {
                         let row = match &result {
@@ -360,12 +360,7 @@ impl Run<'_> {
     }
 
     /// Processes one object.
-    fn one(
-        &self,
-        source: &Source,
-        jobs: usize,
-        progress: &(dyn Fn(u64) + Sync),
-    ) -> Result<Outcome, Failure> {
+    fn one(&self, source: &Source, jobs: usize, tracker: &Tracker<'_>) -> Result<Outcome, Failure> {
         let verb = self.op.verb();
         let what = format!("{verb} {}", source.object);
         let s3 = client().map_err(Failure::tool)?;
@@ -389,7 +384,7 @@ impl Run<'_> {
                 let path = dir.join(&name);
                 let shown = path.display().to_string();
                 (
-                    self.to_local(source, &info, &path, &pipeline, progress, &what),
+                    self.to_local(source, &info, &path, &pipeline, tracker, &what),
                     shown,
                     None,
                 )
@@ -401,7 +396,7 @@ impl Run<'_> {
                     _ => S3Object::new(source.object.bucket(), name.clone()),
                 };
                 let shown = target.to_string();
-                let result = self.to_s3(source, &info, &target, &pipeline, progress, &what);
+                let result = self.to_s3(source, &info, &target, &pipeline, tracker, &what);
                 (result, shown, Some(target))
             }
         };
@@ -456,7 +451,7 @@ impl Run<'_> {
         info: &ObjectInfo,
         target: &S3Object,
         pipeline: &PipelineOptions,
-        progress: &(dyn Fn(u64) + Sync),
+        tracker: &Tracker<'_>,
         what: &str,
     ) -> Step {
         let s3 = match client() {
@@ -508,7 +503,8 @@ impl Run<'_> {
             Ok(r) => r,
             Err(e) => return Step::ran(Err(Failure::lib(what, e))),
         };
-        let reader = Progressed::new(reader, progress);
+        let refused = AtomicBool::new(false);
+        let reader = Counted::new(reader, tracker, &refused);
         // In place, the new message keeps the ETag of what the old one was made from, so a
         // rerun of the run that made it still finds it done.
         let made_from = match self.dest {
@@ -517,7 +513,7 @@ impl Run<'_> {
         };
         let upload = upload_options(Some(info.size), condition, made_from.map(String::as_str));
         Step::ran(
-            op_to_s3(self.op, reader, target, &upload, pipeline)
+            op_to_s3(s3, self.op, reader, target, &upload, pipeline)
                 .map(|(done, _)| done)
                 .map_err(|e| Failure::lib(what, e)),
         )
@@ -529,7 +525,7 @@ impl Run<'_> {
         info: &ObjectInfo,
         path: &Path,
         pipeline: &PipelineOptions,
-        progress: &(dyn Fn(u64) + Sync),
+        tracker: &Tracker<'_>,
         what: &str,
     ) -> Step {
         let name = path.strip_prefix(match &self.dest {
@@ -562,7 +558,8 @@ impl Run<'_> {
             let reader = s3
                 .get(&source.object, info.etag.as_deref())
                 .map_err(|e| Failure::lib(what, e))?;
-            let reader = Progressed::new(reader, progress);
+            let refused = AtomicBool::new(false);
+            let reader = Counted::new(reader, tracker, &refused);
             let options = FileOptions::default()
                 .with_overwrite(self.settings.force)
                 .with_cancel(crate::interrupt::flag());
