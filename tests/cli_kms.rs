@@ -16,7 +16,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
 use moto::{Moto, ACCOUNT, REGION};
 use serde_json::Value;
 use tool::Out;
@@ -92,37 +91,19 @@ impl Env {
 
 /// CreateKey (and an alias) against moto: the key ARN.
 fn create_key(moto: &Moto, alias: Option<&str>) -> String {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let client = aws_sdk_kms::Client::from_conf(
-        aws_sdk_kms::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(REGION))
-            .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
-            .endpoint_url(&moto.endpoint)
-            .build(),
-    );
-    rt.block_on(async {
-        let meta = client
-            .create_key()
-            .send()
-            .await
-            .expect("CreateKey")
-            .key_metadata
-            .expect("metadata");
-        if let Some(alias) = alias {
+    let (id, arn) = moto::create_key(moto);
+    if let Some(alias) = alias {
+        let (rt, client) = moto::kms_client(moto);
+        rt.block_on(
             client
                 .create_alias()
                 .alias_name(alias)
-                .target_key_id(meta.key_id())
-                .send()
-                .await
-                .expect("CreateAlias");
-        }
-        meta.arn.expect("arn")
-    })
+                .target_key_id(id)
+                .send(),
+        )
+        .expect("CreateAlias");
+    }
+    arn
 }
 
 fn payload(len: usize) -> Vec<u8> {

@@ -21,7 +21,6 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
-use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
 use moto::{Moto, REGION};
 use serde_json::Value;
 use tool::Out;
@@ -158,36 +157,9 @@ impl Env {
     }
 }
 
-/// A runtime and a KMS client for moto.
-fn kms_client(moto: &Moto) -> (tokio::runtime::Runtime, aws_sdk_kms::Client) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let client = aws_sdk_kms::Client::from_conf(
-        aws_sdk_kms::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(REGION))
-            .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
-            .endpoint_url(&moto.endpoint)
-            .build(),
-    );
-    (rt, client)
-}
-
 /// CreateKey against moto: the key ARN.
 fn create_key(moto: &Moto) -> String {
-    let (rt, client) = kms_client(moto);
-    rt.block_on(async {
-        let meta = client
-            .create_key()
-            .send()
-            .await
-            .expect("CreateKey")
-            .key_metadata
-            .expect("metadata");
-        meta.arn.expect("arn")
-    })
+    moto::create_key(moto).1
 }
 
 fn payload(len: usize, seed: usize) -> Vec<u8> {
@@ -567,7 +539,7 @@ fn crypto_shredding_a_kms_key() {
     // (3) Destroy K: ScheduleKeyDeletion (moto then refuses Decrypt under K). By key id:
     // moto's ScheduleKeyDeletion fails on a key ARN (a KeyError, HTTP 500), which KMS takes.
     let key_id = k.rsplit('/').next().unwrap();
-    let (rt, client) = kms_client(&moto);
+    let (rt, client) = moto::kms_client(&moto);
     let state = rt.block_on(async {
         client
             .schedule_key_deletion()

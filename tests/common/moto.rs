@@ -142,9 +142,9 @@ pub fn answers_http(port: u16) -> bool {
     matches!(s.read(&mut buf), Ok(n) if n >= 5 && buf.starts_with(b"HTTP/"))
 }
 
-/// CreateKey against `moto`: the new key's (id, ARN).
+/// A current-thread runtime and a KMS client for `moto` (test credentials, [`REGION`]).
 #[cfg(feature = "aws-kms")]
-pub fn create_key(moto: &Moto) -> (String, String) {
+pub fn kms_client(moto: &Moto) -> (tokio::runtime::Runtime, aws_sdk_kms::Client) {
     use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -158,6 +158,13 @@ pub fn create_key(moto: &Moto) -> (String, String) {
             .endpoint_url(&moto.endpoint)
             .build(),
     );
+    (rt, client)
+}
+
+/// CreateKey against `moto`: the new key's (id, ARN).
+#[cfg(feature = "aws-kms")]
+pub fn create_key(moto: &Moto) -> (String, String) {
+    let (rt, client) = kms_client(moto);
     rt.block_on(async {
         let meta = client
             .create_key()
