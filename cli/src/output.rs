@@ -13,8 +13,13 @@ use std::path::Path;
 
 use crate::error::AppError;
 
-/// Buffer size for stdout and file comparisons.
+/// Buffer size for file comparisons and the demo's files.
 pub const BUF_SIZE: usize = 1 << 20;
+
+/// Buffer size for binary stdout: it gathers small writes (headers, 4 KiB frames) into
+/// 64 KiB ones, and the pipeline's batches of frames (about 512 KiB) are larger, so they
+/// go straight to the file descriptor instead of through a copy into the buffer.
+const STDOUT_BUF_SIZE: usize = 64 << 10;
 
 /// Whether `path` names an S3 object or prefix (`s3://…`).
 pub fn is_s3(path: Option<&Path>) -> bool {
@@ -97,7 +102,7 @@ pub fn binary_stdout() -> Result<BufWriter<File>, AppError> {
         .as_fd()
         .try_clone_to_owned()
         .map_err(|e| AppError::io("stdout", e))?;
-    Ok(BufWriter::with_capacity(BUF_SIZE, File::from(fd)))
+    Ok(BufWriter::with_capacity(STDOUT_BUF_SIZE, File::from(fd)))
 }
 
 /// Checks an output file before anything is written: not a directory, not the input

@@ -35,16 +35,17 @@ fn reuse(back: Option<Vec<u8>>, slots: FrameSlots) -> Vec<u8> {
         .unwrap_or_else(|| slots.buffer())
 }
 
-/// What flows to the writer: sealed frames, then (signed suites) the footer.
+/// What flows to the writer: batches of sealed frames (consecutive, never empty), then
+/// (signed suites) the footer.
 enum Msg {
-    Frame(Sealed),
+    Frames(Vec<Sealed>),
     Footer(Vec<u8>),
 }
 
-/// Puts frames back in sequence order.
+/// Puts batches of consecutive frames back in sequence order.
 struct Reorder {
     next: u32,
-    pending: BTreeMap<u32, Sealed>,
+    pending: BTreeMap<u32, Vec<Sealed>>,
 }
 
 impl Reorder {
@@ -55,14 +56,16 @@ impl Reorder {
         }
     }
 
-    fn push(&mut self, job: Sealed) {
-        self.pending.insert(job.sequence, job);
+    fn push(&mut self, batch: Vec<Sealed>) {
+        if let Some(first) = batch.first() {
+            self.pending.insert(first.sequence, batch);
+        }
     }
 
-    fn pop(&mut self) -> Option<Sealed> {
-        let job = self.pending.remove(&self.next)?;
-        self.next += 1;
-        Some(job)
+    fn pop(&mut self) -> Option<Vec<Sealed>> {
+        let batch = self.pending.remove(&self.next)?;
+        self.next += batch.len() as u32;
+        Some(batch)
     }
 }
 
@@ -127,7 +130,9 @@ fn sequential<I: Input, O: Output>(
 
 /// Workers seal; this thread reads plaintext into free buffers and puts sealed frames in
 /// order as they come back (to the writer thread of [`run`], or to an output that hands
-/// them over itself).
+/// them over itself). Frames move between threads in batches of consecutive frames
+/// ([`PipelineOptions::batch_for`]): a hand-off wakes a thread, and per 64 KiB frame the
+/// wake-ups cost more than sealing it.
 fn parallel<I: Input, O: Output + Send>(
     enc: &mut Encryptor,
     input: &mut I,
@@ -135,16 +140,17 @@ fn parallel<I: Input, O: Output + Send>(
     options: &PipelineOptions,
 ) -> Result<StreamStats, Error> {
     let slots = enc.slots();
+    let fl = enc.frame_length();
     let failure = Failure::default();
-    let sealers = (0..options.workers())
-        .map(|_| enc.frame_sealer())
-        .collect::<Result<Vec<_>, _>>()?;
     let signer = enc.take_signer();
     let signed = signer.is_some();
+    let sealers = (0..options.sealers(signed))
+        .map(|_| enc.frame_sealer())
+        .collect::<Result<Vec<_>, _>>()?;
 
     let mut stats = StreamStats::default();
     thread::scope(|s| {
-        let (job_tx, job_rx) = channel::<Job>();
+        let (job_tx, job_rx) = channel::<Vec<Job>>();
         let queue = Queue::new(job_rx);
         let (done_tx, done_rx) = channel::<Msg>();
         // Signed suites: one thread hashes the sealed frames in order while the workers
@@ -161,25 +167,26 @@ fn parallel<I: Input, O: Output + Send>(
         for mut sealer in sealers {
             let (queue, to_sealed, failure) = (queue.clone(), to_sealed.clone(), &failure);
             s.spawn(move || {
-                while let Some(Job {
-                    ticket,
-                    range,
-                    mut buf,
-                }) = queue.next()
-                {
-                    let (sequence, last) = (ticket.sequence(), ticket.is_final());
-                    match sealer.seal(ticket, &mut buf[range.clone()]) {
-                        Ok(()) => {
-                            let sealed = Sealed {
-                                sequence,
-                                last,
-                                range,
-                                buf,
-                            };
-                            send(&to_sealed, Msg::Frame(sealed));
+                while let Some(jobs) = queue.next() {
+                    let mut sealed = Vec::with_capacity(jobs.len());
+                    for Job {
+                        ticket,
+                        range,
+                        mut buf,
+                    } in jobs
+                    {
+                        let (sequence, last) = (ticket.sequence(), ticket.is_final());
+                        if let Err(e) = sealer.seal(ticket, &mut buf[range.clone()]) {
+                            return failure.fail(e);
                         }
-                        Err(e) => return failure.fail(e),
+                        sealed.push(Sealed {
+                            sequence,
+                            last,
+                            range,
+                            buf,
+                        });
                     }
+                    send(&to_sealed, Msg::Frames(sealed));
                 }
             });
         }
@@ -191,9 +198,10 @@ fn parallel<I: Input, O: Output + Send>(
             jobs: job_tx,
             done: &done_rx,
             failure: &failure,
-            free: (0..options.in_flight().max(2))
+            free: (0..options.frames_in_flight_for(fl).max(2))
                 .map(|_| slots.buffer())
                 .collect(),
+            batch: options.batch_for(fl),
             slots,
             signed,
             stats: &mut stats,
@@ -213,11 +221,13 @@ struct Io<'a, I, O> {
     enc: &'a mut Encryptor,
     input: &'a mut I,
     output: &'a mut O,
-    jobs: Sender<Job>,
+    jobs: Sender<Vec<Job>>,
     done: &'a Receiver<Msg>,
     failure: &'a Failure,
     /// Buffers not in flight.
     free: Vec<Vec<u8>>,
+    /// Frames handed to the workers at once.
+    batch: usize,
     slots: FrameSlots,
     signed: bool,
     stats: &'a mut StreamStats,
@@ -230,16 +240,22 @@ impl<I: Input, O: Output> Io<'_, I, O> {
         let mut reorder = Reorder::new();
         let mut wrote_last = false;
         loop {
-            while reading {
-                let Some(mut buf) = self.free.pop() else {
-                    break;
-                };
-                let n = self.input.fill(&mut buf, FrameSlots::PLAINTEXT_AT, fl)?;
-                self.stats.bytes_in += n as u64;
-                // A short (or empty) frame ends the message: a full one never does.
-                let last = n < fl;
-                self.dispatch(buf, n, last)?;
-                reading = !last;
+            // Read into every free buffer, handing full batches (and the last frames,
+            // or what the free buffers held) to the workers.
+            while reading && !self.free.is_empty() {
+                let mut jobs = Vec::with_capacity(self.batch);
+                while let Some(mut buf) = self.free.pop() {
+                    let n = self.input.fill(&mut buf, FrameSlots::PLAINTEXT_AT, fl)?;
+                    self.stats.bytes_in += n as u64;
+                    // A short (or empty) frame ends the message: a full one never does.
+                    let last = n < fl;
+                    jobs.push(self.job(buf, n, last)?);
+                    reading = !last;
+                    if !reading || jobs.len() == self.batch {
+                        break;
+                    }
+                }
+                send(&self.jobs, jobs);
             }
             // Wait for a sealed frame, take all that came, write them in order.
             let Some(first) = recv(self.done, self.failure) else {
@@ -248,16 +264,18 @@ impl<I: Input, O: Output> Io<'_, I, O> {
             let mut footer = None;
             for msg in std::iter::once(first).chain(self.done.try_iter()) {
                 match msg {
-                    Msg::Frame(job) => reorder.push(job),
+                    Msg::Frames(frames) => reorder.push(frames),
                     Msg::Footer(f) => footer = Some(f),
                 }
             }
             let mut batch = Vec::new();
-            while let Some(job) = reorder.pop() {
-                let range = job.range;
-                self.stats.bytes_out += range.len() as u64;
-                wrote_last = job.last;
-                batch.push((job.buf, range));
+            while let Some(frames) = reorder.pop() {
+                for job in frames {
+                    let range = job.range;
+                    self.stats.bytes_out += range.len() as u64;
+                    wrote_last = job.last;
+                    batch.push((job.buf, range));
+                }
             }
             for back in self.output.put_buffers(batch)? {
                 self.free.push(reuse(back, self.slots));
@@ -273,16 +291,15 @@ impl<I: Input, O: Output> Io<'_, I, O> {
         }
     }
 
-    /// Sends a frame to the workers with the next sequence number.
-    fn dispatch(&mut self, buf: Vec<u8>, len: usize, last: bool) -> Result<(), Error> {
+    /// A frame for the workers with the next sequence number.
+    fn job(&mut self, buf: Vec<u8>, len: usize, last: bool) -> Result<Job, Error> {
         let ticket = if last {
             self.enc.reserve_final_frame()?
         } else {
             self.enc.reserve_frame()?
         };
         let range = self.slots.frame(last, len);
-        send(&self.jobs, Job { ticket, range, buf });
-        Ok(())
+        Ok(Job { ticket, range, buf })
     }
 }
 
@@ -293,12 +310,14 @@ fn hash_stage(
     failure: &Failure,
 ) {
     let mut reorder = Reorder::new();
-    while let Some(Msg::Frame(job)) = recv(sealed, failure) {
-        reorder.push(job);
-        while let Some(job) = reorder.pop() {
-            signer.update(&job.buf[job.range.clone()]);
-            let last = job.last;
-            send(ordered, Msg::Frame(job));
+    while let Some(Msg::Frames(frames)) = recv(sealed, failure) {
+        reorder.push(frames);
+        while let Some(frames) = reorder.pop() {
+            for job in &frames {
+                signer.update(&job.buf[job.range.clone()]);
+            }
+            let last = frames.last().is_some_and(|job| job.last);
+            send(ordered, Msg::Frames(frames));
             if last {
                 match footer(Some(signer)) {
                     Ok(f) => send(ordered, Msg::Footer(f)),

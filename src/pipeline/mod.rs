@@ -6,8 +6,11 @@
 //! encrypt, one more hashes the sealed frames. Writes run on a thread of their own
 //! (`write_behind`): into a file a write costs the kernel more than a read, and on the
 //! reading thread it would hold up the reads that feed the workers. Streams of small
-//! frames run on the calling thread alone. Buffers come from a fixed pool, so memory is
-//! about `frames_in_flight x frame length` whatever the stream's size. The release rule
+//! frames run on the calling thread alone. Encrypting, frames move between threads in
+//! batches of about 512 KiB (each hand-off can wake a thread, which costs more than
+//! sealing a 64 KiB frame), and a signed stream leaves one core to its hash thread.
+//! Buffers come from a fixed pool, so memory is about `frames_in_flight x frame length`
+//! whatever the stream's size. The release rule
 //! holds: plaintext is written only after its frame's tag verified, the final frame's only
 //! after the signature verified and the input ended, and a signed message's only after its
 //! signature verified unless the caller chose [`crate::ReleasePolicy::UnverifiedStream`].
@@ -55,7 +58,9 @@ use crate::error::Error;
 pub struct PipelineOptions {
     /// Worker threads; `0` = the available cores; `1` = everything on the calling thread.
     pub threads: usize,
-    /// Frames in flight (bounds memory); `0` = four per worker.
+    /// Frames in flight (bounds memory); `0` = four per worker, and on the encrypting
+    /// pipeline four batches per worker (a batch is about 512 KiB of frames, see
+    /// [`crate::pipeline`]).
     pub frames_in_flight: usize,
     /// Streams whose frames are shorter than this run on the calling thread, whatever
     /// `threads` says: handing a frame to a worker and back costs more than the crypto of
@@ -99,6 +104,17 @@ impl PipelineOptions {
         }
     }
 
+    /// Sealing workers of the encrypting pipeline: [`workers`](Self::workers), but for a
+    /// signed message with the thread count left to the machine one fewer (at least one),
+    /// because its hash thread keeps a core busy for the whole stream and the sealing
+    /// (about ten times faster than SHA-384) needs little more than the rest.
+    pub(crate) fn sealers(&self, signed: bool) -> usize {
+        match (signed, self.threads) {
+            (true, 0) => (self.workers() - 1).max(1),
+            _ => self.workers(),
+        }
+    }
+
     /// Whether frames of `frame_length` bytes go to worker threads.
     pub(crate) fn parallel_for(&self, frame_length: usize) -> bool {
         let min = match self.parallel_min_frame {
@@ -114,7 +130,33 @@ impl PipelineOptions {
             n => n.max(1),
         }
     }
+
+    /// Frames of `frame_length` bytes that move between threads at once: about
+    /// [`BATCH_BYTES`] of them, at most [`BATCH_FRAMES`], and few enough that each worker
+    /// has two batches when the caller set [`frames_in_flight`](Self::frames_in_flight).
+    pub(crate) fn batch_for(&self, frame_length: usize) -> usize {
+        let by_size = (BATCH_BYTES / frame_length.max(1)).clamp(1, BATCH_FRAMES);
+        match self.frames_in_flight {
+            0 => by_size,
+            n => by_size.min(n / (2 * self.workers())).max(1),
+        }
+    }
+
+    /// Frames in flight in a pipeline that moves [`batch_for`](Self::batch_for) frames
+    /// at once: four batches per worker unless the caller set a number.
+    pub(crate) fn frames_in_flight_for(&self, frame_length: usize) -> usize {
+        match self.frames_in_flight {
+            0 => 4 * self.workers() * self.batch_for(frame_length),
+            n => n.max(1),
+        }
+    }
 }
+
+/// About how many bytes of frames move between a pipeline's threads at once.
+const BATCH_BYTES: usize = 512 << 10;
+
+/// At most this many frames move between a pipeline's threads at once.
+const BATCH_FRAMES: usize = 16;
 
 /// Frames shorter than this are not worth a worker thread (the default of
 /// [`PipelineOptions::parallel_min_frame`]).
@@ -347,6 +389,41 @@ mod tests {
         };
         assert!(always.parallel_for(1));
         assert!(!PipelineOptions::single_threaded().parallel_for(1 << 20));
+    }
+
+    #[test]
+    fn frames_move_in_batches_of_about_half_a_mebibyte() {
+        let two = PipelineOptions::default().with_threads(2);
+        assert_eq!(two.batch_for(64 << 10), 8);
+        assert_eq!(two.batch_for(4096), BATCH_FRAMES);
+        assert_eq!(two.batch_for(1 << 20), 1);
+        assert_eq!(two.batch_for(0), BATCH_FRAMES);
+        // Four batches per worker by default; a number the caller set stands, and its
+        // batches are small enough that each worker gets two.
+        assert_eq!(two.frames_in_flight_for(64 << 10), 4 * 2 * 8);
+        assert_eq!(two.frames_in_flight_for(1 << 20), 4 * 2);
+        let few = two.clone().with_frames_in_flight(12);
+        assert_eq!(
+            (few.batch_for(64 << 10), few.frames_in_flight_for(64 << 10)),
+            (3, 12)
+        );
+        let one = two.clone().with_frames_in_flight(1);
+        assert_eq!(
+            (one.batch_for(4096), one.frames_in_flight_for(4096)),
+            (1, 1)
+        );
+    }
+
+    #[test]
+    fn a_signed_stream_leaves_a_core_to_its_hash_unless_threads_were_set() {
+        let set = PipelineOptions::default().with_threads(4);
+        assert_eq!((set.sealers(true), set.sealers(false)), (4, 4));
+        let one = PipelineOptions::default().with_threads(1);
+        assert_eq!(one.sealers(true), 1);
+        let auto = PipelineOptions::default();
+        let cores = auto.workers();
+        assert_eq!(auto.sealers(false), cores);
+        assert_eq!(auto.sealers(true), (cores - 1).max(1));
     }
 
     #[test]
