@@ -82,11 +82,12 @@ fn round_trips_for_every_thread_count_and_shape() {
     }
 }
 
-/// Frames move between the pipeline's threads in batches (16 of these small frames at
+/// Frames move between the pipelines' threads in batches (16 of these small frames at
 /// once); streams of many batches, a last batch that is not full, and every number of
 /// frames in flight (fewer than a batch, not a multiple of one) give a message the
 /// sequential reader accepts (frames out of order would fail their tags: the sequence
-/// number is in each frame's nonce and AAD).
+/// number is in each frame's nonce and AAD), and the decrypting pipeline gives the
+/// plaintext back.
 #[test]
 fn frames_in_batches_round_trip_for_any_frames_in_flight() {
     let ctx = EncryptionContext::new();
@@ -103,12 +104,69 @@ fn frames_in_batches_round_trip_for_any_frames_in_flight() {
                         .unwrap();
                     assert_eq!(stats.bytes_out, message.len() as u64);
                     let back = c.decrypt(&message, &DecryptOptions::default()).unwrap();
-                    assert!(
-                        back.plaintext == plaintext,
-                        "{suite:?} {len} {threads} {in_flight}"
-                    );
+                    let what = format!("{suite:?} {len} {threads} {in_flight}");
+                    assert!(back.plaintext == plaintext, "{what}");
+                    let mut out = Vec::new();
+                    c.decrypt_stream(&message[..], &mut out, &DecryptOptions::default(), &options)
+                        .unwrap();
+                    assert!(out == plaintext, "{what}");
                 }
             }
+        }
+    }
+}
+
+/// Across batches, the decrypting pipeline reports the first bad frame in message order,
+/// a cut message and a bad signature, and releases nothing past the failure.
+#[test]
+fn failures_across_batches_are_reported_in_message_order() {
+    for suite in SUITES {
+        let c = client(suite, 256);
+        let plaintext = data(256 * 100 + 9);
+        let message = c.encrypt(&plaintext, &EncryptionContext::new()).unwrap();
+        let header_len = parse_header(&message, &HeaderLimits::new(1, 256))
+            .unwrap()
+            .unwrap()
+            .bytes()
+            .len();
+        for in_flight in [0, 3, 40] {
+            let options = opts(2).with_frames_in_flight(in_flight);
+            let decrypt = |m: &[u8]| {
+                let mut out = Vec::new();
+                let e = c
+                    .decrypt_stream(m, &mut out, &DecryptOptions::default(), &options)
+                    .unwrap_err();
+                (e, out)
+            };
+            // Frames 40 and 70 (batches 3 and 5) broken: frame 40 is the one reported.
+            let mut t = message.clone();
+            t[header_len + 39 * 288 + 20] ^= 1;
+            t[header_len + 69 * 288 + 20] ^= 1;
+            let (e, out) = decrypt(&t);
+            assert!(
+                matches!(
+                    e,
+                    Error::Authentication(AuthenticationError::FrameTag { sequence: 40 })
+                ),
+                "{suite:?} {in_flight}: {e:?}"
+            );
+            assert!(out.len() <= 39 * 256 && plaintext.starts_with(&out));
+            if suite.signature().is_some() {
+                // Signed messages release nothing before the signature verified.
+                assert!(out.is_empty());
+                let mut t = message.clone();
+                let last = t.len() - 1;
+                t[last] ^= 0x55;
+                let (e, out) = decrypt(&t);
+                assert!(
+                    matches!(e, Error::Authentication(AuthenticationError::Signature)),
+                    "{in_flight}: {e:?}"
+                );
+                assert!(out.is_empty());
+            }
+            let (e, out) = decrypt(&message[..message.len() - 1]);
+            assert!(matches!(e, Error::Format(FormatError::Truncated)), "{e:?}");
+            assert!(out.len() <= 100 * 256, "final frame released");
         }
     }
 }

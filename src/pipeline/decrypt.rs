@@ -1,5 +1,6 @@
-//! The decrypting pipeline: read + hash (in order) -> open (workers) -> write (in order,
-//! on the writer thread of [`run`] unless the output hands buffers over itself).
+//! The decrypting pipeline: read -> hash (signed suites, in order) -> open (workers) ->
+//! write (in order, on the writer thread of [`run`] unless the output hands buffers over
+//! itself).
 
 use std::collections::BTreeMap;
 use std::sync::mpsc::{channel, Receiver, Sender};
@@ -10,6 +11,7 @@ use tracing::debug;
 use super::spill::Spill;
 use super::write_behind::write_behind;
 use super::{send, Input, Output, PipelineOptions, Queue, StreamStats};
+use crate::crypto::Verifier;
 use crate::engine::{Decryptor, FrameLayout, Next};
 use crate::error::{Error, FormatError};
 use crate::format::ContentType;
@@ -116,10 +118,10 @@ fn run_releasing<I: Input, O: Output + Send>(
     let stats = if !options.parallel_for(frame_length) {
         sequential(&mut dec, &mut input, &mut output)?
     } else if O::HANDS_OVER {
-        parallel(&mut dec, &mut input, &mut output, options)?
+        parallel(&mut dec, &mut input, &mut output, options, frame_length)?
     } else {
         write_behind(&mut output, |mut w| {
-            parallel(&mut dec, &mut input, &mut w, options)
+            parallel(&mut dec, &mut input, &mut w, options, frame_length)
         })?
     };
     output.flush_output()?;
@@ -151,49 +153,102 @@ fn sequential<I: Input, O: Output>(
     }
 }
 
-/// Workers open; this thread reads, hashes (signed suites) and puts opened units in order
-/// once they may be released, like the encrypting pipeline.
+/// Workers open; this thread reads and puts opened units in order once they may be
+/// released, like the encrypting pipeline. Units move between threads in batches
+/// ([`PipelineOptions::batch_for`]); for signed suites one more thread hashes them, in
+/// order, between this one and the workers (opening overwrites the ciphertext).
 fn parallel<I: Input, O: Output + Send>(
     dec: &mut Decryptor,
     input: &mut I,
     output: &mut O,
     options: &PipelineOptions,
+    frame_length: usize,
 ) -> Result<StreamStats, Error> {
-    let openers = (0..options.workers())
+    let verifier = dec.take_verifier();
+    let signed = verifier.is_some();
+    let openers = (0..options.frame_workers(signed))
         .map(|_| dec.frame_opener())
         .collect::<Result<Vec<_>, _>>()?;
     let mut stats = StreamStats::default();
     let result = thread::scope(|s| {
-        let (job_tx, job_rx) = channel::<Job>();
+        let (job_tx, job_rx) = channel::<Vec<Job>>();
         let queue = Queue::new(job_rx);
-        let (done_tx, done_rx) = channel::<Opened>();
+        let (done_tx, done_rx) = channel::<Vec<Opened>>();
         for opener in openers {
             let (queue, done_tx) = (queue.clone(), done_tx.clone());
             s.spawn(move || {
-                while let Some(mut job) = queue.next() {
-                    let layout = job.layout;
-                    let (_, body, _) = job.split();
-                    let opened = opener.open(&layout, body).map(|()| job);
-                    send(&done_tx, (layout.header.sequence, opened));
+                while let Some(jobs) = queue.next() {
+                    let opened = jobs
+                        .into_iter()
+                        .map(|mut job| {
+                            let layout = job.layout;
+                            let (_, body, _) = job.split();
+                            (
+                                layout.header.sequence,
+                                opener.open(&layout, body).map(|()| job),
+                            )
+                        })
+                        .collect();
+                    send(&done_tx, opened);
                 }
             });
         }
         drop(done_tx);
+        let (jobs, hashed) = match verifier {
+            Some(verifier) => {
+                let (to_hash, units) = channel::<Vec<Job>>();
+                let (give_back, hashed) = channel();
+                s.spawn(move || hash_units(verifier, &units, &job_tx, &give_back));
+                (to_hash, Some(hashed))
+            }
+            None => (job_tx, None),
+        };
         let io = Io {
             dec,
             input,
             output,
-            jobs: job_tx,
+            jobs,
             done: &done_rx,
-            free: (0..options.in_flight().max(2))
+            hashed,
+            footer: None,
+            free: (0..options.frames_in_flight_for(frame_length, signed).max(2))
                 .map(|_| Vec::new())
                 .collect(),
+            batch: options.batch_for(frame_length, signed),
             stats: &mut stats,
             order: InOrder::default(),
         };
         io.run()
     });
     result.map(|()| stats)
+}
+
+/// The hash thread of a signed message: hashes each batch of units in message order,
+/// passes it on to the workers, and hands the verifier back after the final unit.
+fn hash_units(
+    verifier: Box<dyn Verifier>,
+    units: &Receiver<Vec<Job>>,
+    to_open: &Sender<Vec<Job>>,
+    give_back: &Sender<Box<dyn Verifier>>,
+) {
+    let mut verifier = Some(verifier);
+    for jobs in units {
+        let mut last = false;
+        if let Some(v) = verifier.as_mut() {
+            for job in &jobs {
+                let (prefix, sealed, _) = job.layout.split(&job.buf);
+                v.update(prefix);
+                v.update(sealed);
+                last |= job.layout.is_final();
+            }
+        }
+        send(to_open, jobs);
+        if last {
+            if let Some(v) = verifier.take() {
+                send(give_back, v);
+            }
+        }
+    }
 }
 
 /// A unit back from a worker: its sequence number and the unit opened, or why not.
@@ -204,10 +259,18 @@ struct Io<'a, I, O> {
     dec: &'a mut Decryptor,
     input: &'a mut I,
     output: &'a mut O,
-    jobs: Sender<Job>,
-    done: &'a Receiver<Opened>,
+    /// To the workers, or (signed suites) to the hash thread.
+    jobs: Sender<Vec<Job>>,
+    done: &'a Receiver<Vec<Opened>>,
+    /// Signed suites: the verifier, back from the hash thread after the final unit.
+    hashed: Option<Receiver<Box<dyn Verifier>>>,
+    /// The final unit's footer (and whether the input ended there), waiting for the
+    /// verifier to come back.
+    footer: Option<Result<Vec<u8>, Error>>,
     /// Buffers not in flight.
     free: Vec<Vec<u8>>,
+    /// Units handed on at once.
+    batch: usize,
     stats: &'a mut StreamStats,
     order: InOrder,
 }
@@ -218,22 +281,29 @@ impl<I: Input, O: Output> Io<'_, I, O> {
         let mut sequence = 1u32;
         let mut in_flight = 0usize;
         loop {
-            while reading {
-                let Some(buf) = self.free.pop() else {
-                    break;
-                };
-                match self.read(buf) {
-                    Ok((job, last)) => {
-                        send(&self.jobs, job);
-                        in_flight += 1;
-                        reading = !last;
+            while reading && !self.free.is_empty() {
+                let mut jobs = Vec::with_capacity(self.batch);
+                while let Some(buf) = self.free.pop() {
+                    match self.read(buf) {
+                        Ok((job, last)) => {
+                            jobs.push(job);
+                            reading = !last;
+                        }
+                        Err(e) => {
+                            self.order.read_failure = Some((sequence, e));
+                            reading = false;
+                        }
                     }
-                    Err(e) => {
-                        self.order.read_failure = Some((sequence, e));
-                        reading = false;
+                    sequence += 1;
+                    if !reading || jobs.len() == self.batch {
+                        break;
                     }
                 }
-                sequence += 1;
+                if !jobs.is_empty() {
+                    in_flight += jobs.len();
+                    send(&self.jobs, jobs);
+                }
+                self.verify_footer();
             }
             if self
                 .order
@@ -253,15 +323,16 @@ impl<I: Input, O: Output> Io<'_, I, O> {
             let Some(first) = first else {
                 return Err(Error::Internal("the decrypting pipeline lost a unit"));
             };
-            for (sequence, opened) in std::iter::once(first).chain(self.done.try_iter()) {
+            for (sequence, opened) in std::iter::once(first).chain(self.done.try_iter()).flatten() {
                 in_flight -= 1;
                 self.order.pending.insert(sequence, opened);
             }
         }
     }
 
-    /// Reads the next unit into `buf`, checks and (signed suites) hashes it; for the final
-    /// unit also checks the end of the input and the signature.
+    /// Reads the next unit into `buf` and checks it; for the final unit also checks the
+    /// end of the input and the signature (or, when the hash thread holds the verifier,
+    /// keeps the footer for [`verify_footer`](Self::verify_footer)).
     fn read(&mut self, mut buf: Vec<u8>) -> Result<(Job, bool), Error> {
         let layout = read_unit(self.input, self.dec, &mut buf)?;
         self.stats.bytes_in += layout.total_len() as u64;
@@ -270,10 +341,28 @@ impl<I: Input, O: Output> Io<'_, I, O> {
         self.dec.accept_frame(&layout, prefix, body)?;
         let last = layout.is_final();
         if last {
-            self.order.end =
-                Some(expect_end(self.input).and_then(|()| self.dec.finish(footer, None)));
+            let ended = expect_end(self.input);
+            match self.hashed {
+                Some(_) => self.footer = Some(ended.map(|()| footer.to_vec())),
+                None => self.order.end = Some(ended.and_then(|()| self.dec.finish(footer, None))),
+            }
         }
         Ok((job, last))
+    }
+
+    /// Once the final unit went to the hash thread: waits for the verifier and checks the
+    /// signature.
+    fn verify_footer(&mut self) {
+        let (Some(footer), Some(hashed)) = (self.footer.take(), &self.hashed) else {
+            return;
+        };
+        let verified = footer.and_then(|footer| {
+            let verifier = hashed
+                .recv()
+                .map_err(|_| Error::Internal("the hash thread stopped"))?;
+            self.dec.finish(&footer, Some(verifier))
+        });
+        self.order.end = Some(verified);
     }
 }
 

@@ -131,8 +131,8 @@ fn sequential<I: Input, O: Output>(
 /// Workers seal; this thread reads plaintext into free buffers and puts sealed frames in
 /// order as they come back (to the writer thread of [`run`], or to an output that hands
 /// them over itself). Frames move between threads in batches of consecutive frames
-/// ([`PipelineOptions::batch_for`]): a hand-off wakes a thread, and per 64 KiB frame the
-/// wake-ups cost more than sealing it.
+/// ([`PipelineOptions::batch_for`]): a hand-off can wake a thread, and per 64 KiB frame
+/// the wake-ups cost more than sealing it.
 fn parallel<I: Input, O: Output + Send>(
     enc: &mut Encryptor,
     input: &mut I,
@@ -144,7 +144,7 @@ fn parallel<I: Input, O: Output + Send>(
     let failure = Failure::default();
     let signer = enc.take_signer();
     let signed = signer.is_some();
-    let sealers = (0..options.sealers(signed))
+    let sealers = (0..options.frame_workers(signed))
         .map(|_| enc.frame_sealer())
         .collect::<Result<Vec<_>, _>>()?;
 
@@ -198,10 +198,10 @@ fn parallel<I: Input, O: Output + Send>(
             jobs: job_tx,
             done: &done_rx,
             failure: &failure,
-            free: (0..options.frames_in_flight_for(fl).max(2))
+            free: (0..options.frames_in_flight_for(fl, signed).max(2))
                 .map(|_| slots.buffer())
                 .collect(),
-            batch: options.batch_for(fl),
+            batch: options.batch_for(fl, signed),
             slots,
             signed,
             stats: &mut stats,

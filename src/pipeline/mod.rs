@@ -6,9 +6,9 @@
 //! encrypt, one more hashes the sealed frames. Writes run on a thread of their own
 //! (`write_behind`): into a file a write costs the kernel more than a read, and on the
 //! reading thread it would hold up the reads that feed the workers. Streams of small
-//! frames run on the calling thread alone. Encrypting, frames move between threads in
-//! batches of about 512 KiB (each hand-off can wake a thread, which costs more than
-//! sealing a 64 KiB frame), and a signed stream leaves one core to its hash thread.
+//! frames run on the calling thread alone. Frames move between threads in batches (each
+//! hand-off can wake a thread, which costs more than sealing a 64 KiB frame): 128 KiB of
+//! them, or 512 KiB for a signed stream, whose hash thread then has a core to itself.
 //! Buffers come from a fixed pool, so memory is about `frames_in_flight x frame length`
 //! whatever the stream's size. The release rule
 //! holds: plaintext is written only after its frame's tag verified, the final frame's only
@@ -58,9 +58,8 @@ use crate::error::Error;
 pub struct PipelineOptions {
     /// Worker threads; `0` = the available cores; `1` = everything on the calling thread.
     pub threads: usize,
-    /// Frames in flight (bounds memory); `0` = four per worker, and on the encrypting
-    /// pipeline four batches per worker (a batch is about 512 KiB of frames, see
-    /// [`crate::pipeline`]).
+    /// Frames in flight (bounds memory); `0` = four batches per worker (a batch is 128 KiB
+    /// of frames, 512 KiB for signed messages; see [`crate::pipeline`]).
     pub frames_in_flight: usize,
     /// Streams whose frames are shorter than this run on the calling thread, whatever
     /// `threads` says: handing a frame to a worker and back costs more than the crypto of
@@ -104,11 +103,11 @@ impl PipelineOptions {
         }
     }
 
-    /// Sealing workers of the encrypting pipeline: [`workers`](Self::workers), but for a
-    /// signed message with the thread count left to the machine one fewer (at least one),
-    /// because its hash thread keeps a core busy for the whole stream and the sealing
-    /// (about ten times faster than SHA-384) needs little more than the rest.
-    pub(crate) fn sealers(&self, signed: bool) -> usize {
+    /// Workers that seal or open frames: [`workers`](Self::workers), but for a signed
+    /// message with the thread count left to the machine one fewer (at least one), because
+    /// its hash thread keeps a core busy for the whole stream and AES-GCM (about ten times
+    /// faster than SHA-384) needs little more than the rest.
+    pub(crate) fn frame_workers(&self, signed: bool) -> usize {
         match (signed, self.threads) {
             (true, 0) => (self.workers() - 1).max(1),
             _ => self.workers(),
@@ -132,10 +131,15 @@ impl PipelineOptions {
     }
 
     /// Frames of `frame_length` bytes that move between threads at once: about
-    /// [`BATCH_BYTES`] of them, at most [`BATCH_FRAMES`], and few enough that each worker
-    /// has two batches when the caller set [`frames_in_flight`](Self::frames_in_flight).
-    pub(crate) fn batch_for(&self, frame_length: usize) -> usize {
-        let by_size = (BATCH_BYTES / frame_length.max(1)).clamp(1, BATCH_FRAMES);
+    /// [`BATCH_BYTES`] of them ([`SIGNED_BATCH_BYTES`] for a signed message), at most
+    /// [`BATCH_FRAMES`], and few enough that each worker has two batches when the caller
+    /// set [`frames_in_flight`](Self::frames_in_flight).
+    pub(crate) fn batch_for(&self, frame_length: usize, signed: bool) -> usize {
+        let bytes = match signed {
+            true => SIGNED_BATCH_BYTES,
+            false => BATCH_BYTES,
+        };
+        let by_size = (bytes / frame_length.max(1)).clamp(1, BATCH_FRAMES);
         match self.frames_in_flight {
             0 => by_size,
             n => by_size.min(n / (2 * self.workers())).max(1),
@@ -144,16 +148,22 @@ impl PipelineOptions {
 
     /// Frames in flight in a pipeline that moves [`batch_for`](Self::batch_for) frames
     /// at once: four batches per worker unless the caller set a number.
-    pub(crate) fn frames_in_flight_for(&self, frame_length: usize) -> usize {
+    pub(crate) fn frames_in_flight_for(&self, frame_length: usize, signed: bool) -> usize {
         match self.frames_in_flight {
-            0 => 4 * self.workers() * self.batch_for(frame_length),
+            0 => 4 * self.workers() * self.batch_for(frame_length, signed),
             n => n.max(1),
         }
     }
 }
 
-/// About how many bytes of frames move between a pipeline's threads at once.
-const BATCH_BYTES: usize = 512 << 10;
+/// About how many bytes of frames move between a pipeline's threads at once. An unsigned
+/// stream is bound by moving bytes (read, AES-GCM, write): its frames in flight (four
+/// batches per worker, 1 MiB on two cores) stay in the caches.
+const BATCH_BYTES: usize = 128 << 10;
+
+/// [`BATCH_BYTES`] for a signed stream, which is bound by its one hash thread: larger
+/// batches wake that thread less often, and SHA-384 is too slow for the caches to matter.
+const SIGNED_BATCH_BYTES: usize = 512 << 10;
 
 /// At most this many frames move between a pipeline's threads at once.
 const BATCH_FRAMES: usize = 16;
@@ -392,38 +402,40 @@ mod tests {
     }
 
     #[test]
-    fn frames_move_in_batches_of_about_half_a_mebibyte() {
+    fn frames_move_in_batches_larger_for_signed_streams() {
         let two = PipelineOptions::default().with_threads(2);
-        assert_eq!(two.batch_for(64 << 10), 8);
-        assert_eq!(two.batch_for(4096), BATCH_FRAMES);
-        assert_eq!(two.batch_for(1 << 20), 1);
-        assert_eq!(two.batch_for(0), BATCH_FRAMES);
+        assert_eq!(two.batch_for(64 << 10, false), 2);
+        assert_eq!(two.batch_for(64 << 10, true), 8);
+        assert_eq!(two.batch_for(4096, false), BATCH_FRAMES);
+        assert_eq!(two.batch_for(1 << 20, true), 1);
+        assert_eq!(two.batch_for(0, false), BATCH_FRAMES);
         // Four batches per worker by default; a number the caller set stands, and its
         // batches are small enough that each worker gets two.
-        assert_eq!(two.frames_in_flight_for(64 << 10), 4 * 2 * 8);
-        assert_eq!(two.frames_in_flight_for(1 << 20), 4 * 2);
+        assert_eq!(two.frames_in_flight_for(64 << 10, false), 4 * 2 * 2);
+        assert_eq!(two.frames_in_flight_for(64 << 10, true), 4 * 2 * 8);
+        assert_eq!(two.frames_in_flight_for(1 << 20, true), 4 * 2);
         let few = two.clone().with_frames_in_flight(12);
-        assert_eq!(
-            (few.batch_for(64 << 10), few.frames_in_flight_for(64 << 10)),
-            (3, 12)
-        );
+        let at_64k = |o: &PipelineOptions| {
+            (
+                o.batch_for(64 << 10, true),
+                o.frames_in_flight_for(64 << 10, true),
+            )
+        };
+        assert_eq!(at_64k(&few), (3, 12));
         let one = two.clone().with_frames_in_flight(1);
-        assert_eq!(
-            (one.batch_for(4096), one.frames_in_flight_for(4096)),
-            (1, 1)
-        );
+        assert_eq!(at_64k(&one), (1, 1));
     }
 
     #[test]
     fn a_signed_stream_leaves_a_core_to_its_hash_unless_threads_were_set() {
         let set = PipelineOptions::default().with_threads(4);
-        assert_eq!((set.sealers(true), set.sealers(false)), (4, 4));
+        assert_eq!((set.frame_workers(true), set.frame_workers(false)), (4, 4));
         let one = PipelineOptions::default().with_threads(1);
-        assert_eq!(one.sealers(true), 1);
+        assert_eq!(one.frame_workers(true), 1);
         let auto = PipelineOptions::default();
         let cores = auto.workers();
-        assert_eq!(auto.sealers(false), cores);
-        assert_eq!(auto.sealers(true), (cores - 1).max(1));
+        assert_eq!(auto.frame_workers(false), cores);
+        assert_eq!(auto.frame_workers(true), (cores - 1).max(1));
     }
 
     #[test]
