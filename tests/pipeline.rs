@@ -48,7 +48,7 @@ fn round_trips_for_every_thread_count_and_shape() {
                 5 * frame as usize + 3,
             ] {
                 let plaintext = data(len.min(400_000));
-                for threads in [1, 2, 3, 8] {
+                for threads in [0, 1, 2, 3, 8] {
                     let mut message = Vec::new();
                     let stats = c
                         .encrypt_stream(&plaintext[..], &mut message, &ctx, &opts(threads))
@@ -95,7 +95,7 @@ fn frames_in_batches_round_trip_for_any_frames_in_flight() {
         let c = client(suite, 512);
         for len in [16 * 512, 16 * 512 + 1, 100 * 512 + 7, 333 * 512] {
             let plaintext = data(len);
-            for threads in [2, 3, 8] {
+            for threads in [0, 2, 3, 8] {
                 for in_flight in [0, 1, 2, 3, 7, 40] {
                     let options = opts(threads).with_frames_in_flight(in_flight);
                     let mut message = Vec::new();
@@ -304,7 +304,8 @@ fn in_memory_parallel_paths_match_the_single_threaded_ones() {
             let c = client(suite, frame);
             for len in [0usize, 1, 100 * 17, 4096 * 40 + 5, 300_000] {
                 let plaintext = data(len);
-                for threads in [1, 2, 4] {
+                // 0: one per core, and for signed suites one core left to the hash.
+                for threads in [0, 1, 2, 4] {
                     let mut message = Vec::new();
                     c.encrypt_parallel(&plaintext, &ctx, &mut message, &opts(threads))
                         .unwrap();

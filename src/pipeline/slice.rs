@@ -65,8 +65,8 @@ pub(crate) fn encrypt(
         .chunks(BATCH_FRAMES * fl)
         .zip(regular_out.chunks_mut(BATCH_FRAMES * rfl))
         .map(move |(pt, ct)| (tickets.split_front(BATCH_FRAMES), pt, ct));
-    let workers = options.workers().min(regular.div_ceil(BATCH_FRAMES)).max(1);
-    if workers == 1 {
+    let batch_count = regular.div_ceil(BATCH_FRAMES);
+    if options.workers().min(batch_count) <= 1 {
         let mut sealer = enc.frame_sealer()?;
         for (tickets, pt, ct) in batches {
             seal_batch(&mut sealer, tickets, fl, pt, ct)?;
@@ -75,7 +75,7 @@ pub(crate) fn encrypt(
             }
         }
     } else {
-        let sealers = (0..workers)
+        let sealers = (0..options.frame_workers(signer.is_some()).min(batch_count))
             .map(|_| enc.frame_sealer())
             .collect::<Result<Vec<_>, _>>()?;
         let queue = Mutex::new(batches.enumerate());
@@ -189,11 +189,8 @@ pub(crate) fn decrypt(
         let (_, sealed, _) = layout.split(&body[*at..]);
         opener.open_to(layout, sealed, region)
     };
-    let workers = options
-        .workers()
-        .min(units.len().div_ceil(BATCH_FRAMES))
-        .max(1);
-    if workers == 1 {
+    let batches = units.len().div_ceil(BATCH_FRAMES);
+    if options.workers().min(batches) <= 1 {
         if let Some(v) = verifier.as_mut() {
             v.update(signed_part);
         }
@@ -202,7 +199,7 @@ pub(crate) fn decrypt(
             open_unit(&opener, unit, region)?;
         }
     } else {
-        let openers = (0..workers)
+        let openers = (0..options.frame_workers(verifier.is_some()).min(batches))
             .map(|_| dec.frame_opener())
             .collect::<Result<Vec<_>, _>>()?;
         let queue = Mutex::new(
