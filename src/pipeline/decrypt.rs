@@ -226,27 +226,22 @@ fn parallel<I: Input, O: Output + Send>(
 /// The hash thread of a signed message: hashes each batch of units in message order,
 /// passes it on to the workers, and hands the verifier back after the final unit.
 fn hash_units(
-    verifier: Box<dyn Verifier>,
+    mut verifier: Box<dyn Verifier>,
     units: &Receiver<Vec<Job>>,
     to_open: &Sender<Vec<Job>>,
     give_back: &Sender<Box<dyn Verifier>>,
 ) {
-    let mut verifier = Some(verifier);
     for jobs in units {
-        let mut last = false;
-        if let Some(v) = verifier.as_mut() {
-            for job in &jobs {
-                let (prefix, sealed, _) = job.layout.split(&job.buf);
-                v.update(prefix);
-                v.update(sealed);
-                last |= job.layout.is_final();
-            }
+        for job in &jobs {
+            let (prefix, sealed, _) = job.layout.split(&job.buf);
+            verifier.update(prefix);
+            verifier.update(sealed);
         }
+        let last = jobs.iter().any(|job| job.layout.is_final());
         send(to_open, jobs);
         if last {
-            if let Some(v) = verifier.take() {
-                send(give_back, v);
-            }
+            // Nothing follows the final unit: the reader stops there.
+            return send(give_back, verifier);
         }
     }
 }

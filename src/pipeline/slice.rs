@@ -189,8 +189,8 @@ pub(crate) fn decrypt(
         let (_, sealed, _) = layout.split(&body[*at..]);
         opener.open_to(layout, sealed, region)
     };
-    let batches = units.len().div_ceil(BATCH_FRAMES);
-    if options.workers().min(batches) <= 1 {
+    let batch_count = units.len().div_ceil(BATCH_FRAMES);
+    if options.workers().min(batch_count) <= 1 {
         if let Some(v) = verifier.as_mut() {
             v.update(signed_part);
         }
@@ -199,7 +199,7 @@ pub(crate) fn decrypt(
             open_unit(&opener, unit, region)?;
         }
     } else {
-        let openers = (0..options.frame_workers(verifier.is_some()).min(batches))
+        let openers = (0..options.frame_workers(verifier.is_some()).min(batch_count))
             .map(|_| dec.frame_opener())
             .collect::<Result<Vec<_>, _>>()?;
         let queue = Mutex::new(
