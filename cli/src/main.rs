@@ -26,6 +26,7 @@ mod manifest;
 mod metadata;
 mod out_dir;
 mod output;
+mod parallel;
 mod progress;
 mod report;
 mod rewrap;

@@ -13,13 +13,11 @@
 use std::collections::BTreeSet;
 use std::io::SeekFrom;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use envcrypt::crypto::CryptoProvider;
 use envcrypt::file::FileOptions;
 use envcrypt::keyring::MultiKeyring;
-use envcrypt::pipeline::PipelineOptions;
 use envcrypt::rewrap::{Rewrap, RewrapOptions};
 use envcrypt::{Client, CommitmentPolicy, DecryptOptions};
 
@@ -31,13 +29,9 @@ use crate::keyring_file::{combine, KeyringFile};
 use crate::keyring_spec::{build_parsed, KeyringSpec, Purpose};
 use crate::out_dir::{check_apart, OutDir};
 use crate::output::ReadSeek;
+use crate::parallel::{self, Bound};
 use crate::progress::Progress;
 use crate::walk::{priority, regular_files, Listed};
-
-/// Files up to this size are rewrapped on one thread each, several at once.
-const SMALL_FILE: u64 = 4 << 20;
-/// Most files rewrapped at once.
-const MAX_FILE_JOBS: usize = 8;
 
 /// `envcrypt rewrap`.
 pub fn run(args: &RewrapArgs, provider: &'static CryptoProvider) -> Result<(), AppError> {
@@ -364,41 +358,25 @@ impl Run<'_> {
             Some(total),
             files.len() as u64,
         );
-        let jobs = match self.settings.pipeline.threads {
-            1 => 1,
-            _ => std::thread::available_parallelism().map_or(2, |n| n.get().max(2)),
-        }
-        .min(MAX_FILE_JOBS)
-        .min(files.len().max(1));
-        let next = AtomicUsize::new(0);
+        let jobs = parallel::count(&self.settings.pipeline, Bound::Cpu, files.len());
         let outcomes = Mutex::new(Vec::new());
-        std::thread::scope(|s| {
-            for _ in 0..jobs {
-                s.spawn(|| loop {
-                    if crate::interrupt::requested() {
-                        return;
-                    }
-                    let Some(file) = files.get(next.fetch_add(1, Ordering::Relaxed)) else {
-                        return;
-                    };
-                    let tracker = bar.tracker();
-                    let report = |n: u64| tracker.read_so_far(n);
-                    let pipeline = match jobs > 1 && file.size() <= SMALL_FILE {
-                        true => PipelineOptions::single_threaded(),
-                        false => self.settings.pipeline.clone(),
-                    };
-                    let options = FileOptions::default()
-                        .with_pipeline(pipeline)
-                        .with_overwrite(self.settings.force)
-                        .with_progress(&report)
-                        .with_cancel(crate::interrupt::flag());
-                    let target = out.as_ref().map(|o| (o, rel(input, file.path())));
-                    let outcome = self.one(file, target, &options);
-                    tracker.complete(file.size());
-                    let mut all = outcomes.lock().unwrap_or_else(|e| e.into_inner());
-                    all.push((file.path().to_path_buf(), outcome));
-                });
-            }
+        parallel::for_each(&files, jobs, |_, file| {
+            let tracker = bar.tracker();
+            let report = |n: u64| tracker.read_so_far(n);
+            let options = FileOptions::default()
+                .with_pipeline(parallel::pipeline_for(
+                    &self.settings.pipeline,
+                    jobs,
+                    file.size(),
+                ))
+                .with_overwrite(self.settings.force)
+                .with_progress(&report)
+                .with_cancel(crate::interrupt::flag());
+            let target = out.as_ref().map(|o| (o, rel(input, file.path())));
+            let outcome = self.one(file, target, &options);
+            tracker.complete(file.size());
+            let mut all = outcomes.lock().unwrap_or_else(|e| e.into_inner());
+            all.push((file.path().to_path_buf(), outcome));
         });
         let mut outcomes = outcomes.into_inner().unwrap_or_else(|e| e.into_inner());
         outcomes.sort_by(|a, b| a.0.cmp(&b.0));

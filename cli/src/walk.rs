@@ -31,18 +31,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use envcrypt::file::FileOptions;
-use envcrypt::pipeline::PipelineOptions;
 
 use crate::crypt::{lib_error, Op, Settings};
 use crate::error::{AppError, EXIT_DATA, EXIT_INTERRUPTED, EXIT_IO, EXIT_UNAVAILABLE, EXIT_USAGE};
 use crate::out_dir::{check_apart, fd_path, OutDir};
+use crate::parallel::{self, Bound};
 use crate::progress::Progress;
 use crate::tree::{self, Entry, Found};
-
-/// Files up to this size are processed on one thread each (several files run at once).
-const SMALL_FILE: u64 = 4 << 20;
-/// Most files processed at once.
-const MAX_FILE_JOBS: usize = 8;
 
 /// A file that failed.
 struct Failure {
@@ -117,34 +112,19 @@ pub fn run(
         Some(total),
         found.files.len() as u64,
     );
-    let jobs = file_jobs(settings, found.files.len());
-    let next = AtomicUsize::new(0);
+    let jobs = parallel::count(&settings.pipeline, Bound::Cpu, found.files.len());
     let failures = Mutex::new(Vec::new());
     let written = AtomicUsize::new(0);
-    std::thread::scope(|s| {
-        for _ in 0..jobs {
-            s.spawn(|| loop {
-                if crate::interrupt::requested() {
-                    return;
-                }
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(entry) = found.files.get(i) else {
-                    return;
-                };
-                let done = one(op, entry, &out, follow_symlinks, jobs, settings, &bar);
-                if done.is_ok() {
-                    written.fetch_add(1, Ordering::Relaxed);
-                }
-                if let Err(error) = done {
-                    failures
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .push(Failure {
-                            path: entry.src.clone(),
-                            error,
-                        });
-                }
-            });
+    parallel::for_each(&found.files, jobs, |_, entry| {
+        match one(op, entry, &out, follow_symlinks, jobs, settings, &bar) {
+            Ok(_) => drop(written.fetch_add(1, Ordering::Relaxed)),
+            Err(error) => failures
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(Failure {
+                    path: entry.src.clone(),
+                    error,
+                }),
         }
     });
     let mut failures = failures.into_inner().unwrap_or_else(|e| e.into_inner());
@@ -216,17 +196,6 @@ pub fn priority(code: u8) -> u8 {
     }
 }
 
-/// Files processed at once: one per core (at least two, since syncing waits on the disk),
-/// one with `--threads 1`.
-fn file_jobs(settings: &Settings, files: usize) -> usize {
-    let jobs = match settings.pipeline.threads {
-        1 => 1,
-        0 => std::thread::available_parallelism().map_or(2, |n| n.get().max(2)),
-        n => n,
-    };
-    jobs.min(MAX_FILE_JOBS).min(files.max(1))
-}
-
 /// Processes one file.
 fn one(
     op: Op<'_>,
@@ -244,11 +213,7 @@ fn one(
         target.check(settings.force, entry.id)?;
         // Small files run on one thread each while several files run at once; a large one
         // gets the whole pipeline.
-        let pipeline = if jobs > 1 && entry.size <= SMALL_FILE {
-            PipelineOptions::single_threaded()
-        } else {
-            settings.pipeline.clone()
-        };
+        let pipeline = parallel::pipeline_for(&settings.pipeline, jobs, entry.size);
         let report = |n: u64| tracker.read_so_far(n);
         let options = FileOptions::default()
             .with_pipeline(pipeline)

@@ -11,18 +11,13 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use envcrypt::pipeline::PipelineOptions;
 use envcrypt::s3::S3Object;
 
 use crate::crypt::{Op, Settings};
 use crate::error::{AppError, EXIT_INTERRUPTED, EXIT_IO};
 use crate::out_dir::fd_path;
+use crate::parallel::{self, Bound};
 use crate::walk::{priority, regular_files, Listed};
-
-/// Files up to this size run on one thread each, several at once.
-const SMALL_FILE: u64 = 4 << 20;
-/// Most files in flight at once.
-const MAX_JOBS: usize = 8;
 
 /// Runs `op` on every file under `input` into objects under the prefix `output`.
 pub fn run(op: Op<'_>, input: &Path, output: &Path, settings: &Settings) -> Result<(), AppError> {
@@ -71,38 +66,23 @@ pub fn run(op: Op<'_>, input: &Path, output: &Path, settings: &Settings) -> Resu
         progress: false,
         ..settings.clone()
     };
-    let jobs = match settings.pipeline.threads {
-        1 => 1,
-        _ => MAX_JOBS,
-    }
-    .min(work.len().max(1));
-    let next = AtomicUsize::new(0);
+    let jobs = parallel::count(&settings.pipeline, Bound::Network, work.len());
     let failed = Mutex::new(Vec::new());
     let written = AtomicUsize::new(0);
-    std::thread::scope(|s| {
-        for _ in 0..jobs {
-            s.spawn(|| loop {
-                if crate::interrupt::requested() {
-                    return;
-                }
-                let Some((file, uri)) = work.get(next.fetch_add(1, Ordering::Relaxed)) else {
-                    return;
-                };
-                let mut settings = quiet.clone();
-                if jobs > 1 && file.size() <= SMALL_FILE {
-                    settings.pipeline = PipelineOptions::single_threaded();
-                }
-                let done = file.open().and_then(|source| {
-                    // Read through the descriptor of the file the walk checked.
-                    let path = fd_path(&source);
-                    let shown = file.path().display().to_string();
-                    super::named(op, Some(&path), &shown, Some(Path::new(uri)), &settings)
-                });
-                match done {
-                    Ok(_) => drop(written.fetch_add(1, Ordering::Relaxed)),
-                    Err(e) => failed.lock().unwrap_or_else(|e| e.into_inner()).push(e),
-                }
-            });
+    parallel::for_each(&work, jobs, |_, (file, uri)| {
+        let settings = Settings {
+            pipeline: parallel::pipeline_for(&quiet.pipeline, jobs, file.size()),
+            ..quiet.clone()
+        };
+        let done = file.open().and_then(|source| {
+            // Read through the descriptor of the file the walk checked.
+            let path = fd_path(&source);
+            let shown = file.path().display().to_string();
+            super::named(op, Some(&path), &shown, Some(Path::new(uri)), &settings)
+        });
+        match done {
+            Ok(_) => drop(written.fetch_add(1, Ordering::Relaxed)),
+            Err(e) => failed.lock().unwrap_or_else(|e| e.into_inner()).push(e),
         }
     });
     failures.extend(failed.into_inner().unwrap_or_else(|e| e.into_inner()));

@@ -18,7 +18,7 @@
 //! the report); other codes mean the run itself failed.
 
 use std::path::{Component, Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Mutex;
 
 use envcrypt::file::{write_atomically, FileOptions};
@@ -30,13 +30,9 @@ use crate::crypt::{lib_error, Counted, Done, Op, Settings};
 use crate::error::{AppError, EXIT_DATA, EXIT_INTERRUPTED, EXIT_IO};
 use crate::manifest::ManifestEntry;
 use crate::output::SkipCheck;
+use crate::parallel::{self, Bound};
 use crate::progress::{Progress, Tracker};
 use crate::report::{kind_code, Outcome as Row, Report};
-
-/// Objects up to this size run on one thread each, several at once.
-const SMALL_OBJECT: u64 = 4 << 20;
-/// Most objects in flight at once (S3 calls wait on the network more than on the CPU).
-const MAX_OBJECT_JOBS: usize = 8;
 
 /// One object to process.
 #[derive(Debug, Clone)]
@@ -276,41 +272,25 @@ impl Run<'_> {
         };
         let verb = self.op.verb();
         let bar = Progress::start(self.settings.progress, verb, None, sources.len() as u64);
-        let jobs = match self.settings.pipeline.threads {
-            1 => 1,
-            _ => MAX_OBJECT_JOBS,
-        }
-        .min(sources.len().max(1));
-        let next = AtomicUsize::new(0);
+        let jobs = parallel::count(&self.settings.pipeline, Bound::Network, sources.len());
         let results = Mutex::new(Vec::new());
-        std::thread::scope(|s| {
-            for _ in 0..jobs {
-                s.spawn(|| loop {
-                    if crate::interrupt::requested() {
-                        return;
-                    }
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(source) = sources.get(i) else {
-                        return;
-                    };
-                    let tracker = bar.tracker();
-                    let result = self.one(source, jobs, &tracker);
-                    tracker.complete(0);
-                    if let Some(report) = &report {
-                        let row = match &result {
-                            Ok(Outcome::Done(to)) => Row::succeeded(format!("{verb} to {to}")),
-                            Ok(Outcome::Skipped(why)) => Row::succeeded(format!("skipped: {why}")),
-                            Err(f) => Row::failed(&f.code, f.status, f.error.to_string()),
-                        };
-                        // A row that cannot be written fails the report at its end.
-                        let _ = report.record(&source.entry, &row);
-                    }
-                    results
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .push((i, result));
-                });
+        parallel::for_each(&sources, jobs, |i, source| {
+            let tracker = bar.tracker();
+            let result = self.one(source, jobs, &tracker);
+            tracker.complete(0);
+            if let Some(report) = &report {
+                let row = match &result {
+                    Ok(Outcome::Done(to)) => Row::succeeded(format!("{verb} to {to}")),
+                    Ok(Outcome::Skipped(why)) => Row::succeeded(format!("skipped: {why}")),
+                    Err(f) => Row::failed(&f.code, f.status, f.error.to_string()),
+                };
+                // A row that cannot be written fails the report at its end.
+                let _ = report.record(&source.entry, &row);
             }
+            results
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((i, result));
         });
         let mut results = results.into_inner().unwrap_or_else(|e| e.into_inner());
         results.sort_by_key(|(i, _)| *i);
@@ -375,10 +355,7 @@ impl Run<'_> {
         let name = self
             .output_name(&source.rel)
             .map_err(|why| Failure::tool(AppError::usage(format!("{what}: {why}"))))?;
-        let pipeline = match jobs > 1 && info.size <= SMALL_OBJECT {
-            true => PipelineOptions::single_threaded(),
-            false => self.settings.pipeline.clone(),
-        };
+        let pipeline = parallel::pipeline_for(&self.settings.pipeline, jobs, info.size);
         let (result, shown, written) = match &self.dest {
             Dest::Local(dir) => {
                 let path = dir.join(&name);
